@@ -1,0 +1,51 @@
+"""Builds the simulated FrankaEnv for a task: world, arm, cameras (the registered entry point)."""
+
+from __future__ import annotations
+
+from robokit.envs.franka_env import EnvConfig, FrankaEnv
+from robokit.envs.sim.arm import SimArmConfig, SimFrankaArm
+from robokit.envs.sim.camera import SimCamera, check_camera_size
+from robokit.envs.sim.scene import World
+from robokit.envs.tasks import SIM_TASKS
+
+#: observation key -> MJCF camera name
+SIM_CAMERAS = {"front": "front", "wrist": "fr3_wrist"}
+RENDER_SIZE = 256
+
+
+def make_sim_env(
+    task: str,
+    vision: bool = False,
+    camera_size: int | tuple[int, int] = 128,
+    control_hz: float = 10.0,
+    physics_hz: float = 500.0,
+    reward_type: str = "sparse",
+    terminate_on_success: bool = True,
+    action_scale: float = 0.03,
+    task_kwargs: dict | None = None,
+    render_mode: str | None = None,
+) -> FrankaEnv:
+    """A MuJoCo FrankaEnv; `vision` swaps the object features for front and wrist images."""
+    if task not in SIM_TASKS:
+        raise ValueError(f"unknown task {task!r}: use one of {', '.join(SIM_TASKS)}.")
+    width, height = (camera_size, camera_size) if isinstance(camera_size, int) else tuple(camera_size)
+    check_camera_size(width, height)
+    sim_task = SIM_TASKS[task](**(task_kwargs or {}))
+    world = World.from_task_xml(
+        sim_task.scene_xml,
+        customize=sim_task.customize,
+        render_size=(max(width, RENDER_SIZE), max(height, RENDER_SIZE)),
+    )
+    sim_task.bind(world)
+    arm = SimFrankaArm(world, SimArmConfig(control_hz=control_hz, physics_hz=physics_hz))
+    cameras = {}
+    if vision:
+        cameras = {key: SimCamera(world, name, width, height) for key, name in SIM_CAMERAS.items()}
+    render_camera = SimCamera(world, "front", RENDER_SIZE, RENDER_SIZE) if render_mode == "rgb_array" else None
+    config = EnvConfig(
+        action_scale=action_scale,
+        reward_type=reward_type,
+        terminate_on_success=terminate_on_success,
+        privileged_state=not vision,
+    )
+    return FrankaEnv(arm, cameras, sim_task, config, render_camera=render_camera, render_mode=render_mode)

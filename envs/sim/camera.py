@@ -1,0 +1,46 @@
+"""Simulated cameras behind the Camera interface: render on demand from a named MJCF camera."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from robokit.envs.sim import gl
+from robokit.envs.sim.scene import World
+from robokit.types import Frame
+
+MIN_SIZE, MAX_SIZE = 8, 2048
+
+
+def check_camera_size(width: int, height: int) -> None:
+    """Raise one sentence if a camera of this size cannot be rendered."""
+    for side, value in (("width", width), ("height", height)):
+        if not isinstance(value, int | np.integer) or not MIN_SIZE <= value <= MAX_SIZE:
+            raise ValueError(
+                f"camera {side} {value!r} is impossible: use a whole number of pixels "
+                f"between {MIN_SIZE} and {MAX_SIZE} (the default is 128)."
+            )
+
+
+class SimCamera:
+    """Renders `camera_name` from the world's current state each time it is read."""
+
+    def __init__(self, world: World, camera_name: str, width: int = 128, height: int = 128):
+        check_camera_size(width, height)
+        self.name = camera_name
+        self.width, self.height = width, height
+        self._world = world
+        self._camera_id = world.model.camera(camera_name).id
+        try:
+            self._renderer = mujoco.Renderer(world.model, height=height, width=width)
+        except Exception as err:  # every GL backend failure looks different; all mean the same
+            raise gl.RenderingUnavailable(gl.unavailable_message(f"{type(err).__name__}: {err}")) from err
+
+    def read(self, max_age_s: float = 0.1) -> Frame:
+        """Render now: a simulated frame is never stale, so `max_age_s` is always met."""
+        self._renderer.update_scene(self._world.data, camera=self._camera_id)
+        rgb = self._renderer.render()
+        return Frame(rgb=rgb.copy(), stamp=float(self._world.data.time))
+
+    def close(self) -> None:
+        self._renderer.close()

@@ -1,0 +1,72 @@
+"""Relocate: carry a cube from region A to region B (forward) or from B back to A (backward).
+
+The two directions make a forward task and its reset task, so that reset-free training can
+alternate a forward and a backward policy without anyone placing the object by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robokit.envs.tasks.base import SimTask, reach_progress
+from robokit.types import RobotState
+
+OBJECT_HALF = 0.02
+REGIONS = {"a": np.array([0.5, -0.15]), "b": np.array([0.5, 0.15])}
+REGION_RADIUS = 0.05
+START_SPREAD = 0.025
+DIRECTIONS = {"forward": ("a", "b"), "backward": ("b", "a")}
+
+
+class Relocate(SimTask):
+    name = "Relocate"
+    scene_file = "relocate.xml"
+    object_state_dim = 5
+
+    def __init__(self, direction: str = "forward") -> None:
+        super().__init__()
+        self.direction = self._check_direction(direction)
+
+    @staticmethod
+    def _check_direction(direction: str) -> str:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {direction!r}: use 'forward' or 'backward'.")
+        return direction
+
+    @property
+    def goal_xy(self) -> np.ndarray:
+        return REGIONS[DIRECTIONS[self.direction][1]]
+
+    def reset(self, rng, options) -> None:
+        """Options: direction ('forward'/'backward'); keep_objects=True leaves the cube where it is."""
+        if "direction" in options:
+            self.direction = self._check_direction(options["direction"])
+        super().reset(rng, options)
+
+    def place_objects(self, rng, options) -> None:
+        start = REGIONS[DIRECTIONS[self.direction][0]]
+        xy = start + rng.uniform(-START_SPREAD, START_SPREAD, size=2)
+        self.world.set_free_body("object", np.array([xy[0], xy[1], OBJECT_HALF]))
+
+    def object_pos(self) -> np.ndarray:
+        return self.world.body_pos("object")
+
+    def object_state(self) -> np.ndarray:
+        return np.concatenate([self.object_pos(), self.goal_xy])
+
+    def in_region(self, region: str) -> bool:
+        """Whether the cube rests on the table inside `region` ('a' or 'b')."""
+        pos = self.object_pos()
+        near = float(np.linalg.norm(pos[:2] - REGIONS[region])) <= REGION_RADIUS
+        return near and bool(pos[2] <= OBJECT_HALF + 0.01)
+
+    def success(self) -> bool:
+        return self.in_region(DIRECTIONS[self.direction][1])
+
+    def dense_reward(self, robot: RobotState) -> float:
+        if self.success():
+            return 1.0
+        obj = self.object_pos()
+        reach = reach_progress(float(np.linalg.norm(robot.tcp_pos - obj)))
+        carry = reach_progress(float(np.linalg.norm(obj[:2] - self.goal_xy)), scale=5.0)
+        return float(0.2 * reach + 0.7 * carry)
