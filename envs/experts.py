@@ -1,0 +1,147 @@
+"""Scripted experts: state machines that solve each task from the simulator's true object poses.
+
+They read the task's privileged state (env.unwrapped.task), so they serve the state and the Vision
+variants alike. They are for recording demonstrations and for checking that each task is solvable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robokit.envs.tasks import PegInsert, PickCube, Relocate
+
+OPEN, CLOSE = -1.0, 1.0
+
+
+def toward(tcp: np.ndarray, target: np.ndarray, action_scale: float, max_speed: float = 1.0) -> np.ndarray:
+    """The displacement action that moves the TCP to `target`, at most `max_speed` of full scale."""
+    return np.clip((target - tcp) / action_scale, -max_speed, max_speed)
+
+
+class ScriptedExpert:
+    """Base: tracks a phase and how long the policy has been in it."""
+
+    def __init__(self, env, noise: float = 0.0, seed: int | None = None):
+        self.env = env.unwrapped
+        self.task = self.env.task
+        self.scale = self.env.config.action_scale
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        self.phase, self.steps_in_phase = 0, 0
+
+    def goto(self, phase: int) -> None:
+        self.phase, self.steps_in_phase = phase, 0
+
+    def __call__(self, obs=None) -> np.ndarray:
+        action = self.act(self.task.tcp_pos())
+        self.steps_in_phase += 1
+        if self.noise > 0:
+            action[:3] += self.noise * self.rng.standard_normal(3)
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    def act(self, tcp: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class PickAndPlace(ScriptedExpert):
+    """Approach above the object, descend, grasp, lift; then (for Relocate) carry, lower, release."""
+
+    hover = 0.08
+    carry_height = 0.12
+
+    def object_pos(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def place_xy(self) -> np.ndarray | None:
+        return None
+
+    def act(self, tcp: np.ndarray) -> np.ndarray:
+        obj = self.object_pos()
+        near = lambda target, tol: bool(np.linalg.norm(tcp - target) < tol)  # noqa: E731
+        if self.phase == 0:  # above the object, open
+            target, grip = obj + [0.0, 0.0, self.hover], OPEN
+            if near(target, 0.01):
+                self.goto(1)
+        elif self.phase == 1:  # down around it
+            target, grip = obj.copy(), OPEN
+            if near(target, 0.006) or self.steps_in_phase > 20:
+                self.goto(2)
+        elif self.phase == 2:  # close
+            target, grip = obj.copy(), CLOSE
+            if self.steps_in_phase >= 3:
+                self.goto(3)
+        elif self.phase == 3:  # lift
+            target, grip = np.array([tcp[0], tcp[1], self.carry_height]), CLOSE
+            if obj[2] < 0.03 and self.steps_in_phase > 6:  # the grasp slipped: start again
+                self.goto(0)
+            elif near(target, 0.02) and self.place_xy() is not None:
+                self.goto(4)
+        elif self.phase == 4:  # carry over the goal
+            goal = self.place_xy()
+            target, grip = np.array([goal[0], goal[1], self.carry_height]), CLOSE
+            if near(target, 0.01):
+                self.goto(5)
+        elif self.phase == 5:  # lower
+            goal = self.place_xy()
+            target, grip = np.array([goal[0], goal[1], 0.025]), CLOSE
+            if near(target, 0.006) or self.steps_in_phase > 15:
+                self.goto(6)
+        else:  # release and back off
+            target, grip = np.array([tcp[0], tcp[1], 0.12 if self.steps_in_phase > 2 else tcp[2]]), OPEN
+        return np.concatenate([toward(tcp, target, self.scale), [grip]])
+
+
+class PickCubeExpert(PickAndPlace):
+    def object_pos(self) -> np.ndarray:
+        return self.task.cube_pos()
+
+
+class RelocateExpert(PickAndPlace):
+    def object_pos(self) -> np.ndarray:
+        return self.task.object_pos()
+
+    def place_xy(self) -> np.ndarray:
+        return self.task.goal_xy
+
+
+class PegInsertExpert(ScriptedExpert):
+    """Align the peg over the hole, then push it straight down, slowly."""
+
+    def act(self, tcp: np.ndarray) -> np.ndarray:
+        hole = self.task.hole_pos()
+        tip_to_tcp = tcp - self.task.peg_tip()
+        above = hole + tip_to_tcp + [0.0, 0.0, 0.02]
+        if self.phase == 0:
+            if np.linalg.norm((tcp - above)[:2]) < 0.002 and abs(tcp[2] - above[2]) < 0.01:
+                self.goto(1)
+            return toward(tcp, above, self.scale)
+        bottom = hole + tip_to_tcp - [0.0, 0.0, 0.03]
+        return toward(tcp, bottom, self.scale, max_speed=0.5)
+
+
+EXPERTS = {PickCube: PickCubeExpert, PegInsert: PegInsertExpert, Relocate: RelocateExpert}
+
+
+def make_expert(env, noise: float = 0.0, seed: int | None = None) -> ScriptedExpert:
+    """The scripted expert for a robokit sim env (call .reset() after each env.reset())."""
+    task = env.unwrapped.task
+    for task_type, expert in EXPERTS.items():
+        if isinstance(task, task_type):
+            return expert(env, noise=noise, seed=seed)
+    raise ValueError(f"no scripted expert for task {type(task).__name__}: only simulated tasks have one.")
+
+
+def run_episode(env, expert: ScriptedExpert, seed: int | None = None, options: dict | None = None):
+    """Roll the expert out for one episode; yields (obs, action, reward, terminated, truncated, info)."""
+    obs, info = env.reset(seed=seed, options=options)
+    expert.reset()
+    yield obs, None, 0.0, False, False, info
+    while True:
+        action = expert(obs)
+        obs, reward, terminated, truncated, info = env.step(action)
+        yield obs, action, reward, terminated, truncated, info
+        if terminated or truncated:
+            return
