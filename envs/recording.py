@@ -1,0 +1,83 @@
+"""Records scripted-expert episodes of a robokit sim env into a Minari dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, write_dataset
+from robokit.envs.experts import make_expert, run_episode
+from robokit.envs.registration import make
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    path: Path | None
+    attempts: int
+    successes: int
+    recorded: int
+    interrupted: bool = False
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / max(self.attempts, 1)
+
+
+def record_expert(
+    env_id: str,
+    episodes: int,
+    out: Path,
+    successes_only: bool = False,
+    seed: int = 0,
+    noise: float = 0.0,
+    camera_size: int = 128,
+    max_attempts_factor: int = 5,
+    on_episode: Callable[[Episode], None] | None = None,
+) -> RecordSummary:
+    """Roll the task's expert for `episodes` episodes (successful ones, if asked) and save them.
+
+    Episode i uses seed `seed + i`. With `successes_only`, failures are skipped and recording stops
+    after `max_attempts_factor * episodes` attempts. Ctrl-C saves the episodes finished so far.
+    """
+    if episodes < 1:
+        raise ValueError(f"--episodes {episodes} records nothing: ask for at least 1 episode.")
+    out = check_output_dir(out)  # before spending minutes on episodes
+    kwargs = {"camera_size": camera_size} if "Vision" in env_id else {}
+    env = make(env_id, **kwargs)
+    expert = make_expert(env, noise=noise, seed=seed)
+    kept: list[Episode] = []
+    attempts = successes = 0
+    interrupted = False
+    try:
+        while len(kept) < episodes and attempts < max_attempts_factor * episodes:
+            episode_seed = seed + attempts
+            recorder = EpisodeRecorder()
+            for obs, action, reward, terminated, truncated, info in run_episode(env, expert, episode_seed):
+                if action is None:
+                    recorder.start(obs, info, seed=episode_seed)
+                else:
+                    recorder.add(action, obs, reward, terminated, truncated, info)
+            episode = recorder.finish()
+            attempts += 1
+            successes += episode.success
+            if episode.success or not successes_only:
+                kept.append(episode)
+            if on_episode is not None:
+                on_episode(episode)
+    except KeyboardInterrupt:
+        interrupted = True
+    path = None
+    if kept:
+        path = write_dataset(
+            out,
+            kept,
+            env.observation_space,
+            env.action_space,
+            env=env,
+            algorithm_name=f"robokit scripted expert (noise {noise})",
+            description=f"{len(kept)} scripted-expert episodes of {env_id}"
+            + (", successes only" if successes_only else ""),
+        )
+    env.close()
+    return RecordSummary(path, attempts, successes, len(kept), interrupted)

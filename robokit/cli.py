@@ -1,0 +1,134 @@
+"""`robokit <verb>`: the command line. The only core module that wires in robokit.envs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+
+
+@dataclass(frozen=True)
+class Record:
+    """Record scripted-expert episodes of a simulated task as a Minari dataset, and print the success rate."""
+
+    env: str = "PickCube-v0"
+    """Task id, e.g. PickCube-v0, PegInsertVision-v0 (the 'robokit/' prefix is optional)."""
+    episodes: int = 20
+    """Number of episodes to record (successful ones with --successes-only)."""
+    out: Path | None = None
+    """Dataset folder to create; must not exist. Default: data/<env>-<date>-<time>."""
+    successes_only: bool = False
+    """Keep successful episodes only."""
+    seed: int = 0
+    """Seed of the first episode; episode i uses seed + i."""
+    noise: float = 0.0
+    """Std of Gaussian noise added to the expert's displacement actions (in action units)."""
+    camera_size: int = 128
+    """Image side in pixels for Vision tasks."""
+
+
+@dataclass(frozen=True)
+class Bench:
+    """Measure robokit's speed and print a table (or JSON lines with --json)."""
+
+    what: Annotated[Literal["env"], tyro.conf.Positional]
+    """What to measure: env (env steps/s, simulated s per wall s, camera frames/s)."""
+    envs: tuple[str, ...] = field(default_factory=tuple)
+    """Env ids to measure (default: all)."""
+    steps: int = 300
+    """Env steps per timed run."""
+    repeats: int = 3
+    """Timed runs per measurement; the median is reported."""
+    all_cores: bool = False
+    """Use every core (default: pin the process to one core, as the targets are stated)."""
+    json: bool = False
+    """Print one JSON object per measurement instead of a table."""
+
+
+def _record(args: Record) -> None:
+    from rich.console import Console
+
+    from robokit.envs.recording import record_expert
+    from robokit.envs.registration import check_env_id
+
+    console = Console()
+    env_id = check_env_id(args.env)
+    out = args.out or Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    done = []
+
+    def progress(episode) -> None:
+        done.append(episode.success)
+        console.print(
+            f"episode {len(done):4d}: {'success' if episode.success else 'failure'} in {len(episode)} steps"
+        )
+
+    summary = record_expert(
+        env_id,
+        args.episodes,
+        out,
+        successes_only=args.successes_only,
+        seed=args.seed,
+        noise=args.noise,
+        camera_size=args.camera_size,
+        on_episode=progress,
+    )
+    if summary.interrupted:
+        console.print("[yellow]interrupted: saving the episodes recorded so far[/yellow]")
+    console.print(
+        f"[bold]{env_id}[/bold] scripted expert: success rate {summary.success_rate:.1%} "
+        f"({summary.successes}/{summary.attempts} episodes)"
+    )
+    if summary.path is None:
+        console.print("nothing was recorded, so no dataset was written")
+    else:
+        console.print(f"dataset: {summary.path} ({summary.recorded} episodes)")
+    if summary.recorded < args.episodes and not summary.interrupted:
+        raise RuntimeError(
+            f"only {summary.recorded} of {args.episodes} episodes were successful within "
+            f"{summary.attempts} attempts: lower --noise or drop --successes-only."
+        )
+
+
+def _bench(args: Bench) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from robokit.envs.bench import bench_env, pin_to_one_core
+    from robokit.envs.registration import ENV_IDS, check_env_id
+
+    env_ids = tuple(check_env_id(e) for e in args.envs) or ENV_IDS
+    note = "all cores" if args.all_cores else f"one core (cpu {pin_to_one_core()})"
+    rows = bench_env(env_ids, steps=args.steps, repeats=args.repeats)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        return
+    table = Table(title=f"robokit bench env — {note}, median of {args.repeats}")
+    for column in ("case", "metric", "value", "unit"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for row in rows:
+        table.add_row(row["case"], row["metric"], f"{row['value']:.1f}", row["unit"])
+    Console().print(table)
+
+
+COMMANDS = {"record": Record, "bench": Bench}
+HANDLERS = {Record: _record, Bench: _bench}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = tyro.extras.subcommand_cli_from_dict(COMMANDS, args=argv, prog="robokit", description="robokit: robot RL in MuJoCo and on a real Franka arm.")
+    try:
+        HANDLERS[type(args)](args)
+    except (ValueError, OSError, RuntimeError) as err:
+        # Errors a user can cause end in one sentence, not a traceback.
+        print(f"robokit {type(args).__name__.lower()}: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
