@@ -28,7 +28,7 @@ def make_sim_env(
     """A MuJoCo FrankaEnv; `vision` swaps the object features for front and wrist images."""
     if task not in SIM_TASKS:
         raise ValueError(f"unknown task {task!r}: use one of {', '.join(SIM_TASKS)}.")
-    width, height = (camera_size, camera_size) if isinstance(camera_size, int) else tuple(camera_size)
+    width, height = camera_size if isinstance(camera_size, tuple | list) else (camera_size, camera_size)
     check_camera_size(width, height)
     sim_task = SIM_TASKS[task](**(task_kwargs or {}))
     world = World.from_task_xml(

@@ -27,6 +27,14 @@ class SafetyBox:
     def clip(self, position: np.ndarray) -> np.ndarray:
         return np.clip(position, self.low, self.high)
 
+    def distance_to_face(self, position: np.ndarray, direction: np.ndarray) -> float:
+        """Distance from `position` (inside) along the unit `direction` to the box's surface."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound = np.where(direction > 0, self.high, self.low)
+            t = (bound - position) / direction
+        t = t[np.isfinite(t) & (direction != 0)]
+        return float(max(t.min(), 0.0)) if t.size else float("inf")
+
     def contains(self, position: np.ndarray, tolerance: float = 0.0) -> bool:
         lo = np.asarray(self.low) - tolerance
         hi = np.asarray(self.high) + tolerance

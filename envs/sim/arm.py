@@ -15,6 +15,7 @@ from robokit.types import Command, RobotState, SafetyBox
 #: Franka's "ready" posture: TCP about 0.31 m in front of the base, 0.49 m up, pointing down.
 HOME_Q = (0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398)
 MAX_FINGER_OPENING = 0.04  # per finger, metres
+CREEP_SPEED = 0.02  # m/s: the reference's speed in its last millimetres before a safety-box face
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class SimArmConfig:
     )
     max_linear_speed: float = 0.5
     """Bound on how fast the commanded TCP reference may move (m/s)."""
+    max_linear_accel: float | None = 3.0
+    """Bound on the reference's acceleration and its braking before a face of the safety box (m/s^2);
+    None lets the reference jump (for measuring the impedance law's own step response)."""
     max_angular_speed: float = 1.5
     """Bound on how fast the commanded TCP orientation may turn (rad/s)."""
     gains: ImpedanceGains = field(default_factory=ImpedanceGains)
@@ -59,6 +63,7 @@ class SimFrankaArm:
         self._arm_block = (world.arm_dofs, world.arm_dofs)
         self._ref_pos = np.zeros(3)
         self._ref_quat = np.array([1.0, 0.0, 0.0, 0.0])
+        self._ref_speed = 0.0
         self._gripper = 0.0
 
     # Robot interface -------------------------------------------------------------------------
@@ -79,6 +84,7 @@ class SimFrankaArm:
         w.data.ctrl[w.gripper_actuator] = MAX_FINGER_OPENING
         mujoco.mj_forward(w.model, w.data)
         self._ref_pos, self._ref_quat = self._tcp_pose()
+        self._ref_speed = 0.0
         self._gripper = 0.0
         return self.state()
 
@@ -108,11 +114,7 @@ class SimFrankaArm:
         goal_quat = np.asarray(command.tcp_quat, dtype=float)
         goal_quat = goal_quat / np.linalg.norm(goal_quat)
         period = 1.0 / self.control_hz
-        delta = goal_pos - self._ref_pos
-        max_step = self.config.max_linear_speed * period
-        dist = float(np.linalg.norm(delta))
-        if dist > max_step:
-            delta *= max_step / dist
+        delta = self._rate_limited_step(goal_pos - self._ref_pos, period)
         start_pos, start_quat = self._ref_pos, self._ref_quat
         end_quat = quat_slerp_step(start_quat, goal_quat, self.config.max_angular_speed * period)
         turn = quat_to_rotvec(quat_mul(end_quat, quat_conj(start_quat)))
@@ -136,6 +138,32 @@ class SimFrankaArm:
         return self.state()
 
     # internals ---------------------------------------------------------------------------------
+    def _rate_limited_step(self, delta: np.ndarray, period: float) -> np.ndarray:
+        """How far the reference moves this period: capped speed and acceleration, and braking in
+        time for the face of the safety box ahead, so that the arm cannot overshoot through it."""
+        dist = float(np.linalg.norm(delta))
+        if dist < 1e-12:
+            self._ref_speed = 0.0
+            return np.zeros(3)
+        accel = self.config.max_linear_accel
+        if accel is None:
+            return delta
+        # While the reference decelerates at `accel`, the arm trails it by accel / Kp (the tracking
+        # error of the impedance law under constant acceleration), so brake that much earlier...
+        lag = accel / self.config.gains.translational_stiffness
+        to_face = max(self.safety_box.distance_to_face(self._ref_pos, delta / dist) - lag, 0.0)
+        # ...able to stop before the face after this step: v T + v^2 / (2 a) <= to_face,
+        # and creep the last millimetres too slowly to overshoot.
+        braking = accel * (np.sqrt(period * period + 2.0 * to_face / accel) - period)
+        speed = min(
+            self.config.max_linear_speed,
+            self._ref_speed + accel * period,
+            max(braking, CREEP_SPEED),
+        )
+        step = min(dist, speed * period)
+        self._ref_speed = step / period
+        return delta * (step / dist)
+
     def _tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
         # The TCP site is only translated from the hand body, so it shares the hand's orientation.
         w = self.world

@@ -1,0 +1,150 @@
+"""The impedance law on its own (synthetic arm states) and on the simulated FR3 (tracking specs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque, pose_error
+from robokit.envs.sim.arm import SimArmConfig, SimFrankaArm
+from robokit.envs.sim.scene import ASSETS, World
+from robokit.spatial import orientation_error, quat_mul, rotvec_to_quat
+from robokit.types import Command, SafetyBox
+
+DOWN = np.array([0.0, 1.0, 0.0, 0.0])  # gripper pointing down
+
+
+def synthetic_arm(tcp_pos=(0.4, 0.0, 0.3), twist=None, seed=0) -> ArmDynamics:
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((7, 7))
+    return ArmDynamics(
+        tcp_pos=np.array(tcp_pos),
+        tcp_quat=DOWN.copy(),
+        tcp_twist=np.zeros(6) if twist is None else np.asarray(twist, float),
+        jacobian=rng.standard_normal((6, 7)),
+        mass_matrix=a @ a.T + 7 * np.eye(7),
+        coriolis=rng.standard_normal(7) * 0.1,
+        q=np.zeros(7),
+        dq=np.zeros(7),
+    )
+
+
+def test_at_target_and_rest_the_law_only_cancels_coriolis():
+    arm = synthetic_arm()
+    tau = impedance_torque(arm, arm.tcp_pos, arm.tcp_quat, ImpedanceGains(), rest_q=np.zeros(7))
+    np.testing.assert_allclose(tau, arm.coriolis, atol=1e-9)
+
+
+def test_error_clipping_bounds_the_commanded_force():
+    arm = synthetic_arm()
+    gains = ImpedanceGains(translational_clip=0.01)
+    far = impedance_torque(arm, arm.tcp_pos + [0.5, 0, 0], DOWN, gains, np.zeros(7))
+    near = impedance_torque(arm, arm.tcp_pos + [0.01, 0, 0], DOWN, gains, np.zeros(7))
+    np.testing.assert_allclose(far, near, atol=1e-9)
+    unclipped = ImpedanceGains(translational_clip=None)
+    assert not np.allclose(impedance_torque(arm, arm.tcp_pos + [0.5, 0, 0], DOWN, unclipped, np.zeros(7)), near)
+    err = pose_error(arm, arm.tcp_pos + [0.5, -0.5, 0.002], DOWN, gains)
+    np.testing.assert_allclose(err[:3], [-0.01, 0.01, -0.002])
+
+
+def test_commanded_acceleration_is_stiffness_times_error_towards_the_target():
+    arm = synthetic_arm()
+    gains = ImpedanceGains()
+    target = arm.tcp_pos + [0.005, 0.0, 0.0]
+    no_limit = np.full(7, np.inf)
+    tau = impedance_torque(arm, target, DOWN, gains, np.zeros(7), torque_limit=no_limit) - arm.coriolis
+    # With the arm at rest, the TCP acceleration tau produces is J M^-1 tau = Kp * (target - x).
+    accel = arm.jacobian @ np.linalg.solve(arm.mass_matrix, tau)
+    np.testing.assert_allclose(accel, [gains.translational_stiffness * 0.005, 0, 0, 0, 0, 0], atol=1e-3)
+
+
+def test_torques_respect_the_fr3_limits():
+    arm = synthetic_arm(twist=[50, 0, 0, 0, 0, 0])
+    gains = ImpedanceGains(translational_stiffness=1e6, translational_clip=None)
+    tau = impedance_torque(arm, arm.tcp_pos + [1, 1, 1], DOWN, gains, np.zeros(7))
+    assert np.all(np.abs(tau[:4]) <= 87.0) and np.all(np.abs(tau[4:]) <= 12.0)
+
+
+def test_orientation_error_is_the_rotation_vector_between_poses():
+    turn = np.array([0.0, 0.0, 0.3])
+    rotated = quat_mul(rotvec_to_quat(turn), DOWN)
+    np.testing.assert_allclose(orientation_error(rotated, DOWN), turn, atol=1e-12)
+    np.testing.assert_allclose(orientation_error(DOWN, rotated), -turn, atol=1e-12)
+    np.testing.assert_allclose(orientation_error(-DOWN, DOWN), 0.0, atol=1e-12)  # double cover
+
+
+# --- on the simulated FR3 ------------------------------------------------------------------------
+
+
+def sim_arm(**config) -> tuple[SimFrankaArm, np.ndarray, np.ndarray]:
+    arm = SimFrankaArm(World.from_task_xml(ASSETS / "pick_cube.xml"), SimArmConfig(**config))
+    state = arm.home()
+    return arm, state.tcp_pos.copy(), state.tcp_quat.copy()
+
+
+def test_holds_a_commanded_pose_within_2mm_at_rest():
+    arm, home, quat = sim_arm()
+    target = home + np.array([0.05, -0.05, -0.1])
+    for _ in range(30):  # 3 s
+        state = arm.step(Command(target, quat))
+    errors = []
+    for _ in range(10):
+        state = arm.step(Command(target, quat))
+        errors.append(np.linalg.norm(state.tcp_pos - target))
+    assert max(errors) < 0.002, f"max hold error {max(errors) * 1000:.2f} mm"
+    assert np.linalg.norm(state.tcp_vel) < 0.01
+
+
+def test_follows_a_target_moving_1cm_per_step_with_lag_under_5mm():
+    arm, home, quat = sim_arm()
+    lags = []
+    for i in range(1, 21):
+        target = home + np.array([0.0, 0.01 * i, -0.005 * i])
+        state = arm.step(Command(target, quat))
+        lags.append(np.linalg.norm(state.tcp_pos - target))
+    steady = lags[5:]
+    assert max(steady) < 0.005, f"steady lag {max(steady) * 1000:.2f} mm"
+
+
+def test_settles_a_5cm_step_within_half_a_second_without_overshoot():
+    unclipped = ImpedanceGains(translational_clip=None, rotational_clip=None)
+    hz = 50.0  # read the arm every 20 ms to see the transient
+    arm, home, quat = sim_arm(control_hz=hz, gains=unclipped, max_linear_accel=None)
+    target = home + np.array([0.05, 0.0, 0.0])
+    x = np.array([arm.step(Command(target, quat)).tcp_pos[0] - home[0] for _ in range(50)])
+    overshoot = x.max() - 0.05
+    outside = np.nonzero(np.abs(x - 0.05) > 0.002)[0]
+    settle_s = (outside.max() + 1) / hz if outside.size else 0.0
+    assert overshoot < 0.005, f"overshoot {overshoot * 1000:.2f} mm"
+    assert settle_s < 0.5, f"settling time {settle_s:.2f} s"
+
+
+@pytest.mark.parametrize("control_hz", [10.0, 50.0])
+@pytest.mark.parametrize(
+    "goal",
+    [(2.0, 0.0, 0.3), (0.5, -2.0, 0.3), (0.5, 0.0, -1.0), (0.5, 0.0, 3.0), (-1.0, 1.0, 1.0)],
+)
+def test_commands_outside_the_safety_box_never_leave_it(goal, control_hz):
+    box = SafetyBox(low=(0.3, -0.2, 0.1), high=(0.6, 0.2, 0.5))  # home (0.307, 0, 0.487) is inside
+    arm, home, quat = sim_arm(safety_box=box, control_hz=control_hz)
+    for _ in range(int(3 * control_hz)):
+        state = arm.step(Command(np.array(goal), quat))
+        assert box.contains(state.tcp_pos, tolerance=0.002), state.tcp_pos
+    # and it does reach the box face the goal lies beyond
+    clipped = box.clip(np.array(goal))
+    assert np.linalg.norm(state.tcp_pos - clipped) < 0.01
+
+
+def test_rate_limit_bounds_reference_speed():
+    arm, home, quat = sim_arm(max_linear_speed=0.1)
+    state = arm.step(Command(home + np.array([0.3, 0.0, 0.0]), quat))
+    assert state.tcp_pos[0] - home[0] < 0.1 / 10 + 0.002
+
+
+def test_bad_rates_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="500-1000 Hz"):
+        SimArmConfig(physics_hz=100)
+    with pytest.raises(ValueError, match="must divide"):
+        SimArmConfig(control_hz=7)
+    with pytest.raises(ValueError, match="below high"):
+        SafetyBox(low=(0, 0, 1), high=(1, 1, 0))
