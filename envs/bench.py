@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-
 from robokit.envs.registration import ENV_IDS, make
 
 

@@ -41,7 +41,9 @@ def make_sim_env(
     cameras = {}
     if vision:
         cameras = {key: SimCamera(world, name, width, height) for key, name in SIM_CAMERAS.items()}
-    render_camera = SimCamera(world, "front", RENDER_SIZE, RENDER_SIZE) if render_mode == "rgb_array" else None
+    render_camera = (
+        SimCamera(world, "front", RENDER_SIZE, RENDER_SIZE) if render_mode == "rgb_array" else None
+    )
     config = EnvConfig(
         action_scale=action_scale,
         reward_type=reward_type,

@@ -9,12 +9,12 @@ gripper width, then the task's object features in the state variant) and one uin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
-
 from robokit.envs.tasks.base import Task
+
 from robokit.types import Camera, Command, Robot, RobotState
 
 PROPRIO_DIM = 7
@@ -36,7 +36,7 @@ class EnvConfig:
 
 
 class FrankaEnv(gym.Env):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(
         self,
@@ -82,10 +82,8 @@ class FrankaEnv(gym.Env):
         gripper = (action[3] + 1.0) / 2.0 if self.task.uses_gripper else self.task.fixed_gripper
         self._state = self.robot.step(Command(target, self._home_quat, float(gripper)))
         success = self.task.success()
-        if self.config.reward_type == "dense":
-            reward = self.task.dense_reward(self._state)
-        else:
-            reward = float(success)
+        dense = self.config.reward_type == "dense"
+        reward = self.task.dense_reward(self._state) if dense else float(success)
         terminated = success and self.config.terminate_on_success
         return self._observe(), reward, terminated, False, {"success": success}
 

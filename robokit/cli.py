@@ -121,7 +121,12 @@ HANDLERS = {Record: _record, Bench: _bench}
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = tyro.extras.subcommand_cli_from_dict(COMMANDS, args=argv, prog="robokit", description="robokit: robot RL in MuJoCo and on a real Franka arm.")
+    args = tyro.extras.subcommand_cli_from_dict(
+        COMMANDS,
+        args=argv,
+        prog="robokit",
+        description="robokit: robot RL in MuJoCo and on a real Franka arm.",
+    )
     try:
         HANDLERS[type(args)](args)
     except (ValueError, OSError, RuntimeError) as err:

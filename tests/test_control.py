@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque, pose_error
 from robokit.envs.sim.arm import SimArmConfig, SimFrankaArm
 from robokit.envs.sim.scene import ASSETS, World
+
+from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque, pose_error
 from robokit.spatial import orientation_error, quat_mul, rotvec_to_quat
 from robokit.types import Command, SafetyBox
 
@@ -42,7 +42,9 @@ def test_error_clipping_bounds_the_commanded_force():
     near = impedance_torque(arm, arm.tcp_pos + [0.01, 0, 0], DOWN, gains, np.zeros(7))
     np.testing.assert_allclose(far, near, atol=1e-9)
     unclipped = ImpedanceGains(translational_clip=None)
-    assert not np.allclose(impedance_torque(arm, arm.tcp_pos + [0.5, 0, 0], DOWN, unclipped, np.zeros(7)), near)
+    assert not np.allclose(
+        impedance_torque(arm, arm.tcp_pos + [0.5, 0, 0], DOWN, unclipped, np.zeros(7)), near
+    )
     err = pose_error(arm, arm.tcp_pos + [0.5, -0.5, 0.002], DOWN, gains)
     np.testing.assert_allclose(err[:3], [-0.01, 0.01, -0.002])
 
@@ -126,7 +128,7 @@ def test_settles_a_5cm_step_within_half_a_second_without_overshoot():
 )
 def test_commands_outside_the_safety_box_never_leave_it(goal, control_hz):
     box = SafetyBox(low=(0.3, -0.2, 0.1), high=(0.6, 0.2, 0.5))  # home (0.307, 0, 0.487) is inside
-    arm, home, quat = sim_arm(safety_box=box, control_hz=control_hz)
+    arm, _, quat = sim_arm(safety_box=box, control_hz=control_hz)
     for _ in range(int(3 * control_hz)):
         state = arm.step(Command(np.array(goal), quat))
         assert box.contains(state.tcp_pos, tolerance=0.002), state.tcp_pos

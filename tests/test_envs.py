@@ -7,9 +7,8 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-
 import robokit.envs
+from gymnasium.utils.env_checker import check_env
 from robokit.envs import ENV_IDS
 
 
@@ -28,7 +27,7 @@ def rollout(env, seed: int, steps: int = 12):
     trajectory = [obs]
     for _ in range(steps):
         action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
-        obs, reward, terminated, truncated, info = env.step(action)
+        obs, reward, terminated, truncated, _ = env.step(action)
         trajectory.append({**obs, "reward": np.array(reward)})
         if terminated or truncated:
             break
@@ -95,7 +94,7 @@ def test_sparse_reward_and_termination_on_success_are_configurable(make_env):
 def test_episodes_are_truncated_by_the_time_limit(make_env):
     env = make_env("PickCube-v0")
     env.reset(seed=0)
-    for step in range(1, 200):
+    for step in range(1, 200):  # noqa: B007 (read after the loop)
         _, _, terminated, truncated, _ = env.step(np.zeros(4, np.float32))
         if truncated:
             break

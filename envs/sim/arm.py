@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
+from robokit.envs.sim.scene import World
 
 from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque
-from robokit.envs.sim.scene import World
 from robokit.spatial import quat_conj, quat_mul, quat_slerp_step, quat_to_rotvec
 from robokit.types import Command, RobotState, SafetyBox
 
@@ -29,7 +29,8 @@ class SimArmConfig:
     """Bound on how fast the commanded TCP reference may move (m/s)."""
     max_linear_accel: float | None = 3.0
     """Bound on the reference's acceleration and its braking before a face of the safety box (m/s^2);
-    None lets the reference jump (for measuring the impedance law's own step response)."""
+    None turns rate limiting off, speed included, so the reference jumps (to measure the impedance
+    law's own step response)."""
     max_angular_speed: float = 1.5
     """Bound on how fast the commanded TCP orientation may turn (rad/s)."""
     gains: ImpedanceGains = field(default_factory=ImpedanceGains)

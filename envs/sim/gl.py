@@ -15,12 +15,7 @@ from collections.abc import Callable
 BACKENDS = ("egl", "osmesa")
 DEBIAN_PACKAGES = {"egl": "libegl1", "osmesa": "libosmesa6"}
 
-_PROBE = (
-    "import mujoco\n"
-    "ctx = mujoco.GLContext(16, 16)\n"
-    "ctx.make_current()\n"
-    "ctx.free()\n"
-)
+_PROBE = "import mujoco\nctx = mujoco.GLContext(16, 16)\nctx.make_current()\nctx.free()\n"
 
 #: Why each backend failed its probe in this process, for the error message.
 failures: dict[str, str] = {}

@@ -1,0 +1,84 @@
+"""robokit's own FR3 + hand MJCF: Franka's names, kinematics and limits; provenance kept."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+from robokit.envs.sim.arm import HOME_Q
+from robokit.envs.sim.scene import ARM_XML, ASSETS, HAND_XML, World
+
+# Franka's modified-DH table (a, d, alpha) for joints 1..7, and the flange offset.
+DH = [(0, 0.333, 0), (0, 0, -np.pi / 2), (0, 0.316, np.pi / 2), (0.0825, 0, np.pi / 2),
+      (-0.0825, 0.384, -np.pi / 2), (0, 0, np.pi / 2), (0.088, 0, np.pi / 2)]  # fmt: skip
+FLANGE_D = 0.107
+
+
+def dh_flange(q: np.ndarray) -> np.ndarray:
+    """Flange pose from Craig's modified DH convention, written independently of the MJCF."""
+    T = np.eye(4)
+    for (a, d, alpha), theta in zip(DH, q, strict=True):
+        ca, sa, ct, st = np.cos(alpha), np.sin(alpha), np.cos(theta), np.sin(theta)
+        T = T @ np.array(
+            [[ct, -st, 0, a], [st * ca, ct * ca, -sa, -d * sa], [st * sa, ct * sa, ca, d * ca], [0, 0, 0, 1]]
+        )
+    return T @ np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, FLANGE_D], [0, 0, 0, 1]])
+
+
+def test_arm_loads_alone_with_frankas_names():
+    model = mujoco.MjModel.from_xml_path(str(ARM_XML))
+    assert model.nq == 7 and model.nu == 7
+    assert [model.joint(i).name for i in range(7)] == [f"fr3_joint{i}" for i in range(1, 8)]
+    for i in range(9):
+        assert model.body(f"fr3_link{i}").id > 0
+    for i in range(8):
+        assert model.geom(f"fr3_link{i}_collision").id >= 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kinematics_match_frankas_dh_table(seed):
+    model = mujoco.MjModel.from_xml_path(str(ARM_XML))
+    data = mujoco.MjData(model)
+    rng = np.random.default_rng(seed)
+    q = rng.uniform(model.jnt_range[:, 0], model.jnt_range[:, 1])
+    data.qpos[:] = q
+    mujoco.mj_kinematics(model, data)
+    expected = dh_flange(q)
+    np.testing.assert_allclose(data.body("fr3_link8").xpos, expected[:3, 3], atol=1e-6)
+    np.testing.assert_allclose(data.body("fr3_link8").xmat.reshape(3, 3), expected[:3, :3], atol=1e-6)
+
+
+def test_joint_and_torque_limits_are_the_fr3_datasheet_values():
+    model = mujoco.MjModel.from_xml_path(str(ARM_XML))
+    upper = [2.7437, 1.7837, 2.9007, -0.1518, 2.8065, 4.5169, 3.0159]
+    lower = [-2.7437, -1.7837, -2.9007, -3.0421, -2.8065, 0.5445, -3.0159]
+    np.testing.assert_allclose(model.jnt_range[:, 1], upper)
+    np.testing.assert_allclose(model.jnt_range[:, 0], lower)
+    np.testing.assert_allclose(model.actuator_ctrlrange[:, 1], [87, 87, 87, 87, 12, 12, 12])
+    assert 15.0 < model.body_mass.sum() < 20.0  # FR3 arm ~17.8 kg with base
+
+
+def test_hand_tcp_is_1034mm_from_the_flange_pointing_down_at_home():
+    world = World.from_task_xml(ASSETS / "pick_cube.xml")
+    world.data.qpos[world.arm_qpos] = HOME_Q
+    mujoco.mj_forward(world.model, world.data)
+    flange = world.data.body("fr3_link8")
+    tcp = world.data.site_xpos[world.tcp_site]
+    np.testing.assert_allclose(tcp - flange.xpos, [0, 0, -0.1034], atol=1e-6)
+    hand_z = world.data.body("fr3_hand").xmat.reshape(3, 3)[:, 2]
+    np.testing.assert_allclose(hand_z, [0, 0, -1], atol=1e-5)
+
+
+def test_gravity_is_compensated_like_the_real_arm():
+    world = World.from_task_xml(ASSETS / "pick_cube.xml")
+    world.data.qpos[world.arm_qpos] = HOME_Q
+    for _ in range(500):  # 1 s with zero commanded torque
+        mujoco.mj_step(world.model, world.data)
+    assert np.abs(world.data.qvel[world.arm_dofs]).max() < 0.05
+
+
+def test_provenance_and_licence_are_kept_with_the_assets():
+    text = (ASSETS / "PROVENANCE.md").read_text()
+    for name in ("fr3.xml", "franka_hand.xml", "workcell.xml", "Apache"):
+        assert name in text
+    assert HAND_XML.exists() and (ASSETS / "LICENSE").exists()

@@ -1,0 +1,76 @@
+"""The `robokit` command as a user runs it: a real subprocess, real output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from robokit.data.datasets import read_episodes
+
+
+def robokit(*args, cwd=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "robokit.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
+
+
+def test_record_writes_a_dataset_and_prints_the_success_rate(tmp_path):
+    result = robokit("record", "--env", "PegInsert-v0", "--episodes", "3", "--out", str(tmp_path / "peg"))
+    assert result.returncode == 0, result.stderr
+    assert "success rate 100.0% (3/3 episodes)" in result.stdout
+    assert len(read_episodes(tmp_path / "peg")) == 3
+
+
+def test_record_default_folder_is_new_each_run(tmp_path):
+    for _ in range(2):
+        assert robokit("record", "--episodes", "1", cwd=tmp_path).returncode == 0
+    assert len(list((tmp_path / "data").iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (["record", "--env", "Nope-v0"], "use one of robokit/PickCube-v0"),
+        (["record", "--env", "PickCubeVision-v0", "--camera-size", "100000"], "between 8 and 2048"),
+        (["record", "--episodes", "0"], "ask for at least 1 episode"),
+    ],
+)
+def test_bad_input_is_one_sentence_with_the_fix(args, fix, tmp_path):
+    result = robokit(*args, "--out", str(tmp_path / "x"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fix in lines[0] and "Traceback" not in result.stderr
+
+
+def test_record_refuses_an_existing_folder(tmp_path):
+    (tmp_path / "demos").mkdir()
+    result = robokit("record", "--out", str(tmp_path / "demos"))
+    assert result.returncode == 2 and "already exists" in result.stderr
+
+
+def test_bench_env_json_lines():
+    result = robokit(
+        "bench", "env", "--json", "--envs", "PickCubeVision-v0", "--steps", "20", "--repeats", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    metrics = {row["metric"]: row for row in rows}
+    assert set(metrics) == {
+        "env_steps_per_s",
+        "sim_s_per_wall_s",
+        "camera_front_128x128_fps",
+        "camera_wrist_128x128_fps",
+    }
+    for row in rows:
+        assert row["bench"] == "env" and row["case"] == "robokit/PickCubeVision-v0" and row["value"] > 0
+    assert metrics["sim_s_per_wall_s"]["value"] == pytest.approx(
+        metrics["env_steps_per_s"]["value"] / 10, rel=0.01
+    )
+
+
+def test_bench_env_table():
+    result = robokit("bench", "env", "--envs", "PegInsert-v0", "--steps", "20", "--repeats", "1")
+    assert result.returncode == 0 and "env_steps_per_s" in result.stdout and "one core" in result.stdout
