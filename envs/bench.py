@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
+
 from robokit.envs.registration import ENV_IDS, make
 
 

@@ -7,6 +7,7 @@ variants alike. They are for recording demonstrations and for checking that each
 from __future__ import annotations
 
 import numpy as np
+
 from robokit.envs.tasks import PegInsert, PickCube, Relocate
 
 OPEN, CLOSE = -1.0, 1.0

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
-from robokit.envs.tasks.base import Task
 
+from robokit.envs.tasks.base import Task
 from robokit.types import Camera, Command, Robot, RobotState
 
 PROPRIO_DIM = 7

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, write_dataset
 from robokit.envs.experts import make_expert, run_episode
 from robokit.envs.registration import make
-
-from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, write_dataset
 
 
 @dataclass(frozen=True)

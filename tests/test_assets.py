@@ -5,6 +5,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 import pytest
+
 from robokit.envs.sim.arm import HOME_Q
 from robokit.envs.sim.scene import ARM_XML, ASSETS, HAND_XML, World
 

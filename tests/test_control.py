@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from robokit.envs.sim.arm import SimArmConfig, SimFrankaArm
-from robokit.envs.sim.scene import ASSETS, World
 
 from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque, pose_error
+from robokit.envs.sim.arm import SimArmConfig, SimFrankaArm
+from robokit.envs.sim.scene import ASSETS, World
 from robokit.spatial import orientation_error, quat_mul, rotvec_to_quat
 from robokit.types import Command, SafetyBox
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from robokit.envs.recording import record_expert
 
 from robokit.data.datasets import (
     EpisodeRecorder,
@@ -13,6 +12,7 @@ from robokit.data.datasets import (
     read_episodes,
     write_dataset,
 )
+from robokit.envs.recording import record_expert
 
 
 def test_state_dataset_round_trip(tmp_path, make_env):

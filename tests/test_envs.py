@@ -7,8 +7,9 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-import robokit.envs
 from gymnasium.utils.env_checker import check_env
+
+import robokit.envs
 from robokit.envs import ENV_IDS
 
 

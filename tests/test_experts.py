@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from robokit.envs.experts import make_expert, run_episode
 
 

@@ -9,6 +9,7 @@ import sys
 import mujoco
 import numpy as np
 import pytest
+
 from robokit.envs.sim import gl
 from robokit.envs.sim.camera import SimCamera
 from robokit.envs.sim.scene import ASSETS, World

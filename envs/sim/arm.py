@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
-from robokit.envs.sim.scene import World
 
 from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque
+from robokit.envs.sim.scene import World
 from robokit.spatial import quat_conj, quat_mul, quat_slerp_step, quat_to_rotvec
 from robokit.types import Command, RobotState, SafetyBox
 
@@ -39,8 +39,8 @@ class SimArmConfig:
     def __post_init__(self) -> None:
         if not 500.0 <= self.physics_hz <= 1000.0:
             raise ValueError(f"physics_hz {self.physics_hz} is outside 500-1000 Hz: pick a rate there.")
-        ratio = self.physics_hz / self.control_hz
-        if self.control_hz <= 0 or abs(ratio - round(ratio)) > 1e-9:
+        ratio = self.physics_hz / self.control_hz if self.control_hz > 0 else 0.5
+        if abs(ratio - round(ratio)) > 1e-9 or ratio < 1:
             raise ValueError(
                 f"control_hz {self.control_hz} must divide physics_hz {self.physics_hz}: "
                 "pick e.g. 5, 10, 20 or 50 Hz."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
+
 from robokit.envs.sim import gl
 from robokit.envs.sim.scene import World
-
 from robokit.types import Frame
 
 MIN_SIZE, MAX_SIZE = 8, 2048

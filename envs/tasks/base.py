@@ -8,8 +8,8 @@ from typing import Any
 
 import mujoco
 import numpy as np
-from robokit.envs.sim.scene import ASSETS
 
+from robokit.envs.sim.scene import ASSETS
 from robokit.types import RobotState
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
-from robokit.envs.tasks.base import SimTask, reach_progress
 
+from robokit.envs.tasks.base import SimTask, reach_progress
 from robokit.types import RobotState
 
 PEG_HALF = 0.012

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from robokit.envs.tasks.base import SimTask, reach_progress
 
+from robokit.envs.tasks.base import SimTask, reach_progress
 from robokit.types import RobotState
 
 CUBE_HALF = 0.02

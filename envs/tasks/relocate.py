@@ -7,8 +7,8 @@ alternate a forward and a backward policy without anyone placing the object by h
 from __future__ import annotations
 
 import numpy as np
-from robokit.envs.tasks.base import SimTask, reach_progress
 
+from robokit.envs.tasks.base import SimTask, reach_progress
 from robokit.types import RobotState
 
 OBJECT_HALF = 0.02

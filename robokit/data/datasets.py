@@ -87,8 +87,8 @@ def check_output_dir(out: Path) -> Path:
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=parent, prefix=".robokit-write-check-")
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".robokit-write-check-"):
+            pass
     except OSError as err:
         raise PermissionError(
             f"cannot write to {parent} ({err.strerror or err}): pass an --out folder you can write to."
