@@ -58,7 +58,7 @@ def _record(args: Record) -> None:
 
     console = Console()
     env_id = check_env_id(args.env)
-    out = args.out or Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or _new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
 
     def progress(episode) -> None:
@@ -92,6 +92,15 @@ def _record(args: Record) -> None:
             f"only {summary.recorded} of {args.episodes} episodes were successful within "
             f"{summary.attempts} attempts: lower --noise or drop --successes-only."
         )
+
+
+def _new_folder(base: Path) -> Path:
+    """`base`, or `base-2`, `base-3`... whichever does not exist yet."""
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
 
 
 def _bench(args: Bench) -> None:
