@@ -93,6 +93,25 @@ def test_an_unusable_backend_in_a_real_process_fails_with_the_sentence():
     assert "RenderingUnavailable" in result.stderr and "libegl1" in result.stderr
 
 
+def test_osmesa_takes_over_when_egl_fails_in_a_real_process():
+    # An EGL device that does not exist makes the EGL probe fail for real; OSMesa must then render.
+    code = (
+        "import os, robokit.envs\n"
+        "env = robokit.envs.make('PickCubeVision-v0', camera_size=32)\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "assert obs['wrist'].std() > 5, 'blank image'\n"
+        "print(os.environ['MUJOCO_GL'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    env["MUJOCO_EGL_DEVICE_ID"] = "999"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "osmesa"
+    assert result.stderr.strip() == ""  # a clean exit, no finaliser noise
+
+
 def test_mujoco_imported_first_still_renders():
     code = (
         "import os, mujoco\n"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import weakref
+
 import mujoco
 import numpy as np
 
@@ -10,6 +13,11 @@ from robokit.envs.sim.scene import World
 from robokit.types import Frame
 
 MIN_SIZE, MAX_SIZE = 8, 2048
+
+# Renderers left open at interpreter exit make some GL backends (OSMesa) print errors from their
+# finalisers once ctypes is half torn down; closing them first keeps shutdown quiet.
+_open_cameras: weakref.WeakSet = weakref.WeakSet()
+atexit.register(lambda: [camera.close() for camera in list(_open_cameras)])
 
 
 def check_camera_size(width: int, height: int) -> None:
@@ -35,6 +43,7 @@ class SimCamera:
             self._renderer = mujoco.Renderer(world.model, height=height, width=width)
         except Exception as err:  # every GL backend failure looks different; all mean the same
             raise gl.RenderingUnavailable(gl.unavailable_message(f"{type(err).__name__}: {err}")) from err
+        _open_cameras.add(self)
 
     def read(self, max_age_s: float = 0.1) -> Frame:
         """Render now: a simulated frame is never stale, so `max_age_s` is always met."""
@@ -44,3 +53,4 @@ class SimCamera:
 
     def close(self) -> None:
         self._renderer.close()
+        _open_cameras.discard(self)
