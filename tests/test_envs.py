@@ -139,3 +139,52 @@ def test_wrong_action_shape_is_refused(make_env):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="one value per action dimension"):
         env.step(np.zeros(6))
+
+
+def place(env, joint: str, pos) -> None:
+    import mujoco
+
+    world = env.unwrapped.task.world
+    world.set_free_body(joint, np.array(pos, dtype=float))
+    mujoco.mj_forward(world.model, world.data)
+
+
+def test_pick_cube_success_is_a_5cm_lift(make_env):
+    env = make_env("PickCube-v0")
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    place(env, "cube", [0.5, 0.0, 0.02 + 0.049])
+    assert not task.success()
+    place(env, "cube", [0.5, 0.0, 0.02 + 0.051])
+    assert task.success()
+
+
+def test_relocate_success_needs_the_cube_resting_inside_the_goal_region(make_env):
+    env = make_env("Relocate-v0")
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    place(env, "object", [0.5, 0.15 + 0.04, 0.02])
+    assert task.success()
+    place(env, "object", [0.5, 0.15 + 0.06, 0.02])  # outside the 5 cm region
+    assert not task.success()
+    place(env, "object", [0.5, 0.15, 0.08])  # above the region, still held
+    assert not task.success()
+
+
+def test_peg_insert_success_needs_the_tip_20mm_down_inside_the_hole(make_env):
+    import mujoco
+
+    env = make_env("PegInsert-v0")
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    world = task.world
+    hole_above_board = task.hole_pos() - world.data.mocap_pos[0]
+    # Move the board around the peg tip instead of the arm into the hole: success is geometry only.
+    for tip_from_hole, expected in [
+        ((0, 0, -0.021), True),
+        ((0, 0, -0.019), False),
+        ((0.02, 0, -0.03), False),
+    ]:
+        world.set_mocap("board", task.peg_tip() - np.array(tip_from_hole) - hole_above_board)
+        mujoco.mj_forward(world.model, world.data)
+        assert task.success() is expected, tip_from_hole

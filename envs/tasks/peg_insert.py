@@ -11,7 +11,6 @@ from robokit.types import RobotState
 PEG_HALF = 0.012
 PEG_HALF_LENGTH = 0.03
 HOLE_HALF = 0.0145
-BOARD_TOP = 0.04
 INSERT_DEPTH = 0.02
 BOARD_X, BOARD_Y = (0.45, 0.58), (-0.08, 0.08)
 
@@ -52,7 +51,7 @@ class PegInsert(SimTask):
     def success(self) -> bool:
         tip, hole = self.peg_tip(), self.hole_pos()
         inside = bool(np.all(np.abs(tip[:2] - hole[:2]) < HOLE_HALF))
-        return inside and bool(tip[2] <= BOARD_TOP - INSERT_DEPTH)
+        return inside and bool(tip[2] <= hole[2] - INSERT_DEPTH)
 
     def dense_reward(self, robot: RobotState) -> float:
         if self.success():
