@@ -1,8 +1,11 @@
 """Headless OpenGL for MuJoCo: pick EGL, fall back to OSMesa, or say which Debian package is missing.
 
-MuJoCo fixes its GL backend when it is first imported, from MUJOCO_GL, so the choice is made here,
-before robokit.envs imports mujoco, by trying each backend in a throwaway child process. The choice
-is written to the environment, so processes robokit starts later inherit it without probing again.
+MuJoCo picks its GL backend from MUJOCO_GL when it is first imported, so `import robokit.envs`
+chooses before importing mujoco, by trying each backend in a throwaway child process (~0.3 s, only
+when MUJOCO_GL is unset). The choice is written to the environment, so processes robokit starts
+later inherit it without probing again. If the user imported mujoco first, the chosen backend's
+GLContext is bound into mujoco's renderer late, which works as long as PyOpenGL has not yet been
+imported for another platform.
 """
 
 from __future__ import annotations
