@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 # Quaternions are (w, x, y, z) throughout, as MuJoCo and libfranka's Eigen order them.
+
+Params = Any
+"""A pytree of network parameters."""
+Batch = dict[str, Any]
+"""Keys: observations (dict of arrays), actions, rewards, masks (0 where the episode terminated),
+next_observations; every leaf has the batch as its leading axis."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What an agent must know of an env: each observation array's shape and dtype, and the action size."""
+
+    observations: tuple[tuple[str, tuple[int, ...], str], ...]
+    action_dim: int
+
+    @classmethod
+    def from_spaces(cls, observation_space, action_space) -> EnvSpec:
+        obs = tuple(
+            (key, tuple(int(n) for n in space.shape), str(space.dtype))
+            for key, space in sorted(observation_space.spaces.items())
+        )
+        return cls(observations=obs, action_dim=int(action_space.shape[0]))
+
+    @property
+    def image_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, shape, dtype in self.observations if dtype == "uint8" and len(shape) == 3)
+
+    def example_observation(self, batch: int = 1) -> dict[str, np.ndarray]:
+        return {key: np.zeros((batch, *shape), dtype=dtype) for key, shape, dtype in self.observations}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,78 @@
+"""The actor loop: act in an env with the newest policy it has, and send what happens to the learner.
+
+    actor = Actor(env, agent, link, seed=0)
+    while running:
+        actor.collect(steps=1)       # never waits for the learner: acts randomly until params arrive
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from robokit.link.base import ActorLink
+
+
+class Actor:
+    def __init__(self, env, agent, link: ActorLink, seed: int = 0, actor_id: int = 0):
+        self.env, self.agent, self.link, self.actor_id = env, agent, link, actor_id
+        self.rng = np.random.default_rng(seed)
+        self.key = jax.random.PRNGKey(seed)
+        self.params, self.version = None, -1
+        self.obs, _ = env.reset(seed=seed)
+        self.episode_return, self.episode_length = 0.0, 0
+        self.env_steps, self.episodes = 0, 0
+
+    def refresh_params(self) -> None:
+        latest = self.link.latest_params()
+        if latest is not None and latest[0] > self.version:
+            self.version, self.params = latest
+
+    def act(self, obs) -> np.ndarray:
+        if self.params is None:  # nothing learned yet: explore uniformly
+            return self.rng.uniform(-1.0, 1.0, self.env.action_space.shape).astype(np.float32)
+        self.key, sub = jax.random.split(self.key)
+        batched = {k: v[None] for k, v in obs.items()}
+        return np.asarray(self.agent.act(self.params, batched, sub, explore=True))[0]
+
+    def collect(self, steps: int) -> None:
+        """Run `steps` env steps, sending each transition and each finished episode's metrics."""
+        self.refresh_params()
+        transitions = []
+        for _ in range(steps):
+            action = self.act(self.obs)
+            next_obs, reward, terminated, truncated, info = self.env.step(action)
+            transitions.append(
+                {
+                    "observations": self.obs,
+                    "actions": action,
+                    "rewards": float(reward),
+                    "terminated": bool(terminated),
+                    "truncated": bool(truncated),
+                    "next_observations": next_obs,
+                }
+            )
+            self.env_steps += 1
+            self.episode_return += float(reward)
+            self.episode_length += 1
+            if terminated or truncated:
+                self.episodes += 1
+                self.link.send(
+                    "metrics",
+                    [
+                        {
+                            "actor": self.actor_id,
+                            "episode_return": self.episode_return,
+                            "episode_length": self.episode_length,
+                            "success": bool(info.get("success", False)),
+                            "time": time.time(),
+                        }
+                    ],
+                )
+                self.obs, _ = self.env.reset()
+                self.episode_return, self.episode_length = 0.0, 0
+            else:
+                self.obs = next_obs
+        self.link.send("transitions", transitions)

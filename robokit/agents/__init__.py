@@ -1,0 +1,1 @@
+"""Agents: pure JAX functions over a state pytree (init, update, act, policy_params)."""

@@ -1,0 +1,37 @@
+"""Evaluates a policy deterministically on fresh seeded episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+
+def evaluate(env, agent, params, episodes: int, seed: int = 10_000,
+             on_frame: Callable[[np.ndarray], None] | None = None) -> dict[str, float]:  # fmt: skip
+    """Success rate, mean return and mean length over `episodes` episodes with seeds seed, seed+1, ..."""
+    key = jax.random.PRNGKey(0)
+    successes, returns, lengths = [], [], []
+    for i in range(episodes):
+        obs, info = env.reset(seed=seed + i)
+        done, total, length = False, 0.0, 0
+        while not done:
+            if on_frame is not None:
+                on_frame(env.render())
+            action = np.asarray(agent.act(params, {k: v[None] for k, v in obs.items()}, key, explore=False))[0]
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+        if on_frame is not None:
+            on_frame(env.render())
+        successes.append(bool(info.get("success", False)))
+        returns.append(total)
+        lengths.append(length)
+    return {
+        "success_rate": float(np.mean(successes)),
+        "return": float(np.mean(returns)),
+        "episode_length": float(np.mean(lengths)),
+        "episodes": episodes,
+    }

@@ -1,0 +1,35 @@
+"""The in-process link: both ends in one process (tests, single-process training); thread-safe."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from robokit.link.base import STREAMS, check_stream
+
+
+class InProcessLink:
+    """Serves as the ActorLink and the LearnerLink at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, list[Any]] = {s: [] for s in STREAMS}
+        self._params: tuple[int, Any] | None = None
+
+    def send(self, stream: str, items: list[Any]) -> None:
+        check_stream(stream)
+        with self._lock:
+            self._queues[stream].extend(items)
+
+    def latest_params(self) -> tuple[int, Any] | None:
+        with self._lock:
+            return self._params
+
+    def drain(self) -> dict[str, list[Any]]:
+        with self._lock:
+            out, self._queues = self._queues, {s: [] for s in STREAMS}
+        return out
+
+    def publish(self, params: Any, version: int) -> None:
+        with self._lock:
+            self._params = (version, params)
