@@ -1,8 +1,8 @@
 """The actor loop: act in an env with the newest policy it has, and send what happens to the learner.
 
-    actor = Actor(env, agent, link, seed=0)
-    while running:
-        actor.collect(steps=1)       # never waits for the learner: acts randomly until params arrive
+actor = Actor(env, agent, link, seed=0)
+while running:
+    actor.collect(steps=1)       # never waits for the learner: acts randomly until params arrive
 """
 
 from __future__ import annotations

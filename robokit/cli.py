@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
+
+from robokit.train_config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,25 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Eval:
+    """Evaluate a trained run's latest checkpoint deterministically on fresh episodes."""
+
+    run: Path
+    """Run folder written by `robokit train`."""
+    episodes: int = 50
+    seed: int = 50_000
+    """Seed of the first episode; episode i uses seed + i."""
+    video: Path | None = None
+    """Write the episodes' front-camera frames to this .mp4 (or .gif) file."""
+
+
+@dataclass(frozen=True)
 class Bench:
     """Measure robokit's speed and print a table (or JSON lines with --json)."""
 
-    what: Annotated[Literal["env"], tyro.conf.Positional]
-    """What to measure: env (env steps/s, simulated s per wall s, camera frames/s)."""
+    what: Annotated[Literal["env", "learner"], tyro.conf.Positional]
+    """env: env steps/s, simulated s per wall s, camera frames/s.
+    learner: critic updates/s, time of one UTD update, FLOPs against the CPU's matmul peak."""
     envs: tuple[str, ...] = field(default_factory=tuple)
     """Env ids to measure (default: all)."""
     steps: int = 300
@@ -107,26 +124,102 @@ def _bench(args: Bench) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from robokit.envs.bench import bench_env, pin_to_one_core
-    from robokit.envs.registration import ENV_IDS, check_env_id
+    if args.what == "env":
+        from robokit.envs.bench import bench_env, pin_to_one_core
+        from robokit.envs.registration import ENV_IDS, check_env_id
 
-    env_ids = tuple(check_env_id(e) for e in args.envs) or ENV_IDS
-    note = "all cores" if args.all_cores else f"one core (cpu {pin_to_one_core()})"
-    rows = bench_env(env_ids, steps=args.steps, repeats=args.repeats)
+        env_ids = tuple(check_env_id(e) for e in args.envs) or ENV_IDS
+        note = "all cores" if args.all_cores else f"one core (cpu {pin_to_one_core()})"
+        rows = bench_env(env_ids, steps=args.steps, repeats=args.repeats)
+    else:
+        from robokit.bench_learner import bench_learner
+
+        note = "all cores"
+        rows = bench_learner(repeats=args.repeats)
     if args.json:
         for row in rows:
             print(json.dumps(row), flush=True)
         return
-    table = Table(title=f"robokit bench env — {note}, median of {args.repeats}")
+    table = Table(title=f"robokit bench {args.what} — {note}, median of {args.repeats}")
     for column in ("case", "metric", "value", "unit"):
         table.add_column(column, justify="right" if column == "value" else "left")
     for row in rows:
-        table.add_row(row["case"], row["metric"], f"{row['value']:.1f}", row["unit"])
+        table.add_row(row["case"], row["metric"], f"{row['value']:.4g}", row["unit"])
     Console().print(table)
 
 
-COMMANDS = {"record": Record, "bench": Bench}
-HANDLERS = {Record: _record, Bench: _bench}
+def _train(config) -> None:
+    from rich.console import Console
+    from tqdm import tqdm
+
+    from robokit.envs.recording import record_expert
+    from robokit.envs.registration import check_env_id, make
+    from robokit.training import train
+
+    console = Console()
+    env_id = check_env_id(config.env)
+    if config.run_dir is None and config.resume is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        config = dataclasses.replace(
+            config, run_dir=_new_folder(Path("runs") / f"{env_id.split('/')[1]}-{stamp}")
+        )
+    config = dataclasses.replace(config, env=env_id)
+
+    def record(out: Path, episodes: int) -> Path:
+        console.print(f"recording {episodes} scripted-expert demos of {env_id} into {out}")
+        summary = record_expert(env_id, episodes, out, successes_only=True)
+        return summary.path
+
+    bar = tqdm(total=config.max_env_steps, unit="step", desc="env steps")
+
+    def progress(row: dict) -> None:
+        bar.update(row["env_steps"] - bar.n)
+        bar.set_postfix(success=f"{row['success_rate']:.2f}", updates=row["updates"])
+
+    result = train(config, lambda: make(env_id), record, progress)
+    bar.close()
+    final = result.final_eval
+    if final.get("interrupted"):
+        console.print(
+            f"[yellow]interrupted at {result.env_steps} env steps[/yellow]: resume with "
+            f"robokit train --resume {result.run_dir}"
+        )
+    else:
+        console.print(
+            f"[bold]{env_id}[/bold]: success rate {final['success_rate']:.0%} on {final['episodes']} "
+            f"fresh episodes after {result.env_steps} env steps, {result.updates} updates, "
+            f"{result.wall_s / 60:.1f} min"
+        )
+    console.print(f"checkpoint: {result.checkpoint}")
+    console.print(f"curve:      {result.curve}")
+    console.print(f"logs:       {result.run_dir / 'tb'} (tensorboard --logdir {result.run_dir / 'tb'})")
+
+
+def _eval(args: Eval) -> None:
+    from rich.console import Console
+
+    from robokit.envs.registration import make
+    from robokit.evaluation import evaluate
+    from robokit.policy_io import load_policy
+
+    agent, params, env_id = load_policy(args.run)
+    env = make(env_id, render_mode="rgb_array" if args.video else None)
+    frames: list = []
+    on_frame = frames.append if args.video else None
+    result = evaluate(env, agent, params, args.episodes, seed=args.seed, on_frame=on_frame)
+    if args.video:
+        import imageio
+
+        imageio.mimwrite(args.video, frames, fps=10)
+    Console().print(
+        f"[bold]{env_id}[/bold] from {args.run}: success rate {result['success_rate']:.0%} over "
+        f"{args.episodes} episodes, mean return {result['return']:.2f}, "
+        f"mean length {result['episode_length']:.1f}" + (f"; video: {args.video}" if args.video else "")
+    )
+
+
+COMMANDS = {"record": Record, "train": TrainConfig, "eval": Eval, "bench": Bench}
+HANDLERS = {Record: _record, TrainConfig: _train, Eval: _eval, Bench: _bench}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,8 +8,14 @@ import jax
 import numpy as np
 
 
-def evaluate(env, agent, params, episodes: int, seed: int = 10_000,
-             on_frame: Callable[[np.ndarray], None] | None = None) -> dict[str, float]:  # fmt: skip
+def evaluate(
+    env,
+    agent,
+    params,
+    episodes: int,
+    seed: int = 10_000,
+    on_frame: Callable[[np.ndarray], None] | None = None,
+) -> dict[str, float]:
     """Success rate, mean return and mean length over `episodes` episodes with seeds seed, seed+1, ..."""
     key = jax.random.PRNGKey(0)
     successes, returns, lengths = [], [], []
@@ -19,7 +25,9 @@ def evaluate(env, agent, params, episodes: int, seed: int = 10_000,
         while not done:
             if on_frame is not None:
                 on_frame(env.render())
-            action = np.asarray(agent.act(params, {k: v[None] for k, v in obs.items()}, key, explore=False))[0]
+            action = np.asarray(agent.act(params, {k: v[None] for k, v in obs.items()}, key, explore=False))[
+                0
+            ]
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             length += 1

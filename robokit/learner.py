@@ -1,11 +1,11 @@
 """The learner loop: take in what actors send, update the agent, publish its policy.
 
-    learner = Learner(agent, state, buffers={"online": ..., "demos": ...}, ratios=..., link=link)
-    while running:
-        learner.ingest()                 # transitions and metrics from every actor
-        if learner.ready:
-            metrics = learner.update()   # one jitted call: utd_ratio critic updates + actor step
-        learner.maybe_publish()
+learner = Learner(agent, state, buffers={"online": ..., "demos": ...}, ratios=..., link=link)
+while running:
+    learner.ingest()                 # transitions and metrics from every actor
+    if learner.ready:
+        metrics = learner.update()   # one jitted call: utd_ratio critic updates + actor step
+    learner.maybe_publish()
 """
 
 from __future__ import annotations
@@ -32,8 +32,16 @@ class LearnerConfig:
 
 
 class Learner:
-    def __init__(self, agent, state, buffers: dict[str, ReplayBuffer], ratios: dict[str, float],
-                 link: LearnerLink, config: LearnerConfig, seed: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        agent,
+        state,
+        buffers: dict[str, ReplayBuffer],
+        ratios: dict[str, float],
+        link: LearnerLink,
+        config: LearnerConfig,
+        seed: int = 0,
+    ):
         self.agent, self.state, self.link, self.config = agent, state, link, config
         self.buffers = buffers
         self.mixer = Mixer(buffers, ratios)
@@ -53,8 +61,14 @@ class Learner:
         received = self.link.drain()
         online = self.buffers["online"]
         for t in received["transitions"]:
-            online.insert(t["observations"], t["actions"], t["rewards"], t["terminated"], t["truncated"],
-                          t["next_observations"])  # fmt: skip
+            online.insert(
+                t["observations"],
+                t["actions"],
+                t["rewards"],
+                t["terminated"],
+                t["truncated"],
+                t["next_observations"],
+            )
         self.env_steps += len(received["transitions"])
         self.episodes.extend(received["metrics"])
         return len(received["transitions"])

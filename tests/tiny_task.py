@@ -7,7 +7,7 @@ import numpy as np
 
 
 class PointGoal(gym.Env):
-    """2-D point in [-1, 1]^2 starting near the origin; reward 1 and termination within 0.15 of (0.35, 0.35)."""
+    """A 2-D point starting near the origin; reward 1 and termination within 0.15 of (0.35, 0.35)."""
 
     def __init__(self, max_steps: int = 25):
         self.observation_space = gym.spaces.Dict({"state": gym.spaces.Box(-1.0, 1.0, (2,), np.float32)})
@@ -26,4 +26,10 @@ class PointGoal(gym.Env):
         self.t += 1
         success = bool(np.linalg.norm(self.pos - self.goal) < 0.15)
         truncated = self.t >= self.max_steps and not success
-        return {"state": self.pos.astype(np.float32)}, float(success), success, truncated, {"success": success}
+        return (
+            {"state": self.pos.astype(np.float32)},
+            float(success),
+            success,
+            truncated,
+            {"success": success},
+        )

@@ -1,4 +1,4 @@
-"""Flax (linen) networks shared by robokit's agents: MLPs, critic ensembles, tanh-Gaussian actors, encoders."""
+"""Flax (linen) networks shared by robokit agents: MLPs, critic ensembles, tanh-Gaussian actors, encoders."""
 
 from __future__ import annotations
 
@@ -51,7 +51,10 @@ class ObservationEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, obs: dict[str, jax.Array]) -> jax.Array:
-        parts = [ConvEncoder(embedding_dim=self.embedding_dim, name=f"encoder_{k}")(obs[k]) for k in self.image_keys]
+        parts = [
+            ConvEncoder(embedding_dim=self.embedding_dim, name=f"encoder_{k}")(obs[k])
+            for k in self.image_keys
+        ]
         parts.append(obs["state"].astype(jnp.float32))
         return jnp.concatenate(parts, axis=-1)
 

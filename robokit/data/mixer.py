@@ -11,7 +11,9 @@ from robokit.types import Batch
 class Mixer:
     def __init__(self, buffers: dict[str, ReplayBuffer], ratios: dict[str, float]):
         if set(buffers) != set(ratios):
-            raise ValueError(f"ratios name {sorted(ratios)} but buffers are {sorted(buffers)}: name each once.")
+            raise ValueError(
+                f"ratios name {sorted(ratios)} but buffers are {sorted(buffers)}: name each once."
+            )
         if any(r < 0 for r in ratios.values()) or sum(ratios.values()) <= 0:
             raise ValueError(f"ratios {ratios} must be non-negative and not all zero.")
         self.buffers = buffers
@@ -48,4 +50,7 @@ def _merge(values):
 
 
 def _take(batch: Batch, order: np.ndarray) -> Batch:
-    return {k: ({kk: vv[order] for kk, vv in v.items()} if isinstance(v, dict) else v[order]) for k, v in batch.items()}
+    return {
+        k: ({kk: vv[order] for kk, vv in v.items()} if isinstance(v, dict) else v[order])
+        for k, v in batch.items()
+    }

@@ -99,7 +99,9 @@ class ReplayBuffer:
         ends = sorted(self.final_frames)
         arrays["final_slots"] = np.asarray(ends, np.int64)
         for k in self.image_keys:
-            arrays[f"final/{k}"] = np.stack([self.final_frames[s][k] for s in ends]) if ends else self.obs[k][:0]
+            arrays[f"final/{k}"] = (
+                np.stack([self.final_frames[s][k] for s in ends]) if ends else self.obs[k][:0]
+            )
         arrays |= {
             "actions": self.actions,
             "rewards": self.rewards,
@@ -166,6 +168,7 @@ def check_episode_matches(episode, spec: EnvSpec) -> None:
     got = {k: tuple(v.shape[1:]) for k, v in episode.observations.items()}
     if got != expected or episode.actions.shape[1:] != (spec.action_dim,):
         raise ValueError(
-            f"the demo dataset's observations {got} and actions {episode.actions.shape[1:]} do not match "
-            f"the env's {expected} and ({spec.action_dim},): record demos with the same env id and camera size."
+            f"the demo dataset's observations {got} and actions {episode.actions.shape[1:]} do not "
+            f"match the env's {expected} and ({spec.action_dim},): record demos with the same env id "
+            "and camera size."
         )

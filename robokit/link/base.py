@@ -1,7 +1,7 @@
 """What actors and the learner may say to each other, whatever carries it.
 
-    actor:   link.send("transitions", [t1, t2, ...]); params = link.latest_params()
-    learner: items = link.drain(); link.publish(params, version)
+actor:   link.send("transitions", [t1, t2, ...]); params = link.latest_params()
+learner: items = link.drain(); link.publish(params, version)
 """
 
 from __future__ import annotations

@@ -1,0 +1,56 @@
+"""What `robokit train` takes: the run's options and the agent presets (no JAX imported here)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from robokit.agents.sac_config import SACConfig
+
+#: What `robokit train` runs by default on a 2-core CPU. SERL's RLPD values (10 critics, UTD 8)
+#: cost ~6x more per env step here; 2 critics at UTD 4 reach the same success on PickCube in a
+#: fraction of the wall time. `--preset serl` restores SERL's values.
+CPU_PRESET = SACConfig(critic_ensemble=2, critic_subsample=2, utd_ratio=4)
+PRESETS = {"cpu": CPU_PRESET, "serl": SACConfig()}
+BUDGET_FIELDS = ("max_env_steps", "stop_at_success", "resume", "run_dir", "final_eval_episodes")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env: str = "PickCube-v0"
+    """Task id (state or Vision variant)."""
+    demos: Path | None = None
+    """Minari dataset of demonstrations; default: record `num_demos` with the scripted expert."""
+    num_demos: int = 20
+    demo_ratio: float = 0.5
+    """Share of each batch drawn from the demos (RLPD: 0.5)."""
+    preset: Literal["cpu", "serl"] = "cpu"
+    """Agent preset: 'cpu' (2 critics, UTD 4) or 'serl' (SERL's RLPD: 10 critics, UTD 8)."""
+    critic_ensemble: int | None = None
+    """Override the preset's number of critics."""
+    utd_ratio: int | None = None
+    """Override the preset's critic updates per env step."""
+    max_env_steps: int = 40_000
+    start_after: int = 500
+    eval_every: int = 1000
+    eval_episodes: int = 20
+    final_eval_episodes: int = 50
+    stop_at_success: float | None = 0.9
+    """End training once a periodic evaluation reaches this success rate (None: use the whole budget)."""
+    checkpoint_every: int = 5000
+    seed: int = 0
+    run_dir: Path | None = None
+    """Run folder; default runs/<env>-<date>-<time>."""
+    resume: Path | None = None
+    """Continue the run in this folder from its latest checkpoint."""
+
+    def agent_config(self) -> SACConfig:
+        base = PRESETS[self.preset]
+        overrides = {
+            k: v for k, v in (("critic_ensemble", self.critic_ensemble), ("utd_ratio", self.utd_ratio)) if v
+        }
+        if "critic_ensemble" in overrides:
+            overrides["critic_subsample"] = min(base.critic_subsample, overrides["critic_ensemble"])
+        return dataclasses.replace(base, **overrides)

@@ -1,0 +1,198 @@
+"""A training run on one machine: demos, one actor and the learner over the in-process link,
+periodic evaluation, checkpoints, logs, and a final evaluation on fresh episodes.
+
+The env is passed in as factories, so this core module never imports robokit.envs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+
+from robokit import checkpoint
+from robokit.actor import Actor
+from robokit.agents.sac import SAC
+from robokit.agents.sac_config import SACConfig
+from robokit.data.datasets import read_episodes
+from robokit.data.replay import ReplayBuffer
+from robokit.evaluation import evaluate
+from robokit.learner import Learner, LearnerConfig
+from robokit.link import InProcessLink
+from robokit.run_log import RunLog
+from robokit.train_config import BUDGET_FIELDS, TrainConfig
+from robokit.types import EnvSpec
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    env_steps: int
+    updates: int
+    wall_s: float
+    final_eval: dict
+    checkpoint: Path | None
+    curve: Path | None
+    evals: list = field(default_factory=list)
+
+
+def _jsonable(config) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
+def check_resume_config(saved: dict, config: TrainConfig) -> None:
+    """One sentence if `config` asks for something other than what the saved run was started with."""
+    current = _jsonable(config)
+    differing = [k for k in saved if k not in BUDGET_FIELDS and saved.get(k) != current.get(k)]
+    if differing:
+        detail = ", ".join(f"{k}={saved[k]!r} (now {current.get(k)!r})" for k in differing)
+        raise ValueError(
+            f"the run to resume was started with {detail}: pass the same options or start a new run."
+        )
+
+
+def _open_run_dir(config: TrainConfig) -> Path:
+    run_dir = Path(config.resume or config.run_dir or "runs/run").absolute()
+    if config.resume:
+        config_file = run_dir / "config.json"
+        if not config_file.exists() or checkpoint.latest(run_dir / "checkpoints") is None:
+            raise FileNotFoundError(
+                f"{run_dir} holds no checkpoint to resume: pass a run folder that `robokit train` wrote."
+            )
+        check_resume_config(json.loads(config_file.read_text())["train"], config)
+        checkpoint.discard_partials(run_dir / "checkpoints")
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise FileExistsError(f"{run_dir} already exists: pass a new --run-dir, or --resume it.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _write_config(run_dir: Path, config: TrainConfig, agent_config: SACConfig, spec, demos: Path) -> None:
+    resolved = {
+        "train": _jsonable(config),
+        "agent": _jsonable(agent_config),
+        "spec": _jsonable(spec),
+        "demos": str(demos),
+    }
+    (run_dir / "config.json").write_text(json.dumps(resolved, indent=2))
+
+
+def train(
+    config: TrainConfig,
+    make_env: Callable[[], object],
+    record_demos: Callable[[Path, int], Path],
+    progress: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT) checkpoints and stops cleanly."""
+    started = time.time()
+    run_dir = _open_run_dir(config)
+    ckpt_dir = run_dir / "checkpoints"
+    env, eval_env = make_env(), make_env()
+    spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+    agent_config = config.agent_config()
+    agent = SAC(agent_config, spec)
+    state = agent.init(jax.random.PRNGKey(config.seed))
+    counters = {"env_steps": 0, "updates": 0, "wall_s": 0.0}
+    if config.resume:
+        state, buffers, counters = checkpoint.restore(checkpoint.latest(ckpt_dir), state, spec)
+    else:
+        demo_path = config.demos or record_demos(run_dir / "demos", config.num_demos)
+        demos = ReplayBuffer.from_episodes(spec, read_episodes(demo_path))
+        buffers = {"demos": demos, "online": ReplayBuffer(spec, max(config.max_env_steps, 1000))}
+        _write_config(run_dir, config, agent_config, spec, demo_path)
+
+    link = InProcessLink()
+    learner_config = LearnerConfig(
+        config.start_after,
+        publish_every=1,
+        batch_size=agent_config.batch_size,
+        utd_ratio=agent_config.utd_ratio,
+    )
+    ratios = {"demos": config.demo_ratio, "online": 1.0 - config.demo_ratio}
+    learner = Learner(agent, state, buffers, ratios, link, learner_config, seed=config.seed)
+    learner.env_steps, learner.updates = counters["env_steps"], counters["updates"]
+    if "learner_rng" in counters:
+        learner.rng = checkpoint.rng_from_state(counters["learner_rng"])
+    actor = Actor(env, agent, link, seed=config.seed + learner.env_steps)
+    log = RunLog(run_dir)
+
+    def wall_s() -> float:
+        return counters["wall_s"] + time.time() - started
+
+    def save() -> Path:
+        saved_counters = {
+            "env_steps": learner.env_steps,
+            "updates": learner.updates,
+            "wall_s": wall_s(),
+            "learner_rng": checkpoint.rng_state(learner.rng),
+        }
+        return checkpoint.save(ckpt_dir, learner.env_steps, learner.state, learner.buffers, saved_counters)
+
+    def evaluate_now(episodes: int, seed: int) -> dict:
+        return evaluate(eval_env, agent, agent.policy_params(learner.state), episodes, seed=seed)
+
+    stop = {"requested": False}
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.update(requested=True))
+    reached = False
+    try:
+        while learner.env_steps < config.max_env_steps and not stop["requested"]:
+            actor.collect(1)
+            learner.ingest()
+            if learner.ready:
+                metrics = learner.update()
+                learner.maybe_publish()
+                if learner.updates % 100 == 0:
+                    log.scalars(learner.env_steps, metrics, "train")
+            for episode in learner.episodes:
+                values = {"success": float(episode["success"]), "return": episode["episode_return"]}
+                log.scalars(learner.env_steps, values, "episode")
+            learner.episodes.clear()
+            if learner.env_steps % config.eval_every == 0:
+                result = evaluate_now(config.eval_episodes, seed=10_000)
+                log.evaluation(learner.env_steps, wall_s(), result)
+                speed = {
+                    "env_steps_per_s": learner.env_steps / wall_s(),
+                    "updates_per_s": learner.updates / wall_s(),
+                }
+                log.scalars(learner.env_steps, speed, "speed")
+                if progress is not None:
+                    progress(
+                        {
+                            "env_steps": learner.env_steps,
+                            "updates": learner.updates,
+                            "wall_s": wall_s(),
+                            **result,
+                        }
+                    )
+                if config.stop_at_success is not None and result["success_rate"] >= config.stop_at_success:
+                    reached = True
+                    break
+            if learner.env_steps % config.checkpoint_every == 0:
+                save()
+        last_checkpoint = save()
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    final = {}
+    if not stop["requested"]:
+        final = evaluate_now(config.final_eval_episodes, seed=50_000)
+        log.evaluation(learner.env_steps, wall_s(), {**final, "final": True})
+    final["interrupted"] = stop["requested"]
+    final["stopped_at_success"] = reached
+    curve = log.plot_curve(f"{config.env} ({config.preset} preset)")
+    log.close()
+    return TrainResult(
+        run_dir,
+        learner.env_steps,
+        learner.updates,
+        wall_s(),
+        final,
+        last_checkpoint,
+        curve,
+        log.evaluations(),
+    )

@@ -1,0 +1,176 @@
+"""Training runs end to end: run outputs, exact resume, Ctrl-C, a full disk, and bad input."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from robokit import checkpoint
+from robokit.agents.sac import SAC
+from robokit.agents.sac_config import SACConfig
+from robokit.data.replay import ReplayBuffer
+from robokit.envs.recording import record_expert
+from robokit.learner import Learner, LearnerConfig
+from robokit.link import InProcessLink
+from robokit.types import EnvSpec
+
+TINY = [
+    *("--max-env-steps", "400", "--start-after", "100", "--eval-every", "200", "--eval-episodes", "2"),
+    *("--final-eval-episodes", "2", "--checkpoint-every", "200", "--num-demos", "2", "--utd-ratio", "1"),
+]
+
+
+def robokit(*args, cwd=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "robokit.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
+
+
+def test_a_short_run_leaves_what_a_user_expects(tmp_path):
+    run = tmp_path / "run"
+    result = robokit("train", "--run-dir", str(run), *TINY)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "success rate" in result.stdout and "fresh episodes after 400 env steps" in result.stdout
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["env"] == "robokit/PickCube-v0" and config["agent"]["utd_ratio"] == 1
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert (run / "curve.png").stat().st_size > 1000
+    evals = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
+    assert [e["env_steps"] for e in evals] == [200, 400, 400] and evals[-1]["final"]
+    latest = checkpoint.latest(run / "checkpoints")
+    assert latest.name == "step_000000400"
+    assert {p.name for p in latest.iterdir()} >= {
+        "agent",
+        "buffer_online.npz",
+        "buffer_demos.npz",
+        "counters.json",
+    }
+    assert not list(run.rglob("*.partial"))
+
+    # resume: continues the counters, the buffers and the run folder
+    more = robokit("train", "--resume", str(run), "--max-env-steps", "600", *TINY[2:])
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert checkpoint.latest(run / "checkpoints").name == "step_000000600"
+    counters = json.loads((checkpoint.latest(run / "checkpoints") / "counters.json").read_text())
+    assert counters["env_steps"] == 600 and counters["updates"] == 501  # one per step from step 100 on
+
+    # evaluation of the trained checkpoint, with a video
+    video = tmp_path / "episodes.mp4"
+    shown = robokit("eval", "--run", str(run), "--episodes", "2", "--video", str(video))
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "over 2 episodes" in shown.stdout and video.stat().st_size > 1000
+
+
+def test_resume_repeats_the_uninterrupted_update_exactly(tmp_path):
+    spec = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
+    agent = SAC(SACConfig(critic_ensemble=3, utd_ratio=2, batch_size=16, hidden_dims=(16, 16)), spec)
+    rng = np.random.default_rng(0)
+    online = ReplayBuffer(spec, 100)
+    for t in range(60):
+        obs, next_obs = {"state": rng.normal(size=3)}, {"state": rng.normal(size=3)}
+        online.insert(obs, rng.uniform(-1, 1, 2), float(t % 7 == 0), False, t % 20 == 19, next_obs)
+
+    def make_learner(state):
+        config = LearnerConfig(start_after=1, utd_ratio=2, batch_size=16)
+        return Learner(agent, state, {"online": online}, {"online": 1.0}, InProcessLink(), config, seed=3)
+
+    learner = make_learner(agent.init(jax.random.PRNGKey(0)))
+    for _ in range(5):
+        learner.update()
+    counters = {"learner_rng": checkpoint.rng_state(learner.rng)}
+    folder = checkpoint.save(tmp_path, 5, learner.state, learner.buffers, counters)
+    state, buffers, counters = checkpoint.restore(folder, agent.init(jax.random.PRNGKey(9)), spec)
+    resumed = make_learner(state)
+    resumed.buffers, resumed.rng = buffers, checkpoint.rng_from_state(counters["learner_rng"])
+    resumed.mixer.buffers = buffers
+    batch = learner.sample()
+    np.testing.assert_array_equal(batch["actions"], resumed.sample()["actions"])  # same next batch
+    learner.update(batch)
+    resumed.update(batch)
+    same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), learner.state, resumed.state)
+    assert all(jax.tree.leaves(same))
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint_and_no_partial_files(tmp_path):
+    run = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "robokit.cli",
+        "train",
+        "--run-dir",
+        str(run),
+        *TINY[2:],
+        "--max-env-steps",
+        "50000",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (run / "tb").exists():
+        time.sleep(0.5)
+    time.sleep(8)  # well into training
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    assert "interrupted at" in out and "--resume" in out
+    latest = checkpoint.latest(run / "checkpoints")
+    assert latest is not None and not list(run.rglob("*.partial"))
+    resumed = robokit(
+        "train", "--resume", str(run), *TINY[2:], "--max-env-steps", str(int(latest.name[5:]) + 100)
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+
+def test_a_full_disk_while_checkpointing_is_one_sentence_and_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    spec = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
+    agent = SAC(SACConfig(critic_ensemble=2, utd_ratio=1, batch_size=4, hidden_dims=(8,)), spec)
+    state = agent.init(jax.random.PRNGKey(0))
+    buffers = {"online": ReplayBuffer(spec, 10)}
+    first = checkpoint.save(tmp_path, 1, state, buffers, {})
+
+    def full(self, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ReplayBuffer, "save", full)
+    with pytest.raises(checkpoint.CheckpointError, match=r"the disk is full.*previous checkpoint is intact"):
+        checkpoint.save(tmp_path, 2, state, buffers, {})
+    assert checkpoint.latest(tmp_path) == first and not list(tmp_path.glob("*.partial"))
+
+
+def test_demos_that_do_not_match_the_env_are_refused(tmp_path):
+    record_expert("PickCubeVision-v0", 1, tmp_path / "vision-demos", camera_size=16)
+    result = robokit(
+        "train", "--run-dir", str(tmp_path / "run"), "--demos", str(tmp_path / "vision-demos"), *TINY
+    )
+    assert result.returncode == 2
+    assert "record demos with the same env id" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    run = tmp_path / "run"
+    assert robokit("train", "--run-dir", str(run), *TINY, "--max-env-steps", "200").returncode == 0
+    result = robokit("train", "--resume", str(run), *TINY, "--critic-ensemble", "4")
+    assert result.returncode == 2
+    assert "started with critic_ensemble=None (now 4)" in result.stderr
+    assert "pass the same options or start a new run" in result.stderr
+    missing = robokit("train", "--resume", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "holds no checkpoint to resume" in missing.stderr
+
+
+@pytest.mark.slow
+def test_default_training_reaches_90_percent_on_pickcube(tmp_path):
+    """The README's main job: `robokit train` with its defaults."""
+    result = robokit("train", "--run-dir", str(tmp_path / "run"), timeout=1800)
+    assert result.returncode == 0, result.stderr[-2000:]
+    final = [json.loads(x) for x in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()][-1]
+    assert final["final"] and final["episodes"] == 50
+    assert final["success_rate"] >= 0.9, final
