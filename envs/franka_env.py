@@ -29,6 +29,11 @@ class EnvConfig:
     privileged_state: bool = True
     """Append the task's object features to "state" (the state variant; off for Vision)."""
     max_frame_age_s: float = 0.1
+    max_reset_steps: int = 30
+    """Control steps allowed for driving the arm to the task's start pose at reset."""
+    binary_gripper: bool = True
+    """Close the gripper fully when the gripper action is > 0, else open it (Franka Hand-style grasp /
+    release). Exploration noise then cannot loosen a grasp; False passes the closure through."""
 
     def __post_init__(self) -> None:
         if self.reward_type not in ("sparse", "dense"):
@@ -68,7 +73,23 @@ class FrankaEnv(gym.Env):
         self.task.reset(self.np_random, options or {})
         self._state = self.robot.home()
         self._home_quat = self._state.tcp_quat.copy()
+        if self.task.start_tcp is not None:
+            self._drive_to_start()
         return self._observe(), {"success": self.task.success()}
+
+    def _drive_to_start(self) -> None:
+        """Move the TCP from home to the task's (randomised) start, through the robot's own control
+        path, as a real arm has to: the same code runs in simulation and on the robot."""
+        offset = self.np_random.uniform(-self.task.start_spread, self.task.start_spread, size=2)
+        start = np.asarray(self.task.start_tcp) + np.array([offset[0], offset[1], 0.0])
+        gripper = 0.0 if self.task.uses_gripper else self.task.fixed_gripper
+        for _ in range(self.config.max_reset_steps):
+            self._state = self.robot.step(Command(start, self._home_quat, gripper))
+            if (
+                np.linalg.norm(self._state.tcp_pos - start) < 0.005
+                and np.linalg.norm(self._state.tcp_vel) < 0.02
+            ):
+                break
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float64)
@@ -79,7 +100,12 @@ class FrankaEnv(gym.Env):
             )
         action = np.clip(action, -1.0, 1.0)
         target = self._state.tcp_pos + self.config.action_scale * action[:3]
-        gripper = (action[3] + 1.0) / 2.0 if self.task.uses_gripper else self.task.fixed_gripper
+        if not self.task.uses_gripper:
+            gripper = self.task.fixed_gripper
+        elif self.config.binary_gripper:
+            gripper = 1.0 if action[3] > 0.0 else 0.0
+        else:
+            gripper = (action[3] + 1.0) / 2.0
         self._state = self.robot.step(Command(target, self._home_quat, float(gripper)))
         success = self.task.success()
         dense = self.config.reward_type == "dense"

@@ -21,6 +21,10 @@ class Task(ABC):
     fixed_gripper: float = 0.0
     """Gripper closure sent every step when the policy does not control the gripper."""
     object_state_dim: int = 0
+    start_tcp: tuple[float, float, float] | None = None
+    """Where each episode starts the TCP (the arm drives there from home at reset); None: at home."""
+    start_spread: float = 0.03
+    """Half-width (m) of the uniform random offset added to `start_tcp` in x and y."""
 
     @abstractmethod
     def reset(self, rng: np.random.Generator, options: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ BOARD_X, BOARD_Y = (0.45, 0.58), (-0.08, 0.08)
 class PegInsert(SimTask):
     name = "PegInsert"
     scene_file = "peg_insert.xml"
+    start_tcp = (0.51, 0.0, 0.2)
     object_state_dim = 3
     uses_gripper = False
     # Closes the fingers onto the peg's 24 mm: opening per finger 0.04 * (1 - 0.7) = 12 mm.

@@ -15,6 +15,7 @@ CUBE_X, CUBE_Y = (0.42, 0.58), (-0.12, 0.12)
 class PickCube(SimTask):
     name = "PickCube"
     scene_file = "pick_cube.xml"
+    start_tcp = (0.5, 0.0, 0.2)
     object_state_dim = 3
 
     def place_objects(self, rng, options) -> None:

@@ -21,6 +21,7 @@ DIRECTIONS = {"forward": ("a", "b"), "backward": ("b", "a")}
 class Relocate(SimTask):
     name = "Relocate"
     scene_file = "relocate.xml"
+    start_tcp = (0.5, 0.0, 0.2)
     object_state_dim = 5
 
     def __init__(self, direction: str = "forward") -> None:
