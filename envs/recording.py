@@ -34,17 +34,19 @@ def record_expert(
     camera_size: int = 128,
     max_attempts_factor: int = 5,
     on_episode: Callable[[Episode], None] | None = None,
+    env_kwargs: dict | None = None,
 ) -> RecordSummary:
     """Roll the task's expert for `episodes` episodes (successful ones, if asked) and save them.
 
     Episode i uses seed `seed + i`. With `successes_only`, failures are skipped and recording stops
     after `max_attempts_factor * episodes` attempts. Ctrl-C saves the episodes finished so far.
+    `env_kwargs` go to the env (e.g. reward_type="dense"), so demos carry the reward training uses.
     """
     if episodes < 1:
         raise ValueError(f"--episodes {episodes} records nothing: ask for at least 1 episode.")
     out = check_output_dir(out)  # before spending minutes on episodes
     kwargs = {"camera_size": camera_size} if "Vision" in env_id else {}
-    env = make(env_id, **kwargs)
+    env = make(env_id, **kwargs, **(env_kwargs or {}))
     expert = make_expert(env, noise=noise, seed=seed)
     kept: list[Episode] = []
     attempts = successes = 0

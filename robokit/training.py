@@ -18,7 +18,7 @@ import jax
 
 from robokit import checkpoint
 from robokit.actor import Actor
-from robokit.agents.sac import SAC
+from robokit.agents.sac import SAC, state_statistics
 from robokit.agents.sac_config import SACConfig
 from robokit.data.datasets import read_episodes
 from robokit.data.replay import ReplayBuffer
@@ -97,13 +97,15 @@ def train(
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     agent_config = config.agent_config()
     agent = SAC(agent_config, spec)
-    state = agent.init(jax.random.PRNGKey(config.seed))
     counters = {"env_steps": 0, "updates": 0, "wall_s": 0.0}
     if config.resume:
-        state, buffers, counters = checkpoint.restore(checkpoint.latest(ckpt_dir), state, spec)
+        template = agent.init(jax.random.PRNGKey(config.seed))
+        state, buffers, counters = checkpoint.restore(checkpoint.latest(ckpt_dir), template, spec)
     else:
         demo_path = config.demos or record_demos(run_dir / "demos", config.num_demos)
         demos = ReplayBuffer.from_episodes(spec, read_episodes(demo_path))
+        mean, std = state_statistics(demos.obs["state"][: len(demos)])
+        state = agent.init(jax.random.PRNGKey(config.seed), mean, std)
         buffers = {"demos": demos, "online": ReplayBuffer(spec, max(config.max_env_steps, 1000))}
         _write_config(run_dir, config, agent_config, spec, demo_path)
 

@@ -59,6 +59,12 @@ def test_vision_dataset_keeps_images_bit_exact(tmp_path):
     env.close()
 
 
+def test_env_options_reach_the_recorded_episodes(tmp_path):
+    summary = record_expert("PickCube-v0", 1, tmp_path / "dense", env_kwargs={"reward_type": "dense"})
+    rewards = read_episodes(summary.path)[0].rewards
+    assert rewards[-1] == 1.0 and 0.0 < rewards[0] < 1.0  # shaped before success, 1 at success
+
+
 def test_successes_only_keeps_only_successes(tmp_path):
     # Heavy action noise makes the expert fail often; only its successes may be kept.
     summary = record_expert("PickCube-v0", 2, tmp_path / "ok", successes_only=True, noise=1.0)

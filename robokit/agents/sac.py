@@ -30,6 +30,7 @@ from robokit.types import Batch, EnvSpec, Params
 
 
 class SACState(struct.PyTreeNode):
+    obs_norm: Params  # {"mean", "std"} of the "state" vector, fixed at init (from the demos)
     actor: Params
     critic: Params  # {"encoder": ..., "ensemble": ...}
     target_critic: Params
@@ -75,8 +76,16 @@ class SAC:
         return optax.adam(c.actor_lr), optax.adam(c.critic_lr), optax.adam(c.temperature_lr)
 
     # -- Agent interface ----------------------------------------------------------------------
-    def init(self, key: jax.Array) -> SACState:
+    def init(self, key: jax.Array, state_mean=None, state_std=None) -> SACState:
+        """Fresh parameters. `state_mean` / `state_std` standardise the "state" vector (robokit
+        passes the demos' statistics): raw TCP and object coordinates differ by centimetres, and an
+        unscaled MLP barely sees the 5 cm that separate a lifted cube from a resting one."""
         n = self.networks
+        dim = dict((k, shape) for k, shape, _ in self.spec.observations)["state"][0]
+        obs_norm = {
+            "mean": jnp.zeros(dim) if state_mean is None else jnp.asarray(state_mean, jnp.float32),
+            "std": jnp.ones(dim) if state_std is None else jnp.asarray(state_std, jnp.float32),
+        }
         k_enc, k_critic, k_actor, k_temp, key = jax.random.split(key, 5)
         obs = jax.tree.map(jnp.asarray, self.spec.example_observation())
         encoder = n["encoder"].init(k_enc, obs)
@@ -87,6 +96,7 @@ class SAC:
         temperature = n["temperature"].init(k_temp)
         actor_tx, critic_tx, temp_tx = self._optimizers()
         return SACState(
+            obs_norm=obs_norm,
             actor=actor,
             critic=critic,
             target_critic=critic,
@@ -99,13 +109,13 @@ class SAC:
         )
 
     def policy_params(self, state: SACState) -> Params:
-        """What an actor needs: the actor and the (critic-trained) encoder."""
-        return {"actor": state.actor, "encoder": state.critic["encoder"]}
+        """What an actor needs: the actor, the (critic-trained) encoder and the state normalisation."""
+        return {"actor": state.actor, "encoder": state.critic["encoder"], "obs_norm": state.obs_norm}
 
     @partial(jax.jit, static_argnames=("self", "explore"))
     def act(self, params: Params, obs: dict, key: jax.Array, explore: bool = True) -> jax.Array:
         """Actions in [-1, 1] for a batch of observations (a sample, or the mean's tanh)."""
-        features = self.networks["encoder"].apply(params["encoder"], obs)
+        features = self.networks["encoder"].apply(params["encoder"], normalize(obs, params["obs_norm"]))
         mean, log_std = self.networks["actor"].apply(params["actor"], features)
         if not explore:
             return jnp.tanh(mean)
@@ -126,16 +136,16 @@ class SAC:
         return state.replace(step=state.step + 1), metrics
 
     # -- losses -------------------------------------------------------------------------------
-    def _encode(self, critic_params: Params, obs: dict) -> jax.Array:
-        return self.networks["encoder"].apply(critic_params["encoder"], obs)
+    def _encode(self, critic_params: Params, obs: dict, obs_norm: Params) -> jax.Array:
+        return self.networks["encoder"].apply(critic_params["encoder"], normalize(obs, obs_norm))
 
     def _critic_step(self, state: SACState, batch: Batch) -> tuple[SACState, dict]:
         """TD loss against r + gamma * mask * min over a random subset of target critics (RLPD eq. 1)."""
         c, n = self.config, self.networks
         rng, k_next, k_subset = jax.random.split(state.rng, 3)
         temperature = n["temperature"].apply(state.temperature)
-        next_features = self._encode(state.target_critic, batch["next_observations"])
-        policy_features = self._encode(state.critic, batch["next_observations"])
+        next_features = self._encode(state.target_critic, batch["next_observations"], state.obs_norm)
+        policy_features = self._encode(state.critic, batch["next_observations"], state.obs_norm)
         mean, log_std = n["actor"].apply(state.actor, jax.lax.stop_gradient(policy_features))
         next_action, next_log_prob = sample_tanh_gaussian(mean, log_std, k_next)
         subset = jax.random.choice(k_subset, c.critic_ensemble, (c.critic_subsample,), replace=False)
@@ -148,7 +158,7 @@ class SAC:
         target = jax.lax.stop_gradient(target)
 
         def loss_fn(critic_params):
-            features = self._encode(critic_params, batch["observations"])
+            features = self._encode(critic_params, batch["observations"], state.obs_norm)
             q = n["ensemble"].apply(critic_params["ensemble"], features, batch["actions"])
             return ((q - target) ** 2).mean(), q.mean()
 
@@ -164,7 +174,7 @@ class SAC:
         n = self.networks
         rng, key = jax.random.split(state.rng)
         temperature = n["temperature"].apply(state.temperature)
-        features = jax.lax.stop_gradient(self._encode(state.critic, batch["observations"]))
+        features = jax.lax.stop_gradient(self._encode(state.critic, batch["observations"], state.obs_norm))
 
         def actor_loss_fn(actor_params):
             mean, log_std = n["actor"].apply(actor_params, features)
@@ -212,6 +222,18 @@ class SAC:
                 obs[image_key] = random_shift(obs[image_key], sub, self.config.image_pad)
             out[field_name] = obs
         return out
+
+
+def normalize(obs: dict, obs_norm: Params) -> dict:
+    return {**obs, "state": (obs["state"].astype(jnp.float32) - obs_norm["mean"]) / obs_norm["std"]}
+
+
+def state_statistics(states, std_floor: float = 0.01):
+    """Mean and floored std of recorded "state" vectors (the floor keeps near-constant dims sane)."""
+    import numpy as np
+
+    states = np.asarray(states, np.float64)
+    return states.mean(axis=0), np.maximum(states.std(axis=0), std_floor)
 
 
 def random_shift(images: jax.Array, key: jax.Array, pad: int) -> jax.Array:
