@@ -38,7 +38,8 @@ CASES = {
 }
 
 
-def _batch(spec: EnvSpec, n: int, rng: np.random.Generator) -> dict:
+def synthetic_batch(spec: EnvSpec, n: int, rng: np.random.Generator) -> dict:
+    """A batch of random data shaped for `spec` (next observations are the observations reversed)."""
     obs = {}
     for key, shape, dtype in spec.observations:
         if dtype == "uint8":
@@ -50,7 +51,7 @@ def _batch(spec: EnvSpec, n: int, rng: np.random.Generator) -> dict:
         "actions": rng.uniform(-1, 1, (n, spec.action_dim)).astype(np.float32),
         "rewards": rng.random(n).astype(np.float32),
         "masks": np.ones(n, np.float32),
-        "next_observations": obs,
+        "next_observations": {k: v[::-1].copy() for k, v in obs.items()},
     }
 
 
@@ -73,7 +74,7 @@ def bench_learner(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
     for case, (spec, config) in CASES.items():
         agent = SAC(config, spec)
         state = agent.init(jax.random.PRNGKey(0))
-        batch = jax.tree.map(jnp.asarray, _batch(spec, config.utd_ratio * config.batch_size, rng))
+        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.utd_ratio * config.batch_size, rng))
         flops = _update_flops(agent, state, batch)
         state, _ = agent.update(state, batch)  # compile
         jax.block_until_ready(state)

@@ -10,6 +10,7 @@ from tiny_task import PointGoal
 
 from robokit.actor import Actor
 from robokit.agents.sac import SAC, SACConfig, random_shift
+from robokit.bench_learner import synthetic_batch
 from robokit.data.replay import ReplayBuffer
 from robokit.evaluation import evaluate
 from robokit.learner import Learner, LearnerConfig
@@ -25,19 +26,12 @@ def spec_of(state_dim=5, action_dim=3, images=()):
 
 
 def random_batch(spec: EnvSpec, n: int, rng, reward=None, mask=None):
-    obs = {}
-    for key, shape, dtype in spec.observations:
-        if dtype == "uint8":
-            obs[key] = rng.integers(0, 255, (n, *shape), dtype=np.uint8)
-        else:
-            obs[key] = rng.normal(size=(n, *shape)).astype(dtype)
-    return {
-        "observations": obs,
-        "actions": rng.uniform(-1, 1, (n, spec.action_dim)).astype(np.float32),
-        "rewards": np.full(n, reward, np.float32) if reward is not None else rng.random(n).astype(np.float32),
-        "masks": np.full(n, mask, np.float32) if mask is not None else np.ones(n, np.float32),
-        "next_observations": jax.tree.map(lambda x: x[::-1].copy(), obs),
-    }
+    batch = synthetic_batch(spec, n, rng)
+    if reward is not None:
+        batch["rewards"] = np.full(n, reward, np.float32)
+    if mask is not None:
+        batch["masks"] = np.full(n, mask, np.float32)
+    return batch
 
 
 @pytest.mark.parametrize("images", [(), ("front", "wrist")])

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -248,4 +247,4 @@ def random_shift(images: jax.Array, key: jax.Array, pad: int) -> jax.Array:
     return jax.vmap(crop)(padded, offsets)
 
 
-__all__ = ["SAC", "SACConfig", "SACState", "nn"]
+__all__ = ["SAC", "SACConfig", "SACState"]
