@@ -150,3 +150,13 @@ def test_bad_rates_are_refused_with_the_fix():
         SimArmConfig(control_hz=7)
     with pytest.raises(ValueError, match="below high"):
         SafetyBox(low=(0, 0, 1), high=(1, 1, 0))
+
+
+def test_turns_to_a_commanded_orientation_at_the_rate_limit():
+    arm, home, quat = sim_arm(max_angular_speed=1.0)
+    goal = quat_mul(rotvec_to_quat(np.array([0.0, 0.0, 0.4])), quat)
+    first = arm.step(Command(home, goal))
+    assert np.linalg.norm(orientation_error(first.tcp_quat, quat)) < 0.1 + 0.02  # 1 rad/s for 0.1 s
+    for _ in range(20):
+        state = arm.step(Command(home, goal))
+    assert np.linalg.norm(orientation_error(state.tcp_quat, goal)) < 0.01

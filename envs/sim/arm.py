@@ -9,7 +9,7 @@ import numpy as np
 
 from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque
 from robokit.envs.sim.scene import World
-from robokit.spatial import quat_conj, quat_mul, quat_slerp_step, quat_to_rotvec
+from robokit.spatial import quat_conj, quat_mul, quat_slerp_step, quat_to_rotvec, rotvec_to_quat
 from robokit.types import Command, RobotState, SafetyBox
 
 #: Franka's "ready" posture: TCP about 0.31 m in front of the base, 0.49 m up, pointing down.
@@ -127,7 +127,7 @@ class SimFrankaArm:
         for k in range(1, self.substeps + 1):
             frac = k / self.substeps
             ref_pos = start_pos + frac * delta
-            ref_quat = quat_mul(_small_rotation(frac * turn), start_quat) if turning else start_quat
+            ref_quat = quat_mul(rotvec_to_quat(frac * turn), start_quat) if turning else start_quat
             mujoco.mj_step1(w.model, w.data)
             tau = impedance_torque(
                 self._dynamics(), ref_pos, ref_quat, self.config.gains, self._rest_q, ref_twist
@@ -189,10 +189,3 @@ class SimFrankaArm:
             q=w.data.qpos[w.arm_qpos],
             dq=dq,
         )
-
-
-def _small_rotation(rotvec: np.ndarray) -> np.ndarray:
-    angle = float(np.linalg.norm(rotvec))
-    if angle < 1e-12:
-        return np.array([1.0, 0.0, 0.0, 0.0])
-    return np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * rotvec / angle])
