@@ -76,3 +76,25 @@ class Actor:
             else:
                 self.obs = next_obs
         self.link.send("transitions", transitions)
+
+
+def run_actor(
+    actor: Actor,
+    link,
+    should_stop,
+    on_learner_lost: str = "continue",
+    send_every: int = 1,
+    max_steps: int | None = None,
+) -> int:
+    """Drive `actor` until `should_stop()` or `max_steps`; returns the env steps taken.
+
+    While the learner is unreachable the actor goes on with its last params ("continue"), or stops
+    stepping ("hold": a real arm holds its pose; its driver keeps the last command)."""
+    steps = 0
+    while not should_stop() and (max_steps is None or steps < max_steps):
+        if on_learner_lost == "hold" and not getattr(link, "connected", True):
+            time.sleep(0.05)
+            continue
+        actor.collect(send_every)
+        steps += send_every
+    return steps

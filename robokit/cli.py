@@ -52,9 +52,10 @@ class Eval:
 class Bench:
     """Measure robokit's speed and print a table (or JSON lines with --json)."""
 
-    what: Annotated[Literal["env", "learner"], tyro.conf.Positional]
+    what: Annotated[Literal["env", "learner", "link"], tyro.conf.Positional]
     """env: env steps/s, simulated s per wall s, camera frames/s.
-    learner: critic updates/s, time of one UTD update, FLOPs against the CPU's matmul peak."""
+    learner: critic updates/s, time of one UTD update, FLOPs against the CPU's matmul peak.
+    link: transitions/s from actor send to learner buffer (durable log included), params publish time."""
     envs: tuple[str, ...] = field(default_factory=tuple)
     """Env ids to measure (default: all)."""
     steps: int = 300
@@ -65,6 +66,51 @@ class Bench:
     """Use every core (default: pin the process to one core, as the targets are stated)."""
     json: bool = False
     """Print one JSON object per measurement instead of a table."""
+
+
+@dataclass(frozen=True)
+class LearnerCommand(TrainConfig):
+    """Run only the learner: listen for `robokit actor` processes (on this or other machines)."""
+
+    actors: int = 0
+    """Not used: actors are started separately with `robokit actor --learner HOST:PORT`."""
+    listen: str = "127.0.0.1:5555"
+    """Address to listen on; anything but loopback needs --keys."""
+
+
+@dataclass(frozen=True)
+class ActorCommand:
+    """Run one actor: act in a simulated task and stream what happens to a learner."""
+
+    learner: str
+    """The learner's HOST:PORT (printed by `robokit learner` / `robokit train`)."""
+    env: str = "PickCube-v0"
+    actor_id: int = 0
+    """Unique per actor of one learner."""
+    preset: Literal["cpu", "serl"] = "cpu"
+    """The learner's agent preset (the handshake refuses a mismatch)."""
+    critic_ensemble: int | None = None
+    utd_ratio: int | None = None
+    keys: Path | None = None
+    """CURVE keys folder made by `robokit keys` (needed when the learner uses keys)."""
+    spool_dir: Path | None = None
+    """Unacknowledged batches live here until the learner has them; default spool/actor_<id>."""
+    seed: int = 0
+    paced: bool = True
+    """Wait when the learner asks (it is behind its update-to-data ratio); simulation only."""
+    on_learner_lost: Literal["continue", "hold"] = "continue"
+    """While the learner is unreachable: act on with the last params, or hold still."""
+    send_every: int = 1
+    """Env steps per batch sent."""
+    max_steps: int | None = None
+    """Stop after this many env steps (default: run until stopped)."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Make CURVE keys for the link: copy the folder to the learner and every actor machine."""
+
+    out: Path
 
 
 def _record(args: Record) -> None:
@@ -131,6 +177,11 @@ def _bench(args: Bench) -> None:
         env_ids = tuple(check_env_id(e) for e in args.envs) or ENV_IDS
         note = "all cores" if args.all_cores else f"one core (cpu {pin_to_one_core()})"
         rows = bench_env(env_ids, steps=args.steps, repeats=args.repeats)
+    elif args.what == "link":
+        from robokit.bench_link import bench_link
+
+        note = "learner, actors and log on this machine"
+        rows = bench_link(repeats=args.repeats)
     else:
         from robokit.bench_learner import bench_learner
 
@@ -176,7 +227,26 @@ def _train(config) -> None:
         bar.update(row["env_steps"] - bar.n)
         bar.set_postfix(success=f"{row['success_rate']:.2f}", updates=row["updates"])
 
-    result = train(config, lambda: make(env_id), record, progress)
+    def start_actors(address: str, _config_hash: str):
+        from robokit.actor_fleet import ActorProcesses
+
+        run_dir = Path(config.resume or config.run_dir)
+        agent_options = ["--preset", config.preset]
+        agent_options += ["--critic-ensemble", str(config.critic_ensemble)] if config.critic_ensemble else []
+        agent_options += ["--utd-ratio", str(config.utd_ratio)] if config.utd_ratio else []
+        agent_options += ["--keys", str(config.keys)] if config.keys else []
+        commands = [
+            ["--learner", address, "--env", env_id, "--actor-id", str(i)]
+            + ["--spool-dir", str(run_dir / "spool" / f"actor_{i}")]
+            + ["--seed", str(config.seed + 1000 * (i + 1))]
+            + agent_options
+            for i in range(config.actors)
+        ]
+        console.print(f"starting {config.actors} actor processes (logs in {run_dir / 'actors'})")
+        return ActorProcesses(commands, run_dir / "actors")
+
+    serve = isinstance(config, LearnerCommand)
+    result = train(config, lambda: make(env_id), record, progress, start_actors, serve, console.print)
     bar.close()
     final = result.final_eval
     if final.get("interrupted"):
@@ -193,6 +263,59 @@ def _train(config) -> None:
     console.print(f"checkpoint: {result.checkpoint}")
     console.print(f"curve:      {result.curve}")
     console.print(f"logs:       {result.run_dir / 'tb'} (tensorboard --logdir {result.run_dir / 'tb'})")
+
+
+def _actor(args: ActorCommand) -> None:
+    import signal
+
+    from robokit.actor import Actor, run_actor
+    from robokit.actor_fleet import exit_with_parent
+    from robokit.agents.sac import SAC
+    from robokit.envs.registration import check_env_id, make
+    from robokit.link.zmq_actor import LinkRefused, ZmqActorLink
+    from robokit.training import agent_config_hash
+    from robokit.types import EnvSpec
+
+    env_id = check_env_id(args.env)
+    env = make(env_id)
+    spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+    agent_config = TrainConfig(
+        preset=args.preset, critic_ensemble=args.critic_ensemble, utd_ratio=args.utd_ratio
+    ).agent_config()
+    spool = args.spool_dir or Path("spool") / f"actor_{args.actor_id}"
+    link = ZmqActorLink(
+        args.learner, args.actor_id, spec, agent_config_hash(agent_config), spool, args.keys, args.paced
+    )
+    stop = {"requested": False}
+
+    def request_stop(*_) -> None:
+        stop["requested"] = True
+        link.release()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    exit_with_parent()
+    try:
+        if not link.wait_connected(10.0):
+            print(f"actor {args.actor_id}: no answer from {args.learner} yet; acting and spooling meanwhile")
+        actor = Actor(env, SAC(agent_config, spec), link, seed=args.seed, actor_id=args.actor_id)
+        steps = run_actor(
+            actor, link, lambda: stop["requested"], args.on_learner_lost, args.send_every, args.max_steps
+        )
+        flushed = link.flush(timeout_s=5.0)
+        left = "all acknowledged" if flushed else f"{len(link.spool)} batches kept in {spool} for next time"
+        print(f"actor {args.actor_id}: {steps} env steps; {left}")
+    except LinkRefused as err:
+        raise RuntimeError(str(err)) from None
+    finally:
+        link.close()
+
+
+def _keys(args: Keys) -> None:
+    from robokit.link.keys import create_keys
+
+    folder = create_keys(args.out)
+    print(f"keys written to {folder}: copy the folder to the learner and every actor machine, pass --keys")
 
 
 def _eval(args: Eval) -> None:
@@ -218,8 +341,24 @@ def _eval(args: Eval) -> None:
     )
 
 
-COMMANDS = {"record": Record, "train": TrainConfig, "eval": Eval, "bench": Bench}
-HANDLERS = {Record: _record, TrainConfig: _train, Eval: _eval, Bench: _bench}
+COMMANDS = {
+    "record": Record,
+    "train": TrainConfig,
+    "learner": LearnerCommand,
+    "actor": ActorCommand,
+    "keys": Keys,
+    "eval": Eval,
+    "bench": Bench,
+}
+HANDLERS = {
+    Record: _record,
+    TrainConfig: _train,
+    LearnerCommand: _train,
+    ActorCommand: _actor,
+    Keys: _keys,
+    Eval: _eval,
+    Bench: _bench,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from robokit.data.mixer import Mixer
 from robokit.data.replay import ReplayBuffer
 from robokit.link.base import LearnerLink
+from robokit.link.wire import transition_rows
 
 
 @dataclass(frozen=True)
@@ -60,18 +61,25 @@ class Learner:
         """Move everything actors sent into the online buffer; returns the transitions received."""
         received = self.link.drain()
         online = self.buffers["online"]
+        count = 0
         for t in received["transitions"]:
-            online.insert(
-                t["observations"],
-                t["actions"],
-                t["rewards"],
-                t["terminated"],
-                t["truncated"],
-                t["next_observations"],
-            )
-        self.env_steps += len(received["transitions"])
+            if "obs_index" in t:  # a checked column batch from a network link
+                for row in transition_rows(t):
+                    online.insert(*row)
+                    count += 1
+            else:
+                online.insert(
+                    t["observations"],
+                    t["actions"],
+                    t["rewards"],
+                    t["terminated"],
+                    t["truncated"],
+                    t["next_observations"],
+                )
+                count += 1
+        self.env_steps += count
         self.episodes.extend(received["metrics"])
-        return len(received["transitions"])
+        return count
 
     def sample(self):
         c = self.config

@@ -14,7 +14,16 @@ from robokit.agents.sac_config import SACConfig
 #: fraction of the wall time. `--preset serl` restores SERL's values.
 CPU_PRESET = SACConfig(critic_ensemble=2, critic_subsample=2, utd_ratio=4)
 PRESETS = {"cpu": CPU_PRESET, "serl": SACConfig()}
-BUDGET_FIELDS = ("max_env_steps", "stop_at_success", "resume", "run_dir", "final_eval_episodes")
+BUDGET_FIELDS = (
+    "max_env_steps",
+    "stop_at_success",
+    "resume",
+    "run_dir",
+    "final_eval_episodes",
+    "actors",
+    "listen",
+    "keys",
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,13 @@ class TrainConfig:
     """Run folder; default runs/<env>-<date>-<time>."""
     resume: Path | None = None
     """Continue the run in this folder from its latest checkpoint."""
+    actors: int = 1
+    """Actor processes to start on this machine, linked to the learner over zmq on 127.0.0.1
+    (0: one actor inside the learner's process, in lock-step, no network)."""
+    listen: str = "127.0.0.1:0"
+    """Address the learner listens on for actors (port 0: any free port)."""
+    keys: Path | None = None
+    """CURVE keys folder (`robokit keys`); required to listen on anything but loopback."""
 
     def agent_config(self) -> SACConfig:
         base = PRESETS[self.preset]

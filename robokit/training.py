@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import jax
 
@@ -25,9 +26,27 @@ from robokit.data.replay import ReplayBuffer
 from robokit.evaluation import evaluate
 from robokit.learner import Learner, LearnerConfig
 from robokit.link import InProcessLink
+from robokit.link.keys import split_address
+from robokit.link.wire import config_hash
+from robokit.link.zmq_learner import ZmqLearnerLink
 from robokit.run_log import RunLog
 from robokit.train_config import BUDGET_FIELDS, TrainConfig
 from robokit.types import EnvSpec
+
+#: how many env steps paced actors may run ahead of the learner's update-to-data ratio
+PACE_SLACK = 32
+
+
+class ActorFleet(Protocol):
+    def check(self) -> list[str]:
+        """Lines about actor processes that stopped (and were restarted)."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+def agent_config_hash(agent_config: SACConfig) -> str:
+    return config_hash(_jsonable(agent_config))
 
 
 @dataclass
@@ -88,8 +107,15 @@ def train(
     make_env: Callable[[], object],
     record_demos: Callable[[Path, int], Path],
     progress: Callable[[dict], None] | None = None,
+    start_actors: Callable[[str, str], ActorFleet] | None = None,
+    serve: bool = False,
+    say: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT) checkpoints and stops cleanly."""
+    """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT) checkpoints and stops cleanly.
+
+    With `config.actors` > 0 (or `serve`) the learner listens on `config.listen` and takes data from
+    actor processes; `start_actors(address, config_hash)` starts them (None: they are started
+    elsewhere, e.g. `robokit actor` on other machines)."""
     started = time.time()
     run_dir = _open_run_dir(config)
     ckpt_dir = run_dir / "checkpoints"
@@ -109,7 +135,6 @@ def train(
         buffers = {"demos": demos, "online": ReplayBuffer(spec, max(config.max_env_steps, 1000))}
         _write_config(run_dir, config, agent_config, spec, demo_path)
 
-    link = InProcessLink()
     learner_config = LearnerConfig(
         config.start_after,
         publish_every=1,
@@ -117,11 +142,19 @@ def train(
         utd_ratio=agent_config.utd_ratio,
     )
     ratios = {"demos": config.demo_ratio, "online": 1.0 - config.demo_ratio}
+    remote = serve or config.actors > 0
+    if remote:
+        applied = {int(k): v for k, v in counters.get("link_applied", {}).items()}
+        link = ZmqLearnerLink(
+            config.listen, spec, agent_config_hash(agent_config), run_dir / "link_log", applied, config.keys
+        )
+    else:
+        link = InProcessLink()
     learner = Learner(agent, state, buffers, ratios, link, learner_config, seed=config.seed)
     learner.env_steps, learner.updates = counters["env_steps"], counters["updates"]
     if "learner_rng" in counters:
         learner.rng = checkpoint.rng_from_state(counters["learner_rng"])
-    actor = Actor(env, agent, link, seed=config.seed + learner.env_steps)
+    actor = None if remote else Actor(env, agent, link, seed=config.seed + learner.env_steps)
     log = RunLog(run_dir)
 
     def wall_s() -> float:
@@ -134,7 +167,13 @@ def train(
             "wall_s": wall_s(),
             "learner_rng": checkpoint.rng_state(learner.rng),
         }
-        return checkpoint.save(ckpt_dir, learner.env_steps, learner.state, learner.buffers, saved_counters)
+        if remote:
+            applied = dict(link.applied_in_buffers)
+            saved_counters["link_applied"] = {str(k): v for k, v in applied.items()}
+        folder = checkpoint.save(ckpt_dir, learner.env_steps, learner.state, learner.buffers, saved_counters)
+        if remote:
+            link.checkpointed(applied)
+        return folder
 
     def evaluate_now(episodes: int, seed: int) -> dict:
         return evaluate(eval_env, agent, agent.policy_params(learner.state), episodes, seed=seed)
@@ -142,20 +181,42 @@ def train(
     stop = {"requested": False}
     previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.update(requested=True))
     reached = False
+    fleet = None
+    next_eval = (learner.env_steps // config.eval_every + 1) * config.eval_every
+    next_checkpoint = (learner.env_steps // config.checkpoint_every + 1) * config.checkpoint_every
     try:
+        if remote:
+            if not config.resume:
+                save()  # so that a learner killed before its first checkpoint can be resumed
+            address = f"{split_address(config.listen)[0]}:{link.port}"
+            say(f"learner listening on {address}")
+            if start_actors is not None and config.actors > 0:
+                fleet = start_actors(address, agent_config_hash(agent_config))
         while learner.env_steps < config.max_env_steps and not stop["requested"]:
-            actor.collect(1)
+            if actor is not None:
+                actor.collect(1)
             learner.ingest()
-            if learner.ready:
+            if remote:
+                # pacing: paced (simulated) actors wait once they are `PACE_SLACK` steps ahead of the
+                # update-to-data ratio; the learner waits for data when it is ahead
+                ahead = learner.updates + config.start_after + PACE_SLACK - learner.env_steps
+                link.allow(link.received_transitions + max(ahead, 0))
+                for event in link.events() + (fleet.check() if fleet is not None else []):
+                    say(event)
+            if learner.ready and learner.updates < learner.env_steps - config.start_after + 1:
                 metrics = learner.update()
                 learner.maybe_publish()
                 if learner.updates % 100 == 0:
                     log.scalars(learner.env_steps, metrics, "train")
+            elif remote:
+                time.sleep(0.002)
             for episode in learner.episodes:
                 values = {"success": float(episode["success"]), "return": episode["episode_return"]}
                 log.scalars(learner.env_steps, values, "episode")
             learner.episodes.clear()
-            if learner.env_steps % config.eval_every == 0:
+            if learner.env_steps >= next_eval:
+                while next_eval <= learner.env_steps:
+                    next_eval += config.eval_every
                 result = evaluate_now(config.eval_episodes, seed=10_000)
                 log.evaluation(learner.env_steps, wall_s(), result)
                 speed = {
@@ -175,11 +236,20 @@ def train(
                 if config.stop_at_success is not None and result["success_rate"] >= config.stop_at_success:
                     reached = True
                     break
-            if learner.env_steps % config.checkpoint_every == 0:
+            if learner.env_steps >= next_checkpoint:
+                while next_checkpoint <= learner.env_steps:
+                    next_checkpoint += config.checkpoint_every
                 save()
+        if fleet is not None:
+            fleet.stop()  # actors flush what they sent; it is logged, so it survives even if not ingested
+            learner.ingest()
         last_checkpoint = save()
     finally:
         signal.signal(signal.SIGINT, previous_handler)
+        if fleet is not None:
+            fleet.stop()
+        if remote:
+            link.close()
     final = {}
     if not stop["requested"]:
         final = evaluate_now(config.final_eval_episodes, seed=50_000)

@@ -1,0 +1,218 @@
+"""The link's wire format: msgpack maps with raw array bytes, and the checks every message passes.
+
+Nothing is unpickled. A message is one zmq frame holding one msgpack map with a "t" (type) field.
+Arrays travel as [dtype, shape, bytes]. Transitions travel as columns, and an observation that is
+both one transition's next observation and the following one's observation is sent once (frames +
+two index columns), which halves the bytes of image observations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from robokit.link.base import STREAMS
+from robokit.types import EnvSpec
+
+PROTOCOL = 1
+MAX_MESSAGE_BYTES = 256 * 2**20
+MAX_ITEMS = 100_000  # transitions or metric rows per batch
+MAX_ROW_FIELDS = 64  # fields of one metrics / interventions / corrections row
+MAX_TEXT = 4096
+
+
+class MessageError(ValueError):
+    """A message that is malformed, hostile or does not fit the handshake's spec."""
+
+
+def pack(message: dict) -> bytes:
+    return msgpack.packb(message, use_bin_type=True)
+
+
+def unpack(frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> dict:
+    """Decode one frame into a map with a string "t"; MessageError for anything else."""
+    if len(frame) > max_bytes:
+        raise MessageError(f"message of {len(frame)} bytes exceeds the {max_bytes}-byte limit")
+    try:
+        message = msgpack.unpackb(
+            frame,
+            raw=False,
+            strict_map_key=True,
+            max_array_len=MAX_ITEMS,
+            max_map_len=MAX_ITEMS,
+            max_str_len=MAX_TEXT * 16,
+            max_ext_len=0,
+        )
+    except Exception as err:  # msgpack raises many types for hostile input
+        raise MessageError(f"undecodable message ({type(err).__name__})") from None
+    if not isinstance(message, dict) or not isinstance(message.get("t"), str):
+        raise MessageError("message is not a map with a string 't' field")
+    return message
+
+
+def field(message: dict, name: str, kind: type | tuple[type, ...]) -> Any:
+    value = message.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MessageError(f"field {name!r} is missing or not {getattr(kind, '__name__', kind)}")
+    return value
+
+
+# -- arrays -----------------------------------------------------------------------------------------
+def encode_array(array: np.ndarray) -> list:
+    array = np.ascontiguousarray(array)
+    return [array.dtype.str, list(array.shape), array.data if array.size else b""]
+
+
+def decode_array(value: Any, name: str, dtype: str, trailing: tuple[int, ...]) -> np.ndarray:
+    """The array in `value`, checked to be `dtype` with shape (n, *trailing)."""
+    if not (isinstance(value, list) and len(value) == 3):
+        raise MessageError(f"{name} is not an [dtype, shape, bytes] array")
+    got_dtype, shape, data = value
+    if not isinstance(got_dtype, str) or np.dtype(dtype).str != got_dtype:
+        raise MessageError(f"{name} has dtype {got_dtype!r}, expected {np.dtype(dtype).str!r}")
+    if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)):
+        raise MessageError(f"{name} has a malformed shape")
+    if tuple(shape[1:]) != tuple(trailing) or len(shape) != len(trailing) + 1:
+        raise MessageError(f"{name} has shape {tuple(shape)}, expected (n, {', '.join(map(str, trailing))})")
+    if not isinstance(data, bytes) or len(data) != int(np.prod(shape)) * np.dtype(dtype).itemsize:
+        raise MessageError(f"{name} holds the wrong number of bytes for shape {tuple(shape)}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+# -- transitions ------------------------------------------------------------------------------------
+def encode_transitions(items: list[dict], spec: EnvSpec) -> dict:
+    """Column form of a list of transition dicts (as robokit.actor.Actor sends them)."""
+    frames: list[dict] = []
+    position: dict[int, int] = {}
+
+    def frame_index(obs: dict) -> int:
+        if id(obs) not in position:
+            position[id(obs)] = len(frames)
+            frames.append(obs)
+        return position[id(obs)]
+
+    obs_index, next_index = [], []
+    for t in items:
+        obs_index.append(frame_index(t["observations"]))
+        next_index.append(frame_index(t["next_observations"]))
+    columns = {
+        "frames": {
+            key: encode_array(np.stack([np.asarray(f[key], dtype) for f in frames]))
+            for key, _, dtype in spec.observations
+        },
+        "obs_index": encode_array(np.asarray(obs_index, np.int32)),
+        "next_index": encode_array(np.asarray(next_index, np.int32)),
+        "actions": encode_array(np.asarray([t["actions"] for t in items], np.float32)),
+        "rewards": encode_array(np.asarray([t["rewards"] for t in items], np.float32)),
+        "terminated": encode_array(np.asarray([t["terminated"] for t in items], bool)),
+        "truncated": encode_array(np.asarray([t["truncated"] for t in items], bool)),
+    }
+    return columns
+
+
+def decode_transitions(data: Any, spec: EnvSpec) -> dict[str, Any]:
+    """Checked columns: frames {key: (m, ...)}, obs_index/next_index (n,), actions (n, A), rewards,
+    terminated, truncated (n,). Raises MessageError on any mismatch with `spec`."""
+    if not isinstance(data, dict) or not isinstance(data.get("frames"), dict):
+        raise MessageError("transitions are not a map with 'frames'")
+    if set(data["frames"]) != {k for k, _, _ in spec.observations}:
+        raise MessageError(f"observation keys {sorted(data['frames'])} do not match the handshake's spec")
+    frames = {
+        key: decode_array(data["frames"][key], f"frames[{key}]", dtype, shape)
+        for key, shape, dtype in spec.observations
+    }
+    counts = {len(v) for v in frames.values()}
+    obs_index = decode_array(data.get("obs_index"), "obs_index", "int32", ())
+    n = len(obs_index)
+    out = {
+        "frames": frames,
+        "obs_index": obs_index,
+        "next_index": decode_array(data.get("next_index"), "next_index", "int32", ()),
+        "actions": decode_array(data.get("actions"), "actions", "float32", (spec.action_dim,)),
+        "rewards": decode_array(data.get("rewards"), "rewards", "float32", ()),
+        "terminated": decode_array(data.get("terminated"), "terminated", "bool", ()),
+        "truncated": decode_array(data.get("truncated"), "truncated", "bool", ()),
+    }
+    if not 1 <= n <= MAX_ITEMS or any(len(out[k]) != n for k in out if k != "frames"):
+        raise MessageError("transition columns have different or out-of-range lengths")
+    (m,) = counts if len(counts) == 1 else (-1,)
+    if not 1 <= m <= 2 * n:
+        raise MessageError("observation frames have different or out-of-range lengths")
+    for name in ("obs_index", "next_index"):
+        if out[name].min() < 0 or out[name].max() >= m:
+            raise MessageError(f"{name} points outside the {m} frames sent")
+    floats = [out["actions"], out["rewards"]] + [v for v in frames.values() if v.dtype.kind == "f"]
+    if not all(np.isfinite(v).all() for v in floats):
+        raise MessageError("transitions hold NaN or infinite values")
+    return out
+
+
+def transition_rows(columns: dict):
+    """Yield (obs, action, reward, terminated, truncated, next_obs) per transition of checked columns."""
+    frames = columns["frames"]
+    for i, (a, b) in enumerate(zip(columns["obs_index"], columns["next_index"], strict=True)):
+        yield (
+            {k: v[a] for k, v in frames.items()},
+            columns["actions"][i],
+            float(columns["rewards"][i]),
+            bool(columns["terminated"][i]),
+            bool(columns["truncated"][i]),
+            {k: v[b] for k, v in frames.items()},
+        )
+
+
+# -- the other streams: small rows of scalars and short text ----------------------------------------
+def check_rows(data: Any, stream: str) -> list[dict]:
+    if not isinstance(data, list) or not 1 <= len(data) <= MAX_ITEMS:
+        raise MessageError(f"{stream} items are not a non-empty list")
+    for row in data:
+        if not isinstance(row, dict) or len(row) > MAX_ROW_FIELDS:
+            raise MessageError(f"a {stream} item is not a map of at most {MAX_ROW_FIELDS} fields")
+        for key, value in row.items():
+            scalar = isinstance(value, bool | int | float) or value is None
+            text = isinstance(value, str) and len(value) <= MAX_TEXT
+            if not isinstance(key, str) or not (scalar or text):
+                raise MessageError(f"{stream} field {key!r} is not a number, bool or short text")
+    return data
+
+
+def encode_batch(stream: str, items: list, spec: EnvSpec) -> dict:
+    if stream == "transitions":
+        return encode_transitions(items, spec)
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()} for row in items]
+
+
+def decode_batch(message: dict, spec: EnvSpec) -> tuple[int, str, Any]:
+    """(seq, stream, checked data) of a "batch" message."""
+    seq = field(message, "seq", int)
+    stream = field(message, "stream", str)
+    if stream not in STREAMS:
+        raise MessageError(f"unknown stream {stream!r}")
+    if seq < 0:
+        raise MessageError("negative sequence number")
+    data = message.get("data")
+    if stream == "transitions":
+        return seq, stream, decode_transitions(data, spec)
+    return seq, stream, check_rows(data, stream)
+
+
+def batch_size(stream: str, data: Any) -> int:
+    return len(data["obs_index"]) if stream == "transitions" else len(data)
+
+
+# -- handshake --------------------------------------------------------------------------------------
+def spec_to_wire(spec: EnvSpec) -> dict:
+    return {
+        "observations": [[k, list(shape), dtype] for k, shape, dtype in spec.observations],
+        "action_dim": spec.action_dim,
+    }
+
+
+def config_hash(config: Any) -> str:
+    """A short stable hash of a (dataclass-as-dict) agent config."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,20 @@
+"""The zmq link: learners bind a ROUTER socket, actors connect DEALER sockets.
+
+The protocol, all msgpack maps (robokit.link.wire), never pickle:
+
+    actor -> learner   hello {protocol, actor, source, spec, config_hash, paced}
+                       batch {seq, stream, data}      (seq counts per source = one actor spool)
+                       ping  {version}                (every 0.5 s; the params version it has)
+    learner -> actor   welcome {acked, hold} | refused {reason} | hello? (who are you: re-handshake)
+                       ack {acked, hold}              (acked: every seq <= it is in the durable log)
+                       pong {acked, hold} | params {version, data} | error {reason}
+
+A batch is acknowledged only after the learner's log holds it on disk; an actor keeps every
+unacknowledged batch in its spool (on disk) and resends after each handshake; the learner inserts
+seq == acked + 1 only, so duplicates and gaps never reach the buffers.
+"""
+
+from robokit.link.zmq_actor import LinkRefused, ZmqActorLink
+from robokit.link.zmq_learner import ZmqLearnerLink
+
+__all__ = ["LinkRefused", "ZmqActorLink", "ZmqLearnerLink"]

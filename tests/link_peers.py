@@ -1,0 +1,111 @@
+"""Learner and actor processes for the link's fault tests: the real zmq link, spool, durable log and
+replay buffer, with numbered transitions so a test can count exactly what arrived.
+
+python tests/link_peers.py learner PORT RUN_DIR
+python tests/link_peers.py actor PORT ACTOR_ID SPOOL_DIR TOTAL BATCH INTERVAL_S
+
+Transition k of actor a carries state [a, k, 0]. The actor's batch with sequence number s holds
+transitions s*BATCH .. s*BATCH + BATCH - 1, so a restarted actor continues exactly where its
+spool left off. The learner checkpoints its buffer and the link's applied table together, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from robokit.data.replay import ReplayBuffer
+from robokit.learner import Learner, LearnerConfig
+from robokit.link.zmq_actor import ZmqActorLink
+from robokit.link.zmq_learner import ZmqLearnerLink
+from robokit.types import EnvSpec
+
+SPEC = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
+CONFIG_HASH = "link-test"
+
+
+def transitions(actor: int, first: int, count: int) -> list[dict]:
+    frames = [{"state": np.array([actor, first + i, 0], np.float32)} for i in range(count + 1)]
+    return [
+        {
+            "observations": frames[i],
+            "actions": np.zeros(2, np.float32),
+            "rewards": 0.0,
+            "terminated": False,
+            "truncated": i == count - 1,
+            "next_observations": frames[i + 1],
+        }
+        for i in range(count)
+    ]
+
+
+def save(run_dir: Path, buffer: ReplayBuffer, applied: dict[int, int]) -> None:
+    tmp = run_dir / "state.npz.partial"
+    with open(tmp, "wb") as f:
+        np.savez(f, applied=json.dumps(applied), **buffer.state_dict())
+    os.replace(tmp, run_dir / "state.npz")
+
+
+def load(run_dir: Path) -> tuple[ReplayBuffer, dict[int, int]]:
+    path = run_dir / "state.npz"
+    if not path.exists():
+        return ReplayBuffer(SPEC, 200_000), {}
+    with np.load(path) as data:
+        applied = {int(k): v for k, v in json.loads(str(data["applied"])).items()}
+    # ReplayBuffer.load reads the same arrays
+    return ReplayBuffer.load(path, SPEC), applied
+
+
+def run_learner(port: int, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    buffer, applied = load(run_dir)
+    link = ZmqLearnerLink(f"127.0.0.1:{port}", SPEC, CONFIG_HASH, run_dir / "log", applied)
+    learner = Learner(None, None, {"online": buffer}, {"online": 1.0}, link, LearnerConfig())
+    stop = {"requested": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
+    (run_dir / "ready").write_text(str(os.getpid()))
+    last = time.monotonic()
+    while not stop["requested"]:
+        learner.ingest()
+        for event in link.events():
+            print(event, flush=True)
+        if time.monotonic() - last > 0.3:
+            applied = dict(link.applied_in_buffers)
+            save(run_dir, buffer, applied)
+            link.checkpointed(applied)
+            last = time.monotonic()
+        time.sleep(0.005)
+    learner.ingest()
+    save(run_dir, buffer, dict(link.applied_in_buffers))
+    print(f"rejected {link.rejected}", flush=True)
+    link.close()
+
+
+def run_actor(port: int, actor: int, spool: Path, total: int, batch: int, interval_s: float) -> None:
+    link = ZmqActorLink(f"127.0.0.1:{port}", actor, SPEC, CONFIG_HASH, spool)
+    stop = {"requested": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
+    while link.next_seq * batch < total and not stop["requested"]:
+        link.send("transitions", transitions(actor, link.next_seq * batch, batch))
+        progress = spool.parent / f"progress_{actor}"
+        progress.with_suffix(".partial").write_text(str(link.next_seq * batch))
+        os.replace(progress.with_suffix(".partial"), progress)
+        time.sleep(interval_s)
+    flushed = link.flush(timeout_s=60.0)
+    print(f"actor {actor} flushed={flushed} reconnects={link.reconnects}", flush=True)
+    link.close()
+    sys.exit(0 if flushed else 1)
+
+
+if __name__ == "__main__":
+    role, args = sys.argv[1], sys.argv[2:]
+    if role == "learner":
+        run_learner(int(args[0]), Path(args[1]))
+    else:
+        run_actor(int(args[0]), int(args[1]), Path(args[2]), int(args[3]), int(args[4]), float(args[5]))
