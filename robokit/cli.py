@@ -221,9 +221,12 @@ def _train(config) -> None:
         summary = record_expert(env_id, episodes, out, successes_only=True)
         return summary.path
 
-    bar = tqdm(total=config.max_env_steps, unit="step", desc="env steps")
+    bars: list = []  # made at the first evaluation, so that an early error stays one line
 
     def progress(row: dict) -> None:
+        if not bars:
+            bars.append(tqdm(total=config.max_env_steps, unit="step", desc="env steps"))
+        bar = bars[0]
         bar.update(row["env_steps"] - bar.n)
         bar.set_postfix(success=f"{row['success_rate']:.2f}", updates=row["updates"])
 
@@ -247,7 +250,8 @@ def _train(config) -> None:
 
     serve = isinstance(config, LearnerCommand)
     result = train(config, lambda: make(env_id), record, progress, start_actors, serve, console.print)
-    bar.close()
+    for bar in bars:
+        bar.close()
     final = result.final_eval
     if final.get("interrupted"):
         console.print(
@@ -372,7 +376,8 @@ def main(argv: list[str] | None = None) -> None:
         HANDLERS[type(args)](args)
     except (ValueError, OSError, RuntimeError) as err:
         # Errors a user can cause end in one sentence, not a traceback.
-        print(f"robokit {type(args).__name__.lower()}: {err}", file=sys.stderr)
+        command = next(name for name, kind in COMMANDS.items() if kind is type(args))
+        print(f"robokit {command}: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

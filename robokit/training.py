@@ -26,7 +26,7 @@ from robokit.data.replay import ReplayBuffer
 from robokit.evaluation import evaluate
 from robokit.learner import Learner, LearnerConfig
 from robokit.link import InProcessLink
-from robokit.link.keys import split_address
+from robokit.link.keys import check_listen_address, split_address
 from robokit.link.wire import config_hash
 from robokit.link.zmq_learner import ZmqLearnerLink
 from robokit.run_log import RunLog
@@ -117,6 +117,8 @@ def train(
     actor processes; `start_actors(address, config_hash)` starts them (None: they are started
     elsewhere, e.g. `robokit actor` on other machines)."""
     started = time.time()
+    if serve or config.actors > 0:
+        check_listen_address(config.listen, config.keys)  # before any time goes into demos
     run_dir = _open_run_dir(config)
     ckpt_dir = run_dir / "checkpoints"
     env, eval_env = make_env(), make_env()

@@ -11,7 +11,7 @@ import pytest
 from robokit.data.datasets import read_episodes
 
 
-def robokit(*args, cwd=None, timeout=300):
+def robokit(*args, cwd=None, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "robokit.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
     )
@@ -74,3 +74,41 @@ def test_bench_env_json_lines():
 def test_bench_env_table():
     result = robokit("bench", "env", "--envs", "PegInsert-v0", "--steps", "20", "--repeats", "1")
     assert result.returncode == 0 and "env_steps_per_s" in result.stdout and "one core" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (
+            ["learner", "--listen", "0.0.0.0:0", "--max-env-steps", "10"],
+            "pass --keys KEYS, or listen on 127.0.0.1",
+        ),
+        (["learner", "--listen", "nowhere", "--max-env-steps", "10"], "pass e.g. 127.0.0.1:5555"),
+        (["actor", "--learner", "127.0.0.1:1:2"], "pass e.g. 127.0.0.1:5555"),
+    ],
+)
+def test_bad_link_options_are_one_sentence_with_the_fix(args, fix, tmp_path):
+    result = robokit(*args, "--run-dir" if args[0] == "learner" else "--spool-dir", str(tmp_path / "x"))
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fix in lines[0] and "Traceback" not in result.stderr
+
+
+def test_keys_are_made_once_per_folder(tmp_path):
+    first = robokit("keys", "--out", str(tmp_path / "keys"))
+    assert first.returncode == 0, first.stderr
+    names = {p.name for p in (tmp_path / "keys").rglob("*")}
+    assert {"learner.key", "learner.key_secret", "actor.key", "actor.key_secret", "authorized"} <= names
+    again = robokit("keys", "--out", str(tmp_path / "keys"))
+    assert again.returncode == 2 and "pass a new folder" in again.stderr
+
+
+def test_bench_link_json_lines():
+    import tempfile
+    from pathlib import Path
+
+    from robokit.bench_link import STATE_SPEC, publish_ms, transitions_per_s
+
+    with tempfile.TemporaryDirectory() as tmp:
+        assert transitions_per_s(STATE_SPEC, 2, batches=5, batch=16, folder=Path(tmp) / "a") > 0
+        assert 0 < publish_ms(0.1, Path(tmp), repeats=1) < 5000

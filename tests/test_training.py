@@ -36,8 +36,9 @@ def robokit(*args, cwd=None, timeout=600):
 
 
 def test_a_short_run_leaves_what_a_user_expects(tmp_path):
+    """In-process (lock-step) mode, where step and update counts are exact."""
     run = tmp_path / "run"
-    result = robokit("train", "--run-dir", str(run), *TINY)
+    result = robokit("train", "--run-dir", str(run), *TINY, "--actors", "0")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "success rate" in result.stdout and "fresh episodes after 400 env steps" in result.stdout
     config = json.loads((run / "config.json").read_text())
@@ -57,7 +58,7 @@ def test_a_short_run_leaves_what_a_user_expects(tmp_path):
     assert not list(run.rglob("*.partial"))
 
     # resume: continues the counters, the buffers and the run folder
-    more = robokit("train", "--resume", str(run), "--max-env-steps", "600", *TINY[2:])
+    more = robokit("train", "--resume", str(run), "--max-env-steps", "600", *TINY[2:], "--actors", "0")
     assert more.returncode == 0, more.stderr[-2000:]
     assert checkpoint.latest(run / "checkpoints").name == "step_000000600"
     counters = json.loads((checkpoint.latest(run / "checkpoints") / "counters.json").read_text())
@@ -164,6 +165,22 @@ def test_resuming_with_another_config_is_refused(tmp_path):
     assert "pass the same options or start a new run" in result.stderr
     missing = robokit("train", "--resume", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "holds no checkpoint to resume" in missing.stderr
+
+
+def test_a_run_with_two_actor_processes_keeps_every_transition(tmp_path):
+    run = tmp_path / "run"
+    result = robokit("train", "--run-dir", str(run), *TINY, "--actors", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "actor 0 connected" in result.stdout and "actor 1 connected" in result.stdout
+    counters = json.loads((checkpoint.latest(run / "checkpoints") / "counters.json").read_text())
+    assert 400 <= counters["env_steps"] <= 400 + 2 * 32
+    logs = [(run / "actors" / f"actor_{i}.log").read_text() for i in (0, 1)]
+    steps = [int(log.rsplit("env steps;", 1)[0].split()[-1]) for log in logs]
+    assert all("all acknowledged" in log for log in logs), logs
+    with np.load(checkpoint.latest(run / "checkpoints") / "buffer_online.npz") as buffer:
+        stored = int(buffer["counters"][1])
+    assert sum(steps) == stored == counters["env_steps"]  # every step an actor took is in the buffer
+    assert not list((run / "spool").rglob("*.msg"))
 
 
 @pytest.mark.slow

@@ -61,11 +61,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_listen_address(address: str, keys: Path | None) -> tuple[str, int]:
+    """(host, port) to listen on; one sentence if it is malformed, or not loopback and keyless."""
+    host, port = split_address(address)
+    if keys is None and not is_loopback(host):
+        raise ValueError(
+            f"refusing to listen on {host} without keys: run `robokit keys --out KEYS` and pass "
+            "--keys KEYS, or listen on 127.0.0.1."
+        )
+    return host, port
+
+
 def split_address(address: str) -> tuple[str, int]:
     """HOST:PORT (or tcp://HOST:PORT) -> (host, port), with one sentence for anything else."""
     text = address.removeprefix("tcp://")
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not host or ":" in host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(
             f"link address {address!r} is not HOST:PORT: pass e.g. 127.0.0.1:5555 (port 0 picks a free one)."
         )

@@ -21,7 +21,7 @@ import zmq
 from robokit.link import wire
 from robokit.link.base import STREAMS
 from robokit.link.durable_log import DurableLog
-from robokit.link.keys import is_loopback, secure_learner, split_address
+from robokit.link.keys import check_listen_address, secure_learner
 from robokit.types import EnvSpec
 
 log = logging.getLogger("robokit.link")
@@ -52,12 +52,7 @@ class ZmqLearnerLink:
         keys: Path | None = None,
         silent_after_s: float = 5.0,
     ):
-        host, port = split_address(address)
-        if keys is None and not is_loopback(host):
-            raise ValueError(
-                f"refusing to listen on {host} without keys: run `robokit keys --out KEYS` and pass "
-                "--keys KEYS, or listen on 127.0.0.1."
-            )
+        host, port = check_listen_address(address, keys)
         self.spec, self.config_hash, self.silent_after_s = spec, config_hash, silent_after_s
         self.spec_wire = wire.spec_to_wire(spec)
         self._lock = threading.Lock()
