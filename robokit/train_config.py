@@ -47,7 +47,8 @@ class TrainConfig:
     eval_episodes: int = 20
     final_eval_episodes: int = 50
     stop_at_success: float | None = 0.9
-    """End training once a periodic evaluation reaches this success rate (None: use the whole budget)."""
+    """End training once two periodic evaluations in a row reach this success rate (None: use the
+    whole budget)."""
     checkpoint_every: int = 5000
     seed: int = 0
     run_dir: Path | None = None

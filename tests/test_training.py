@@ -183,6 +183,39 @@ def test_a_run_with_two_actor_processes_keeps_every_transition(tmp_path):
     assert not list((run / "spool").rglob("*.msg"))
 
 
+def actor_steps(run) -> int:
+    """Env steps the run's actor processes report, over all their lives."""
+    lines = [line for log in (run / "actors").glob("actor_*.log") for line in log.read_text().splitlines()]
+    return sum(int(line.split(" env steps;")[0].split()[-1]) for line in lines if " env steps;" in line)
+
+
+def test_a_learner_killed_mid_run_resumes_with_every_transition_its_actors_took(tmp_path):
+    run = tmp_path / "run"
+    args = [*TINY, "--actors", "2", "--max-env-steps", "700"]
+    learner = subprocess.Popen(
+        [sys.executable, "-m", "robokit.cli", "train", "--run-dir", str(run), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while (latest := checkpoint.latest(run / "checkpoints")) is None or latest.name < "step_000000300":
+        assert learner.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    learner.send_signal(signal.SIGKILL)
+    learner.wait()
+    logs = [run / "actors" / f"actor_{i}.log" for i in (0, 1)]
+    while not all(" env steps;" in log.read_text() for log in logs):  # the actors exit with the learner
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    result = robokit("train", "--resume", str(run), *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    latest = checkpoint.latest(run / "checkpoints")
+    counters = json.loads((latest / "counters.json").read_text())
+    with np.load(latest / "buffer_online.npz") as buffer:
+        stored = int(buffer["counters"][1])
+    assert actor_steps(run) == stored == counters["env_steps"]  # none lost, none doubled
+
+
 @pytest.mark.slow
 def test_default_training_reaches_90_percent_on_pickcube(tmp_path):
     """The README's main job: `robokit train` with its defaults, judged on 50 fresh episodes."""
