@@ -209,3 +209,23 @@ def test_a_paced_actor_waits_while_the_learner_asks_and_an_unpaced_one_never(tmp
         paced.close()
         free.close()
         learner.close()
+
+
+def test_an_actor_spool_from_an_earlier_run_goes_on_with_a_new_learner(tmp_path):
+    first = ZmqLearnerLink("127.0.0.1:0", SPEC, "h", tmp_path / "log1")
+    actor = ZmqActorLink(f"127.0.0.1:{first.port}", 0, SPEC, "h", tmp_path / "spool")
+    assert actor.wait_connected(10)
+    actor.send("transitions", transitions(0, 0, 5))
+    assert actor.flush(5)
+    actor.close()
+    first.close()
+    second = ZmqLearnerLink("127.0.0.1:0", SPEC, "h", tmp_path / "log2")  # a new run, the same spool
+    actor = ZmqActorLink(f"127.0.0.1:{second.port}", 0, SPEC, "h", tmp_path / "spool")
+    try:
+        assert actor.wait_connected(10)
+        actor.send("transitions", transitions(0, 5, 5))
+        assert actor.flush(5)
+        assert [int(c["frames"]["state"][0, 1]) for c in second.drain()["transitions"]] == [5]
+    finally:
+        actor.close()
+        second.close()

@@ -149,6 +149,7 @@ class ZmqActorLink:
             "spec": wire.spec_to_wire(self.spec),
             "config_hash": self.config_hash,
             "paced": self.paced,
+            "acked": self.acked,
         }
         self._try_send(wire.pack(hello))
         self._hello_at = time.monotonic()

@@ -248,6 +248,12 @@ class ZmqLearnerLink:
             self._event(f"refused actor {actor}: {reason}")
             self._send(identity, {"t": "refused", "reason": reason})
             return
+        if source not in self.accepted:
+            # a spool this run has never seen (e.g. an actor's spool kept from an earlier run): its
+            # batches up to the actor's own acknowledged mark went to that run, not to this one
+            start = message.get("acked", -1)
+            start = start if isinstance(start, int) and not isinstance(start, bool) and start >= -1 else -1
+            self.accepted[source] = self.applied_in_buffers[source] = start
         for other_identity in [i for i, s in self.sessions.items() if s.source == source]:
             del self.sessions[other_identity]  # the same actor, reconnected on a new socket
         self.sessions[identity] = Session(actor, source, bool(message.get("paced")), time.monotonic())
