@@ -9,13 +9,12 @@ import numpy as np
 
 from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque
 from robokit.envs.sim.scene import World
-from robokit.spatial import quat_conj, quat_mul, quat_slerp_step, quat_to_rotvec, rotvec_to_quat
+from robokit.reference import ReferenceLimits, TcpReference
 from robokit.types import Command, RobotState, SafetyBox
 
 #: Franka's "ready" posture: TCP about 0.31 m in front of the base, 0.49 m up, pointing down.
 HOME_Q = (0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398)
 MAX_FINGER_OPENING = 0.04  # per finger, metres
-CREEP_SPEED = 0.02  # m/s: the reference's speed in its last millimetres before a safety-box face
 
 
 @dataclass(frozen=True)
@@ -62,9 +61,10 @@ class SimFrankaArm:
         self._jac = np.zeros((6, nv))
         self._mass = np.zeros((nv, nv))
         self._arm_block = (world.arm_dofs, world.arm_dofs)
-        self._ref_pos = np.zeros(3)
-        self._ref_quat = np.array([1.0, 0.0, 0.0, 0.0])
-        self._ref_speed = 0.0
+        limits = ReferenceLimits(
+            self.config.max_linear_speed, self.config.max_linear_accel, self.config.max_angular_speed
+        )
+        self.reference = TcpReference(self.safety_box, limits, self.config.gains.translational_stiffness)
         self._gripper = 0.0
 
     # Robot interface -------------------------------------------------------------------------
@@ -84,8 +84,7 @@ class SimFrankaArm:
         w.data.ctrl[:] = 0.0
         w.data.ctrl[w.gripper_actuator] = MAX_FINGER_OPENING
         mujoco.mj_forward(w.model, w.data)
-        self._ref_pos, self._ref_quat = self._tcp_pose()
-        self._ref_speed = 0.0
+        self.reference.reset(*self._tcp_pose())
         self._gripper = 0.0
         return self.state()
 
@@ -111,60 +110,21 @@ class SimFrankaArm:
 
     def step(self, command: Command) -> RobotState:
         """Clip the command to the box and the rate limits, then track it for one control period."""
-        goal_pos = self.safety_box.clip(np.asarray(command.tcp_pos, dtype=float))
-        goal_quat = np.asarray(command.tcp_quat, dtype=float)
-        goal_quat = goal_quat / np.linalg.norm(goal_quat)
-        period = 1.0 / self.control_hz
-        delta = self._rate_limited_step(goal_pos - self._ref_pos, period)
-        start_pos, start_quat = self._ref_pos, self._ref_quat
-        end_quat = quat_slerp_step(start_quat, goal_quat, self.config.max_angular_speed * period)
-        turn = quat_to_rotvec(quat_mul(end_quat, quat_conj(start_quat)))
-        ref_twist = np.concatenate([delta, turn]) / period
+        segment = self.reference.plan(command.tcp_pos, command.tcp_quat, 1.0 / self.control_hz)
         self._gripper = float(np.clip(command.gripper, 0.0, 1.0))
-        turning = bool(np.any(turn))
         w = self.world
         w.data.ctrl[w.gripper_actuator] = MAX_FINGER_OPENING * (1.0 - self._gripper)
         for k in range(1, self.substeps + 1):
-            frac = k / self.substeps
-            ref_pos = start_pos + frac * delta
-            ref_quat = quat_mul(rotvec_to_quat(frac * turn), start_quat) if turning else start_quat
+            ref_pos, ref_quat = segment.at(k / self.substeps)
             mujoco.mj_step1(w.model, w.data)
             tau = impedance_torque(
-                self._dynamics(), ref_pos, ref_quat, self.config.gains, self._rest_q, ref_twist
+                self._dynamics(), ref_pos, ref_quat, self.config.gains, self._rest_q, segment.twist
             )
             w.data.ctrl[w.arm_actuators] = tau
             mujoco.mj_step2(w.model, w.data)
-        self._ref_pos = start_pos + delta
-        self._ref_quat = end_quat
         return self.state()
 
     # internals ---------------------------------------------------------------------------------
-    def _rate_limited_step(self, delta: np.ndarray, period: float) -> np.ndarray:
-        """How far the reference moves this period: capped speed and acceleration, and braking in
-        time for the face of the safety box ahead, so that the arm cannot overshoot through it."""
-        dist = float(np.linalg.norm(delta))
-        if dist < 1e-12:
-            self._ref_speed = 0.0
-            return np.zeros(3)
-        accel = self.config.max_linear_accel
-        if accel is None:
-            return delta
-        # While the reference decelerates at `accel`, the arm trails it by accel / Kp (the tracking
-        # error of the impedance law under constant acceleration), so brake that much earlier...
-        lag = accel / self.config.gains.translational_stiffness
-        to_face = max(self.safety_box.distance_to_face(self._ref_pos, delta / dist) - lag, 0.0)
-        # ...able to stop before the face after this step: v T + v^2 / (2 a) <= to_face,
-        # and creep the last millimetres too slowly to overshoot.
-        braking = accel * (np.sqrt(period * period + 2.0 * to_face / accel) - period)
-        speed = min(
-            self.config.max_linear_speed,
-            self._ref_speed + accel * period,
-            max(braking, CREEP_SPEED),
-        )
-        step = min(dist, speed * period)
-        self._ref_speed = step / period
-        return delta * (step / dist)
-
     def _tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
         # The TCP site is only translated from the hand body, so it shares the hand's orientation.
         w = self.world
