@@ -25,6 +25,8 @@ from robokit.spatial import orientation_error
 
 #: FR3 joint torque limits (N m), from Franka's datasheet.
 FR3_TORQUE_LIMITS = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])
+#: Franka's "ready" posture: TCP about 0.31 m in front of the base, 0.49 m up, pointing down.
+FR3_HOME_Q = (0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398)
 _RIDGE = 1e-6 * np.eye(6)
 
 

@@ -68,3 +68,22 @@ def quat_slerp_step(q_from: np.ndarray, q_to: np.ndarray, max_angle: float) -> n
 def yaw_quat(yaw: float, base: np.ndarray) -> np.ndarray:
     """`base` orientation turned by `yaw` radians about the world z axis."""
     return quat_mul(np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]), base)
+
+
+def matrix_to_quat(r: np.ndarray) -> np.ndarray:
+    """Unit quaternion (w >= 0) of a 3x3 rotation matrix (Shepperd's method: the largest term first)."""
+    trace = r[0, 0] + r[1, 1] + r[2, 2]
+    if trace > 0.0:
+        s = 2.0 * np.sqrt(1.0 + trace)
+        q = np.array([0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s])
+    else:
+        i = int(np.argmax(np.diag(r)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + r[i, i] - r[j, j] - r[k, k])
+        q = np.empty(4)
+        q[0] = (r[k, j] - r[j, k]) / s
+        q[1 + i] = 0.25 * s
+        q[1 + j] = (r[j, i] + r[i, j]) / s
+        q[1 + k] = (r[k, i] + r[i, k]) / s
+    q /= np.linalg.norm(q)
+    return -q if q[0] < 0.0 else q

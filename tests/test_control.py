@@ -160,3 +160,17 @@ def test_turns_to_a_commanded_orientation_at_the_rate_limit():
     for _ in range(20):
         state = arm.step(Command(home, goal))
     assert np.linalg.norm(orientation_error(state.tcp_quat, goal)) < 0.01
+
+
+def test_rotation_matrices_become_the_right_quaternions():
+    import mujoco
+
+    from robokit.spatial import matrix_to_quat, rotvec_to_quat
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        q = rotvec_to_quat(rng.normal(size=3) * 2.0)
+        matrix = np.zeros(9)
+        mujoco.mju_quat2Mat(matrix, q)
+        expected = q if q[0] >= 0 else -q
+        np.testing.assert_allclose(matrix_to_quat(matrix.reshape(3, 3)), expected, atol=1e-9)

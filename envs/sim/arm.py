@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque
+from robokit.control import FR3_HOME_Q, ArmDynamics, ImpedanceGains, impedance_torque
 from robokit.envs.sim.scene import World
 from robokit.reference import ReferenceLimits, TcpReference
 from robokit.types import Command, RobotState, SafetyBox
 
-#: Franka's "ready" posture: TCP about 0.31 m in front of the base, 0.49 m up, pointing down.
-HOME_Q = (0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398)
+HOME_Q = FR3_HOME_Q
 MAX_FINGER_OPENING = 0.04  # per finger, metres
 
 

@@ -1,0 +1,162 @@
+"""The real arm's 1 kHz torque loop, in its own process (started by robokit.drivers.franka).
+
+Every tick: read the state (libfranka paces the loop), take the newest target off the pipe, move the
+TCP reference along the current segment (robokit.reference, as the simulated arm does), and write
+the torques of robokit.control's impedance law with libfranka's model. Targets that stop arriving
+for `watchdog_s` make the reference hold the measured pose. A reflex (ControlException) is
+recovered with automatic_error_recovery up to `max_recoveries` times, then the loop stops and says why.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from robokit.control import ArmDynamics, impedance_torque
+from robokit.reference import TcpReference
+from robokit.spatial import matrix_to_quat
+
+#: joint-space gains for homing (N m / rad, N m s / rad), as in libfranka's joint impedance examples
+HOME_STIFFNESS = np.array([600.0, 600.0, 600.0, 600.0, 250.0, 150.0, 50.0])
+HOME_DAMPING = np.array([50.0, 50.0, 50.0, 50.0, 30.0, 25.0, 15.0])
+STATE_SIZE = 40  # seq, stamp, q 7, dq 7, pos 3, quat 4, vel 6, wrench 6, tick p50/p99/max, ticks, spare
+
+
+def dynamics(robot_state, model) -> ArmDynamics:
+    pose = np.array(robot_state.O_T_EE).reshape(4, 4, order="F")
+    jacobian = np.array(model.zero_jacobian(robot_state)).reshape(6, 7, order="F")
+    dq = np.array(robot_state.dq)
+    return ArmDynamics(
+        tcp_pos=pose[:3, 3].copy(),
+        tcp_quat=matrix_to_quat(pose[:3, :3]),
+        tcp_twist=jacobian @ dq,
+        jacobian=jacobian,
+        mass_matrix=np.array(model.mass(robot_state)).reshape(7, 7, order="F"),
+        coriolis=np.array(model.coriolis(robot_state)),
+        q=np.array(robot_state.q),
+        dq=dq,
+    )
+
+
+def min_jerk(s: float) -> float:
+    s = min(max(s, 0.0), 1.0)
+    return s * s * s * (10.0 - 15.0 * s + 6.0 * s * s)
+
+
+class ControlLoop:
+    def __init__(self, config, robot, model, conn, shared):
+        self.config, self.robot, self.model, self.conn, self.shared = config, robot, model, conn, shared
+        stiffness = config.gains.translational_stiffness
+        self.reference = TcpReference(config.target_box(), config.limits, stiffness)
+        self.rest_q = np.array(config.home_q)
+        self.period = 1.0 / config.control_hz
+        self.intervals = np.zeros(1000)
+        self.ticks = 0
+        self.stopping = False
+
+    def run(self, pf) -> None:
+        recoveries = 0
+        while not self.stopping:
+            try:
+                self.reference.reset(*self._pose(self.robot.read_once()))
+                self._serve(self.robot.start_torque_control(), pf)
+            except pf.ControlException as err:
+                recoveries += 1
+                if recoveries > self.config.max_recoveries:
+                    self.conn.send(("error", f"the arm stopped with a reflex {recoveries} times ({err})"))
+                    return
+                self.conn.send(("recovered", str(err)))
+                self.robot.automatic_error_recovery()
+
+    def _pose(self, robot_state) -> tuple[np.ndarray, np.ndarray]:
+        pose = np.array(robot_state.O_T_EE).reshape(4, 4, order="F")
+        return pose[:3, 3].copy(), matrix_to_quat(pose[:3, :3])
+
+    def _serve(self, control, pf) -> None:
+        segment, segment_start = self.reference.hold(), time.monotonic()
+        last_target, holding = time.monotonic(), True
+        homing = None  # (q_start, q_goal, start time, duration)
+        last_tick = None
+        while True:
+            robot_state, _ = control.readOnce()
+            now = time.monotonic()
+            if last_tick is not None:
+                self.intervals[self.ticks % len(self.intervals)] = now - last_tick
+                self.ticks += 1
+            last_tick = now
+            arm = dynamics(robot_state, self.model)
+            while self.conn.poll():
+                message = self.conn.recv()
+                if message[0] == "target":
+                    segment = self.reference.plan(message[1], message[2], self.period)
+                    segment_start, last_target, holding = now, now, False
+                elif message[0] == "home":
+                    goal = np.array(message[1])
+                    duration = max(float(np.max(np.abs(goal - arm.q))) / self.config.home_speed, 0.5)
+                    homing = (arm.q.copy(), goal, now, duration)
+                elif message[0] == "stop":
+                    self.stopping = True
+            if self.stopping:
+                done = pf.Torques([0.0] * 7)
+                done.motion_finished = True
+                control.writeOnce(done)
+                return
+            if homing is not None:
+                q_start, q_goal, start, duration = homing
+                q_ref = q_start + (q_goal - q_start) * min_jerk((now - start) / duration)
+                tau = HOME_STIFFNESS * (q_ref - arm.q) - HOME_DAMPING * arm.dq + arm.coriolis
+                if now - start > duration + 0.5:
+                    homing = None
+                    self.reference.reset(arm.tcp_pos, arm.tcp_quat)
+                    segment, last_target, holding = self.reference.hold(), now, True
+                    self.conn.send(("homed",))
+            else:
+                if not holding and now - last_target > self.config.watchdog_s:
+                    # targets stopped: hold where the arm is, not where the last target pulled it
+                    self.reference.reset(arm.tcp_pos, arm.tcp_quat)
+                    segment, holding = self.reference.hold(), True
+                frac = min((now - segment_start) / self.period, 1.0)
+                ref_pos, ref_quat = segment.at(frac)
+                twist = segment.twist if frac < 1.0 else None
+                tau = impedance_torque(arm, ref_pos, ref_quat, self.config.gains, self.rest_q, twist)
+            control.writeOnce(pf.Torques(np.asarray(tau, float).tolist()))
+            self._publish(robot_state, arm)
+
+    def _publish(self, robot_state, arm: ArmDynamics) -> None:
+        s = self.shared
+        s[0] += 1  # odd: being written (a seqlock, read by the parent process)
+        s[1] = time.monotonic()
+        s[2:9], s[9:16] = arm.q, arm.dq
+        s[16:19], s[19:23], s[23:29] = arm.tcp_pos, arm.tcp_quat, arm.tcp_twist
+        s[29:35] = robot_state.O_F_ext_hat_K
+        if self.ticks and self.ticks % 100 == 0:
+            window = self.intervals[: min(self.ticks, len(self.intervals))]
+            s[35:38] = np.percentile(window, [50, 99, 100])
+        s[38] = self.ticks
+        s[0] += 1
+
+
+def run(config, conn, shared) -> None:
+    """Entry point of the control process: connect, report, serve until told to stop."""
+    try:
+        import pylibfranka as pf
+    except ImportError:
+        conn.send(("error", "pylibfranka is not installed: pip install 'robokit[real]'"))
+        return
+    try:
+        realtime = pf.RealtimeConfig.kEnforce if config.realtime else pf.RealtimeConfig.kIgnore
+        robot = pf.Robot(config.ip, realtime)
+        robot.set_collision_behavior(
+            list(config.collision_torques), list(config.collision_torques),
+            list(config.collision_forces), list(config.collision_forces),
+        )  # fmt: skip
+        model = robot.load_model()
+    except Exception as err:  # pylibfranka raises several types; all mean the same to the user
+        conn.send(("error", f"connecting failed ({type(err).__name__}: {err})"))
+        return
+    conn.send(("connected",))
+    try:
+        ControlLoop(config, robot, model, conn, shared).run(pf)
+    except Exception as err:
+        conn.send(("error", f"the control loop stopped ({type(err).__name__}: {err})"))
