@@ -1,0 +1,177 @@
+"""RealSense cameras over pyrealsense2, behind the Camera interface.
+
+A background thread keeps the newest frame (colour, and depth aligned to it when asked), cropped and
+resized to the policy's size; `read(max_age_s)` raises StaleFrameError when the stream has stopped
+(a cable pulled, a USB 2 port starving it). `playback` plays a recording (.db3 / .bag) through the
+same pipeline, which is how the tests run without a camera.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robokit.types import Frame, StaleFrameError
+
+
+class CameraError(RuntimeError):
+    """A camera cannot be opened; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RealSenseConfig:
+    serial: str
+    name: str = "front"
+    width: int = 640
+    """Capture size and rate (a mode the camera supports)."""
+    height: int = 480
+    fps: int = 30
+    depth: bool = False
+    """Also stream depth, aligned to the colour image, in metres."""
+    crop: tuple[int, int, int, int] | None = None
+    """(x0, y0, x1, y1) of the captured image to keep, before resizing."""
+    size: int | None = 128
+    """Side of the square image handed to the policy (None: keep the cropped size)."""
+    playback: Path | None = None
+    """Play this recording instead of opening a device."""
+    real_time: bool = True
+    """Play a recording at its recorded pace (False: as fast as it can be read)."""
+
+
+def _rs():
+    try:
+        import pyrealsense2 as rs
+    except ImportError:
+        raise CameraError("pyrealsense2 is not installed: pip install 'robokit[real]'.") from None
+    return rs
+
+
+def list_cameras() -> list[dict[str, str]]:
+    """Connected RealSense devices (name, serial, firmware, USB type); an empty list is normal."""
+    rs = _rs()
+    found = []
+    for device in rs.context().query_devices():
+
+        def info(key, d=device):
+            return d.get_info(key) if d.supports(key) else ""
+
+        found.append(
+            {
+                "name": info(rs.camera_info.name),
+                "serial": info(rs.camera_info.serial_number),
+                "firmware": info(rs.camera_info.firmware_version),
+                "usb": info(rs.camera_info.usb_type_descriptor),
+            }
+        )
+    return found
+
+
+def process(rgb: np.ndarray, crop, size: int | None) -> np.ndarray:
+    """Crop, then resize to size x size (bilinear; the policy sees what training saw)."""
+    if crop is not None:
+        x0, y0, x1, y1 = crop
+        rgb = rgb[y0:y1, x0:x1]
+    if size is None or rgb.shape[:2] == (size, size):
+        return np.ascontiguousarray(rgb)
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
+
+
+class RealSenseCamera:
+    def __init__(self, config: RealSenseConfig, on_frame: Callable[[Frame], None] | None = None):
+        self.config, self.name, self.on_frame = config, config.name, on_frame
+        crop = config.crop
+        cropped = (crop[2] - crop[0], crop[3] - crop[1]) if crop else (config.width, config.height)
+        self.width, self.height = (config.size, config.size) if config.size else cropped
+        self._latest: Frame | None = None
+        self._lock = threading.Lock()
+        self._running = False
+        self.frames = 0
+
+    def connect(self) -> None:
+        rs, c = _rs(), self.config
+        rs_config = rs.config()
+        if c.playback is not None:
+            if not Path(c.playback).exists():
+                raise CameraError(
+                    f"recording {c.playback} does not exist: pass the path of a .db3 or .bag file."
+                )
+            rs_config.enable_device_from_file(str(c.playback), repeat_playback=False)
+        else:
+            serials = [d["serial"] for d in list_cameras()]
+            if c.serial not in serials:
+                raise CameraError(
+                    f"no RealSense camera with serial {c.serial} (connected: {serials or 'none'}): check the "
+                    "serial in the config (`robokit find-cameras` lists them) and the USB 3 cable."
+                )
+            rs_config.enable_device(c.serial)
+            rs_config.enable_stream(rs.stream.color, c.width, c.height, rs.format.rgb8, c.fps)
+            if c.depth:
+                rs_config.enable_stream(rs.stream.depth, c.width, c.height, rs.format.z16, c.fps)
+        self._pipeline = rs.pipeline()
+        try:
+            profile = self._pipeline.start(rs_config)
+        except RuntimeError as err:
+            raise CameraError(
+                f"camera {c.name} ({c.serial}) did not start ({err}): pick a mode it supports."
+            ) from None
+        if c.playback is not None:
+            profile.get_device().as_playback().set_real_time(c.real_time)
+        self._align = rs.align(rs.stream.color) if c.depth else None
+        self._depth_scale = 0.001
+        for sensor in profile.get_device().query_sensors():
+            if sensor.is_depth_sensor():
+                self._depth_scale = sensor.as_depth_sensor().get_depth_scale()
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, name=f"realsense-{c.name}", daemon=True)
+        self._thread.start()
+
+    def read(self, max_age_s: float = 0.1) -> Frame:
+        with self._lock:
+            frame = self._latest
+        age = float("inf") if frame is None else time.monotonic() - frame.stamp
+        if age > max_age_s:
+            c = self.config
+            raise StaleFrameError(
+                f"camera {c.name} ({c.serial}) has no frame newer than {max_age_s} s "
+                f"({'none yet' if frame is None else f'newest is {age:.2f} s old'}): check its USB 3 cable "
+                "and that no other program holds the camera."
+            )
+        return frame
+
+    def close(self) -> None:
+        if self._running:
+            self._running = False
+            self._thread.join(timeout=3)
+            self._pipeline.stop()
+
+    def _serve(self) -> None:
+        c = self.config
+        while self._running:
+            try:
+                ok, frames = self._pipeline.try_wait_for_frames(200)
+            except RuntimeError:
+                ok = False
+            if not ok:
+                continue
+            if self._align is not None:
+                frames = self._align.process(frames)
+            rgb = np.asanyarray(frames.get_color_frame().get_data())
+            depth = None
+            if self._align is not None and frames.get_depth_frame():
+                raw = (
+                    np.asanyarray(frames.get_depth_frame().get_data()).astype(np.float32) * self._depth_scale
+                )
+                depth = process(raw, c.crop, None)
+            frame = Frame(rgb=process(rgb, c.crop, c.size), depth=depth, stamp=time.monotonic())
+            with self._lock:
+                self._latest = frame
+                self.frames += 1
+            if self.on_frame is not None:
+                self.on_frame(frame)
