@@ -41,6 +41,8 @@ class RealSenseConfig:
     """Play this recording instead of opening a device."""
     real_time: bool = True
     """Play a recording at its recorded pace (False: as fast as it can be read)."""
+    loop: bool = False
+    """Play a recording over and over."""
 
 
 def _rs():
@@ -102,7 +104,7 @@ class RealSenseCamera:
                 raise CameraError(
                     f"recording {c.playback} does not exist: pass the path of a .db3 or .bag file."
                 )
-            rs_config.enable_device_from_file(str(c.playback), repeat_playback=False)
+            rs_config.enable_device_from_file(str(c.playback), repeat_playback=c.loop)
         else:
             serials = [d["serial"] for d in list_cameras()]
             if c.serial not in serials:

@@ -46,6 +46,22 @@ class Eval:
     """Seed of the first episode; episode i uses seed + i."""
     video: Path | None = None
     """Write the episodes' front-camera frames to this .mp4 (or .gif) file."""
+    config: Path | None = None
+    """Run the policy on the real robot this YAML file describes (no learning) instead of in simulation."""
+
+
+@dataclass(frozen=True)
+class FindCameras:
+    """List the RealSense cameras connected to this machine (serial, name, firmware, USB type)."""
+
+
+@dataclass(frozen=True)
+class RobotCheck:
+    """Check a real robot setup: connect, read, home, move 1 cm and back, time the control loop,
+    read every camera."""
+
+    config: Path
+    """YAML file describing the robot, cameras and task (see robokit/envs/real.py)."""
 
 
 @dataclass(frozen=True)
@@ -315,6 +331,23 @@ def _actor(args: ActorCommand) -> None:
         link.close()
 
 
+def _find_cameras(args: FindCameras) -> None:
+    from robokit.drivers.realsense import list_cameras
+
+    cameras = list_cameras()
+    if not cameras:
+        print("no RealSense cameras found (check the USB 3 cable and that no other program holds them)")
+    for camera in cameras:
+        print(f"{camera['serial']}  {camera['name']}  firmware {camera['firmware']}  USB {camera['usb']}")
+
+
+def _robot_check(args: RobotCheck) -> None:
+    from robokit.envs.robot_check import robot_check
+
+    robot_check(args.config)
+    print("robot check passed")
+
+
 def _keys(args: Keys) -> None:
     from robokit.link.keys import create_keys
 
@@ -330,7 +363,22 @@ def _eval(args: Eval) -> None:
     from robokit.policy_io import load_policy
 
     agent, params, env_id = load_policy(args.run)
-    env = make(env_id, render_mode="rgb_array" if args.video else None)
+    if args.config is not None:
+        from robokit.envs.real import make_real_env
+        from robokit.types import EnvSpec
+
+        env = make_real_env(args.config)
+        spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+        if spec != agent.spec:
+            env.close()
+            raise ValueError(
+                f"the policy in {args.run} takes {agent.spec.observations}, {agent.spec.action_dim} "
+                f"actions; the robot in {args.config} gives {spec.observations}, {spec.action_dim}: use "
+                "a policy trained with the same cameras, sizes and task."
+            )
+        env_id = f"real robot ({args.config})"
+    else:
+        env = make(env_id, render_mode="rgb_array" if args.video else None)
     frames: list = []
     on_frame = frames.append if args.video else None
     result = evaluate(env, agent, params, args.episodes, seed=args.seed, on_frame=on_frame)
@@ -351,6 +399,8 @@ COMMANDS = {
     "learner": LearnerCommand,
     "actor": ActorCommand,
     "keys": Keys,
+    "find-cameras": FindCameras,
+    "robot-check": RobotCheck,
     "eval": Eval,
     "bench": Bench,
 }
@@ -360,6 +410,8 @@ HANDLERS = {
     LearnerCommand: _train,
     ActorCommand: _actor,
     Keys: _keys,
+    FindCameras: _find_cameras,
+    RobotCheck: _robot_check,
     Eval: _eval,
     Bench: _bench,
 }

@@ -1,4 +1,5 @@
-"""Shared fixtures: robokit envs made per test and closed after; tests/ on sys.path for tiny_task."""
+"""Shared fixtures: robokit envs made per test and closed after, a franka-sim server; tests/ on
+sys.path for tiny_task and franka_sim_peer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,17 @@ import pytest
 import robokit.envs
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests import tiny_task.py as a plain module
+
+
+@pytest.fixture(scope="session")
+def franka_sim(tmp_path_factory):
+    """The address of a franka-sim server on 127.0.0.1 (one per test session)."""
+    pytest.importorskip("pylibfranka", reason="pip install 'robokit[real]'")
+    from franka_sim_peer import start_server, stop_server
+
+    server = start_server(tmp_path_factory.mktemp("franka-sim") / "server.log")
+    yield "127.0.0.1"
+    stop_server(server)
 
 
 @pytest.fixture

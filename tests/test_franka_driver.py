@@ -1,19 +1,10 @@
-"""robokit.drivers.franka through the real pylibfranka against franka-sim (PyPI), a MuJoCo FR3 that
-speaks the libfranka network protocol on 127.0.0.1, loading robokit's own FR3 MJCF.
-
-franka-sim pins numpy 1.26 and mujoco 3.2, so it gets a venv of its own, made once and cached in
-~/.cache/robokit (or $ROBOKIT_FRANKA_SIM_VENV).
-"""
+"""robokit.drivers.franka through the real pylibfranka against franka-sim (tests/franka_sim.py)."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,58 +15,7 @@ from robokit.control import FR3_HOME_Q  # noqa: E402
 from robokit.drivers.franka import FrankaArm, FrankaConfig, RobotError  # noqa: E402
 from robokit.types import Command, SafetyBox  # noqa: E402
 
-FRANKA_SIM = "franka-sim==1.1.7"
-ASSETS = Path(__file__).parents[1] / "envs" / "sim" / "assets"
 pytestmark = pytest.mark.timeout(600)
-
-
-def franka_sim_python() -> Path:
-    venv = Path(
-        os.environ.get("ROBOKIT_FRANKA_SIM_VENV", Path.home() / ".cache" / "robokit" / "franka-sim-1.1.7")
-    )
-    ready = venv / "robokit-ready"
-    if not ready.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", FRANKA_SIM], check=True, timeout=900)
-        ready.write_text(FRANKA_SIM)
-    return venv / "bin" / "python"
-
-
-def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex((host, port)) == 0:
-                return True
-        time.sleep(0.1)
-    return False
-
-
-@pytest.fixture(scope="module")
-def franka_sim():
-    env = {
-        **os.environ,
-        "FR3_MJCF": str(ASSETS / "fr3.xml"),
-        "FRANKA_HAND_MJCF": str(ASSETS / "franka_hand.xml"),
-    }
-    server = subprocess.Popen(
-        [str(franka_sim_python()), str(Path(__file__).with_name("franka_sim_server.py")), "1337"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        if not wait_for_port("127.0.0.1", 1337, 60):
-            server.kill()
-            pytest.fail(f"franka-sim did not start: {server.communicate()[0][-3000:]}")
-        yield "127.0.0.1"
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 #: franka-sim reports O_T_EE with no end effector configured (F_T_EE = identity) and, for the same

@@ -1,0 +1,120 @@
+"""The real FrankaEnv, built from a YAML file (robot IP, cameras, safety box, home pose, task), not
+by editing code. `robokit robot-check`, `robokit eval --config` and `robokit actor --config` use it.
+
+robot:
+  ip: 172.16.0.2
+  safety_box: {low: [0.25, -0.35, 0.01], high: [0.75, 0.35, 0.55]}
+  home_q: [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]   # optional
+cameras:                                                   # optional; observation key -> camera
+  front: {serial: "123456789", width: 640, height: 480, crop: [80, 0, 560, 480], size: 128}
+task:
+  name: reach
+  goal_box: {low: [0.5, -0.05, 0.2], high: [0.6, 0.05, 0.3]}
+  start_tcp: [0.45, 0.0, 0.3]
+env: {action_scale: 0.03, max_episode_steps: 100}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import yaml
+
+from robokit.drivers.franka import FrankaArm, FrankaConfig
+from robokit.drivers.realsense import RealSenseCamera, RealSenseConfig
+from robokit.envs.franka_env import EnvConfig, FrankaEnv
+from robokit.envs.tasks.real import ReachTask
+from robokit.types import SafetyBox
+
+SECTIONS = {"robot", "cameras", "task", "env"}
+TASKS = {"reach"}
+
+
+def _fields(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _check_keys(where: str, got: dict, allowed: set[str], path: Path) -> None:
+    unknown = sorted(set(got) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown key {unknown[0]!r} in {where}: use one of {', '.join(sorted(allowed))}."
+        )
+
+
+def _box(value: Any, where: str, path: Path) -> SafetyBox:
+    if not (isinstance(value, dict) and set(value) == {"low", "high"}):
+        raise ValueError(f"{path}: {where} must be {{low: [x, y, z], high: [x, y, z]}}.")
+    return SafetyBox(tuple(float(v) for v in value["low"]), tuple(float(v) for v in value["high"]))
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """The parsed and checked file: robot (FrankaConfig), cameras ({key: RealSenseConfig}), task, env."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"robot config {path} does not exist: pass the YAML file that describes the robot."
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(
+            f"{path} is not valid YAML ({err.__class__.__name__}): fix the line it names."
+        ) from None
+    _check_keys("the file", raw, SECTIONS, path)
+    robot = dict(raw.get("robot") or {})
+    _check_keys("robot", robot, _fields(FrankaConfig), path)
+    if "ip" not in robot:
+        raise ValueError(f"{path}: robot.ip is missing: give the arm's FCI address, e.g. 172.16.0.2.")
+    if "safety_box" in robot:
+        robot["safety_box"] = _box(robot["safety_box"], "robot.safety_box", path)
+    for key in ("home_q", "collision_torques", "collision_forces"):
+        if key in robot:
+            robot[key] = tuple(float(v) for v in robot[key])
+    cameras = {}
+    for key, camera in (raw.get("cameras") or {}).items():
+        _check_keys(f"cameras.{key}", camera, _fields(RealSenseConfig), path)
+        options = {**camera, "name": key, "serial": str(camera.get("serial", ""))}
+        if "crop" in options:
+            options["crop"] = tuple(int(v) for v in options["crop"])
+        if "playback" in options:
+            options["playback"] = (path.parent / options["playback"]).resolve()
+        cameras[key] = RealSenseConfig(**options)
+    task = dict(raw.get("task") or {"name": "reach"})
+    if task.get("name") not in TASKS:
+        raise ValueError(
+            f"{path}: task.name {task.get('name')!r} is unknown: use one of {', '.join(sorted(TASKS))}."
+        )
+    task["goal_box"] = _box(task.get("goal_box"), "task.goal_box", path)
+    env = dict(raw.get("env") or {})
+    _check_keys("env", env, _fields(EnvConfig) | {"max_episode_steps"}, path)
+    return {"robot": FrankaConfig(**robot), "cameras": cameras, "task": task, "env": env}
+
+
+def make_real_env(path: Path) -> gym.Env:
+    """Connect the arm and cameras a config file names, and wrap them in FrankaEnv."""
+    config = load_config(path)
+    arm = FrankaArm(config["robot"])
+    cameras = {key: RealSenseCamera(c) for key, c in config["cameras"].items()}
+    arm.connect()
+    try:
+        for camera in cameras.values():
+            camera.connect()
+        task_options = config["task"]
+        goal = task_options["goal_box"]
+        start = task_options.get("start_tcp")
+        task = ReachTask(
+            arm, goal, tuple(start) if start else None, float(task_options.get("start_spread", 0.03))
+        )
+        env_options = dict(config["env"])
+        steps = int(env_options.pop("max_episode_steps", 100))
+        env_config = EnvConfig(privileged_state=False, max_frame_age_s=0.5, **env_options)
+        return gym.wrappers.TimeLimit(FrankaEnv(arm, cameras, task, env_config), max_episode_steps=steps)
+    except BaseException:
+        for camera in cameras.values():
+            camera.close()
+        arm.close()
+        raise

@@ -1,0 +1,47 @@
+"""Recordings for the RealSense tests: frames pushed through rs.software_device into rs.recorder."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyrealsense2 as rs
+
+W, H = 64, 48
+
+
+def recorded_frames(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def record(path, frames: list[np.ndarray], serial: str = "000111", pace_s: float = 0.005) -> None:
+    """Write `frames` as a colour stream of a software device to a recording."""
+    device = rs.software_device()
+    device.register_info(rs.camera_info.serial_number, serial)
+    device.register_info(rs.camera_info.name, "robokit test camera")
+    sensor = device.add_sensor("RGB Camera")
+    intrinsics = rs.intrinsics()
+    intrinsics.width, intrinsics.height, intrinsics.fx, intrinsics.fy = W, H, 50.0, 50.0
+    intrinsics.ppx, intrinsics.ppy, intrinsics.model = W / 2, H / 2, rs.distortion.none
+    stream = rs.video_stream()
+    stream.type, stream.index, stream.uid, stream.fps, stream.bpp = rs.stream.color, 0, 0, 30, 3
+    stream.width, stream.height, stream.fmt, stream.intrinsics = W, H, rs.format.rgb8, intrinsics
+    profile = sensor.add_video_stream(stream)
+    recorder = rs.recorder(str(path), device)
+    sensor.open(profile)
+    sensor.start(lambda frame: None)
+    for i, image in enumerate(frames):
+        frame = rs.software_video_frame()
+        frame.pixels, frame.bpp, frame.stride = image.tobytes(), 3, W * 3
+        frame.timestamp, frame.domain, frame.frame_number = (
+            i * 1000 / 30,
+            rs.timestamp_domain.hardware_clock,
+            i,
+        )
+        frame.profile = profile.as_video_stream_profile()
+        sensor.on_video_frame(frame)
+        time.sleep(pace_s)
+    sensor.stop()
+    sensor.close()
+    del recorder  # the recording is written when the recorder goes
