@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import yaml
 
 from robokit.drivers.franka import FrankaArm, FrankaConfig
 from robokit.drivers.realsense import RealSenseCamera, RealSenseConfig
-from robokit.envs.franka_env import EnvConfig, FrankaEnv
+from robokit.envs.franka_env import PROPRIO_DIM, EnvConfig, FrankaEnv
 from robokit.envs.tasks.real import ReachTask
-from robokit.types import SafetyBox
+from robokit.types import EnvSpec, SafetyBox
 
 SECTIONS = {"robot", "cameras", "task", "env"}
 TASKS = {"reach"}
@@ -118,3 +119,15 @@ def make_real_env(path: Path) -> gym.Env:
             camera.close()
         arm.close()
         raise
+
+
+def spec_of(path: Path) -> EnvSpec:
+    """The observation and action spec of the env a config file describes, without opening anything
+    (what a learner needs for a real robot)."""
+    config = load_config(path)
+    spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (PROPRIO_DIM,), np.float32)}
+    for key, camera in config["cameras"].items():
+        probe = RealSenseCamera(camera)
+        spaces[key] = gym.spaces.Box(0, 255, (probe.height, probe.width, 3), np.uint8)
+    actions = gym.spaces.Box(-1.0, 1.0, (3 if not ReachTask.uses_gripper else 4,), np.float32)
+    return EnvSpec.from_spaces(gym.spaces.Dict(spaces), actions)

@@ -114,8 +114,11 @@ class ActorCommand:
     seed: int = 0
     paced: bool = True
     """Wait when the learner asks (it is behind its update-to-data ratio); simulation only."""
-    on_learner_lost: Literal["continue", "hold"] = "continue"
-    """While the learner is unreachable: act on with the last params, or hold still."""
+    on_learner_lost: Literal["continue", "hold"] | None = None
+    """While the learner is unreachable: act on with the last params, or hold still (default:
+    continue in simulation, hold on a real robot)."""
+    config: Path | None = None
+    """Act on the real robot this YAML file describes instead of a simulated task (never paced)."""
     send_every: int = 1
     """Env steps per batch sent."""
     max_steps: int | None = None
@@ -224,18 +227,30 @@ def _train(config) -> None:
     from robokit.training import train
 
     console = Console()
-    env_id = check_env_id(config.env)
+    spec, make_env, record = None, None, None
+    if config.robot_config is not None:
+        from robokit.envs.real import spec_of
+
+        spec = spec_of(config.robot_config)
+        env_id = f"real robot ({config.robot_config})"
+        config = dataclasses.replace(config, env="real")
+    else:
+        env_id = check_env_id(config.env)
     if config.run_dir is None and config.resume is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         config = dataclasses.replace(
             config, run_dir=_new_folder(Path("runs") / f"{env_id.split('/')[1]}-{stamp}")
         )
-    config = dataclasses.replace(config, env=env_id)
+    if spec is None:
+        config = dataclasses.replace(config, env=env_id)
 
-    def record(out: Path, episodes: int) -> Path:
-        console.print(f"recording {episodes} scripted-expert demos of {env_id} into {out}")
-        summary = record_expert(env_id, episodes, out, successes_only=True)
-        return summary.path
+        def record(out: Path, episodes: int) -> Path:
+            console.print(f"recording {episodes} scripted-expert demos of {env_id} into {out}")
+            summary = record_expert(env_id, episodes, out, successes_only=True)
+            return summary.path
+
+        def make_env():
+            return make(env_id)
 
     bars: list = []  # made at the first evaluation, so that an early error stays one line
 
@@ -254,6 +269,7 @@ def _train(config) -> None:
         agent_options += ["--critic-ensemble", str(config.critic_ensemble)] if config.critic_ensemble else []
         agent_options += ["--utd-ratio", str(config.utd_ratio)] if config.utd_ratio else []
         agent_options += ["--keys", str(config.keys)] if config.keys else []
+        agent_options += ["--config", str(config.robot_config)] if config.robot_config else []
         commands = [
             ["--learner", address, "--env", env_id, "--actor-id", str(i)]
             + ["--spool-dir", str(run_dir / "spool" / f"actor_{i}")]
@@ -265,7 +281,7 @@ def _train(config) -> None:
         return ActorProcesses(commands, run_dir / "actors")
 
     serve = isinstance(config, LearnerCommand)
-    result = train(config, lambda: make(env_id), record, progress, start_actors, serve, console.print)
+    result = train(config, make_env, record, progress, start_actors, serve, console.print, spec)
     for bar in bars:
         bar.close()
     final = result.final_eval
@@ -273,6 +289,11 @@ def _train(config) -> None:
         console.print(
             f"[yellow]interrupted at {result.env_steps} env steps[/yellow]: resume with "
             f"robokit train --resume {result.run_dir}"
+        )
+    elif "success_rate" not in final:
+        console.print(
+            f"[bold]{env_id}[/bold]: {result.env_steps} env steps, {result.updates} updates, "
+            f"{result.wall_s / 60:.1f} min; evaluate with robokit eval --run {result.run_dir} --config FILE"
         )
     else:
         console.print(
@@ -292,20 +313,32 @@ def _actor(args: ActorCommand) -> None:
     from robokit.actor_fleet import exit_with_parent
     from robokit.agents.sac import SAC
     from robokit.envs.registration import check_env_id, make
+    from robokit.link.keys import split_address
     from robokit.link.zmq_actor import LinkRefused, ZmqActorLink
     from robokit.training import agent_config_hash
     from robokit.types import EnvSpec
 
-    env_id = check_env_id(args.env)
-    env = make(env_id)
+    split_address(args.learner)  # a malformed address is one sentence before the robot is opened
+    if args.config is not None:
+        from robokit.envs.real import make_real_env
+
+        env = make_real_env(args.config)
+        paced, on_lost = False, args.on_learner_lost or "hold"  # the link never slows a real arm
+    else:
+        env = make(check_env_id(args.env))
+        paced, on_lost = args.paced, args.on_learner_lost or "continue"
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     agent_config = TrainConfig(
         preset=args.preset, critic_ensemble=args.critic_ensemble, utd_ratio=args.utd_ratio
     ).agent_config()
     spool = args.spool_dir or Path("spool") / f"actor_{args.actor_id}"
-    link = ZmqActorLink(
-        args.learner, args.actor_id, spec, agent_config_hash(agent_config), spool, args.keys, args.paced
-    )
+    try:
+        link = ZmqActorLink(
+            args.learner, args.actor_id, spec, agent_config_hash(agent_config), spool, args.keys, paced
+        )
+    except BaseException:
+        env.close()
+        raise
     stop = {"requested": False}
 
     def request_stop(*_) -> None:
@@ -319,9 +352,7 @@ def _actor(args: ActorCommand) -> None:
         if not link.wait_connected(10.0):
             print(f"actor {args.actor_id}: no answer from {args.learner} yet; acting and spooling meanwhile")
         actor = Actor(env, SAC(agent_config, spec), link, seed=args.seed, actor_id=args.actor_id)
-        steps = run_actor(
-            actor, link, lambda: stop["requested"], args.on_learner_lost, args.send_every, args.max_steps
-        )
+        steps = run_actor(actor, link, lambda: stop["requested"], on_lost, args.send_every, args.max_steps)
         flushed = link.flush(timeout_s=5.0)
         left = "all acknowledged" if flushed else f"{len(link.spool)} batches kept in {spool} for next time"
         print(f"actor {args.actor_id}: {steps} env steps; {left}")
@@ -329,6 +360,7 @@ def _actor(args: ActorCommand) -> None:
         raise RuntimeError(str(err)) from None
     finally:
         link.close()
+        env.close()
 
 
 def _find_cameras(args: FindCameras) -> None:

@@ -62,6 +62,9 @@ class TrainConfig:
     """Address the learner listens on for actors (port 0: any free port)."""
     keys: Path | None = None
     """CURVE keys folder (`robokit keys`); required to listen on anything but loopback."""
+    robot_config: Path | None = None
+    """Train for the real robot this YAML file describes: actors run `robokit actor --config` with
+    it; the learner only reads its observation sizes, records no demos and runs no evaluations."""
 
     def agent_config(self) -> SACConfig:
         base = PRESETS[self.preset]

@@ -110,19 +110,25 @@ def train(
     start_actors: Callable[[str, str], ActorFleet] | None = None,
     serve: bool = False,
     say: Callable[[str], None] = print,
+    spec: EnvSpec | None = None,
 ) -> TrainResult:
     """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT) checkpoints and stops cleanly.
 
     With `config.actors` > 0 (or `serve`) the learner listens on `config.listen` and takes data from
     actor processes; `start_actors(address, config_hash)` starts them (None: they are started
-    elsewhere, e.g. `robokit actor` on other machines)."""
+    elsewhere, e.g. `robokit actor` on other machines). With `make_env` None (a real robot: the
+    learner must not open it), `spec` gives the observations and no evaluation runs."""
     started = time.time()
     if serve or config.actors > 0:
         check_listen_address(config.listen, config.keys)  # before any time goes into demos
     run_dir = _open_run_dir(config)
     ckpt_dir = run_dir / "checkpoints"
-    env, eval_env = make_env(), make_env()
-    spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+    eval_env = None
+    if make_env is not None:
+        env, eval_env = make_env(), make_env()
+        spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+    elif spec is None:
+        raise ValueError("train() needs make_env or the env spec: pass one of them.")
     agent_config = config.agent_config()
     agent = SAC(agent_config, spec)
     counters = {"env_steps": 0, "updates": 0, "wall_s": 0.0}
@@ -130,12 +136,16 @@ def train(
         template = agent.init(jax.random.PRNGKey(config.seed))
         state, buffers, counters = checkpoint.restore(checkpoint.latest(ckpt_dir), template, spec)
     else:
-        demo_path = config.demos or record_demos(run_dir / "demos", config.num_demos)
-        demos = ReplayBuffer.from_episodes(spec, read_episodes(demo_path))
-        mean, std = state_statistics(demos.obs["state"][: len(demos)])
+        buffers = {"online": ReplayBuffer(spec, max(config.max_env_steps, 1000))}
+        mean = std = None
+        demo_path = config.demos
+        if demo_path is None and record_demos is not None:
+            demo_path = record_demos(run_dir / "demos", config.num_demos)
+        if demo_path is not None:  # (a real robot without recorded demos learns from its own data only)
+            buffers["demos"] = ReplayBuffer.from_episodes(spec, read_episodes(demo_path))
+            mean, std = state_statistics(buffers["demos"].obs["state"][: len(buffers["demos"])])
         state = agent.init(jax.random.PRNGKey(config.seed), mean, std)
-        buffers = {"demos": demos, "online": ReplayBuffer(spec, max(config.max_env_steps, 1000))}
-        _write_config(run_dir, config, agent_config, spec, demo_path)
+        _write_config(run_dir, config, agent_config, spec, demo_path or "")
 
     learner_config = LearnerConfig(
         config.start_after,
@@ -143,7 +153,11 @@ def train(
         batch_size=agent_config.batch_size,
         utd_ratio=agent_config.utd_ratio,
     )
-    ratios = {"demos": config.demo_ratio, "online": 1.0 - config.demo_ratio}
+    ratios = (
+        {"demos": config.demo_ratio, "online": 1.0 - config.demo_ratio}
+        if "demos" in buffers
+        else {"online": 1.0}
+    )
     remote = serve or config.actors > 0
     if remote:
         applied = {int(k): v for k, v in counters.get("link_applied", {}).items()}
@@ -217,7 +231,7 @@ def train(
                 values = {"success": float(episode["success"]), "return": episode["episode_return"]}
                 log.scalars(learner.env_steps, values, "episode")
             learner.episodes.clear()
-            if learner.env_steps >= next_eval:
+            if eval_env is not None and learner.env_steps >= next_eval:
                 while next_eval <= learner.env_steps:
                     next_eval += config.eval_every
                 result = evaluate_now(config.eval_episodes, seed=10_000)
@@ -258,7 +272,7 @@ def train(
         if remote:
             link.close()
     final = {}
-    if not stop["requested"]:
+    if not stop["requested"] and eval_env is not None:
         final = evaluate_now(config.final_eval_episodes, seed=50_000)
         log.evaluation(learner.env_steps, wall_s(), {**final, "final": True})
     final["interrupted"] = stop["requested"]
