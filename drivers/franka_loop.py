@@ -20,6 +20,8 @@ from robokit.spatial import matrix_to_quat
 #: joint-space gains for homing (N m / rad, N m s / rad), as in libfranka's joint impedance examples
 HOME_STIFFNESS = np.array([600.0, 600.0, 600.0, 600.0, 250.0, 150.0, 50.0])
 HOME_DAMPING = np.array([50.0, 50.0, 50.0, 50.0, 30.0, 25.0, 15.0])
+#: FR3 torque-rate limit is 1,000 N m/s; stay 1% under it per 1 ms tick (libfranka's limitRate idea)
+MAX_TORQUE_STEP = 0.99
 STATE_SIZE = 40  # seq, stamp, q 7, dq 7, pos 3, quat 4, vel 6, wrench 6, tick p50/p99/max, ticks, spare
 
 
@@ -77,7 +79,7 @@ class ControlLoop:
         segment, segment_start = self.reference.hold(), time.monotonic()
         last_target, holding = time.monotonic(), True
         homing = None  # (q_start, q_goal, start time, duration)
-        last_tick = None
+        last_tick, last_tau = None, None
         while True:
             robot_state, _ = control.readOnce()
             now = time.monotonic()
@@ -120,7 +122,11 @@ class ControlLoop:
                 ref_pos, ref_quat = segment.at(frac)
                 twist = segment.twist if frac < 1.0 else None
                 tau = impedance_torque(arm, ref_pos, ref_quat, self.config.gains, self.rest_q, twist)
-            control.writeOnce(pf.Torques(np.asarray(tau, float).tolist()))
+            # a torque jump (homing <-> impedance, a new segment) would trip the arm's rate reflex
+            previous = np.array(robot_state.tau_J_d) if last_tau is None else last_tau
+            step = np.clip(np.asarray(tau, float) - previous, -MAX_TORQUE_STEP, MAX_TORQUE_STEP)
+            last_tau = previous + step
+            control.writeOnce(pf.Torques(last_tau.tolist()))
             self._publish(robot_state, arm)
 
     def _publish(self, robot_state, arm: ArmDynamics) -> None:

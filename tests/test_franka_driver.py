@@ -114,3 +114,29 @@ def test_no_robot_at_the_address_is_one_sentence():
     with pytest.raises(RobotError, match=r"cannot use the Franka at 127\.0\.0\.3") as caught:
         robot.connect()
     assert "\n" not in str(caught.value)
+
+
+def test_a_stalled_control_loop_is_recovered_a_bounded_number_of_times(franka_sim):
+    """A loop that misses its ticks (here: its process stopped for 0.2 s) makes the arm abort the
+    motion (communication_constraints_violation), as a reflex does: the driver recovers it three
+    times, then stops the arm with one sentence."""
+    import os
+    import signal
+
+    robot = FrankaArm(FrankaConfig(ip=franka_sim, safety_box=BOX, max_recoveries=3))
+    robot.connect()
+    try:
+        start = robot.home()
+        for stall in range(1, 5):
+            os.kill(robot._process.pid, signal.SIGSTOP)
+            time.sleep(0.2)
+            os.kill(robot._process.pid, signal.SIGCONT)
+            time.sleep(0.5)
+            if stall <= 3:
+                state = robot.step(Command(start.tcp_pos, start.tcp_quat, 0.0))
+                assert len(robot.recoveries) == stall, robot.recoveries
+                assert np.linalg.norm(state.tcp_pos - start.tcp_pos) < 0.01
+        with pytest.raises(RobotError, match="stopped with a reflex 4 times"):
+            robot.step(Command(start.tcp_pos, start.tcp_quat, 0.0))
+    finally:
+        robot.close()
