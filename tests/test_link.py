@@ -229,3 +229,22 @@ def test_an_actor_spool_from_an_earlier_run_goes_on_with_a_new_learner(tmp_path)
     finally:
         actor.close()
         second.close()
+
+
+def test_each_side_notices_the_other_going_silent(tmp_path):
+    learner = ZmqLearnerLink("127.0.0.1:0", SPEC, "h", tmp_path / "log", silent_after_s=1.0)
+    actor = ZmqActorLink(f"127.0.0.1:{learner.port}", 3, SPEC, "h", tmp_path / "spool")
+    assert actor.wait_connected(10)
+    actor.close()  # the actor goes quiet
+    deadline = time.monotonic() + 5
+    while not any("actor 3 silent" in line for line in learner.events()):
+        assert time.monotonic() < deadline, "the learner did not report the silent actor"
+        time.sleep(0.05)
+    actor = ZmqActorLink(f"127.0.0.1:{learner.port}", 3, SPEC, "h", tmp_path / "spool2")
+    assert actor.wait_connected(10)
+    learner.close()  # the learner goes away
+    began = time.monotonic()
+    while actor.connected:
+        assert time.monotonic() - began < 2.5, "the actor did not notice the learner was gone"
+        time.sleep(0.01)
+    actor.close()
