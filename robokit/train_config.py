@@ -41,12 +41,12 @@ class TrainConfig:
     """Override the preset's number of critics."""
     utd_ratio: int | None = None
     """Override the preset's critic updates per env step."""
-    max_env_steps: int = 40_000
+    max_env_steps: int = 20_000
     start_after: int = 500
     eval_every: int = 1000
     eval_episodes: int = 20
     final_eval_episodes: int = 50
-    stop_at_success: float | None = 0.9
+    stop_at_success: float | None = 0.95
     """End training once two periodic evaluations in a row reach this success rate (None: use the
     whole budget)."""
     checkpoint_every: int = 5000
