@@ -101,3 +101,26 @@ def test_a_missing_camera_or_recording_is_one_sentence(tmp_path):
         RealSenseCamera(RealSenseConfig(serial="no-such-serial")).connect()
     with pytest.raises(CameraError, match="does not exist"):
         RealSenseCamera(RealSenseConfig(serial="x", playback=tmp_path / "none.db3")).connect()
+
+
+def test_depth_comes_aligned_to_colour_in_metres(tmp_path):
+    from realsense_recording import record_rgbd
+
+    record_rgbd(tmp_path / "rgbd.db3", 20)
+    seen = []
+    camera = RealSenseCamera(
+        RealSenseConfig(
+            serial="000222", width=W, height=H, depth=True, size=None, playback=tmp_path / "rgbd.db3"
+        ),
+        on_frame=seen.append,
+    )
+    camera.connect()
+    try:
+        wait_until_played(camera, seen)
+    finally:
+        camera.close()
+    assert len(seen) >= 5
+    for frame in seen:
+        i = int(frame.rgb[0, 0, 0])
+        assert frame.depth is not None and frame.depth.shape == (H, W)
+        assert abs(float(frame.depth[H // 2, W // 2]) - (0.5 + 0.01 * i)) < 1e-6, i
