@@ -234,7 +234,8 @@ def train(
             if eval_env is not None and learner.env_steps >= next_eval:
                 while next_eval <= learner.env_steps:
                     next_eval += config.eval_every
-                result = evaluate_now(config.eval_episodes, seed=10_000)
+                # fresh start states at each evaluation, so two in a row are two independent samples
+                result = evaluate_now(config.eval_episodes, seed=10_000 + 1_000 * len(recent))
                 log.evaluation(learner.env_steps, wall_s(), result)
                 speed = {
                     "env_steps_per_s": learner.env_steps / wall_s(),
