@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from robokit.control import FR3_HOME_Q, ImpedanceGains
+from robokit.drivers import franka_loop
 from robokit.reference import ReferenceLimits
 from robokit.types import Command, RobotState, SafetyBox
 
-STATE_SIZE = 40
 MAX_WIDTH = 0.08
 
 
@@ -76,10 +76,8 @@ class FrankaArm:
     # Robot interface ---------------------------------------------------------------------------
     def connect(self) -> None:
         ctx = mp.get_context("spawn")
-        self._shared = ctx.Array("d", STATE_SIZE, lock=False)
+        self._shared = ctx.Array("d", franka_loop.STATE_SIZE, lock=False)
         self._conn, child_conn = ctx.Pipe()
-        from robokit.drivers import franka_loop
-
         args = (self.config, child_conn, self._shared)
         self._process = ctx.Process(target=franka_loop.run, args=args, daemon=True)
         self._process.start()

@@ -25,13 +25,19 @@ MAX_TORQUE_STEP = 0.99
 STATE_SIZE = 40  # seq, stamp, q 7, dq 7, pos 3, quat 4, vel 6, wrench 6, tick p50/p99/max, ticks, spare
 
 
-def dynamics(robot_state, model) -> ArmDynamics:
+def tcp_pose(robot_state) -> tuple[np.ndarray, np.ndarray]:
+    """TCP position and quaternion (w, x, y, z) from libfranka's column-major O_T_EE."""
     pose = np.array(robot_state.O_T_EE).reshape(4, 4, order="F")
+    return pose[:3, 3].copy(), matrix_to_quat(pose[:3, :3])
+
+
+def dynamics(robot_state, model) -> ArmDynamics:
+    tcp_pos, tcp_quat = tcp_pose(robot_state)
     jacobian = np.array(model.zero_jacobian(robot_state)).reshape(6, 7, order="F")
     dq = np.array(robot_state.dq)
     return ArmDynamics(
-        tcp_pos=pose[:3, 3].copy(),
-        tcp_quat=matrix_to_quat(pose[:3, :3]),
+        tcp_pos=tcp_pos,
+        tcp_quat=tcp_quat,
         tcp_twist=jacobian @ dq,
         jacobian=jacobian,
         mass_matrix=np.array(model.mass(robot_state)).reshape(7, 7, order="F"),
@@ -61,7 +67,7 @@ class ControlLoop:
         recoveries = 0
         while not self.stopping:
             try:
-                self.reference.reset(*self._pose(self.robot.read_once()))
+                self.reference.reset(*tcp_pose(self.robot.read_once()))
                 self._serve(self.robot.start_torque_control(), pf)
             except pf.ControlException as err:
                 recoveries += 1
@@ -70,10 +76,6 @@ class ControlLoop:
                     return
                 self.conn.send(("recovered", str(err)))
                 self.robot.automatic_error_recovery()
-
-    def _pose(self, robot_state) -> tuple[np.ndarray, np.ndarray]:
-        pose = np.array(robot_state.O_T_EE).reshape(4, 4, order="F")
-        return pose[:3, 3].copy(), matrix_to_quat(pose[:3, :3])
 
     def _serve(self, control, pf) -> None:
         segment, segment_start = self.reference.hold(), time.monotonic()
