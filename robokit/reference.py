@@ -2,7 +2,9 @@
 
 Each command (10 Hz) is clipped to the safety box, then the reference moves towards it with capped
 speed and acceleration, braking in time for the box's face ahead; orientation turns at a capped
-rate. Within the control period the reference is interpolated (every physics substep in simulation,
+rate. The acceleration bound is on the velocity vector, so a command that reverses direction (as
+random exploration does every step) turns the reference around over several periods instead of
+flipping its velocity at once. Within the control period the reference is interpolated (every physics substep in simulation,
 every 1 ms tick on the real arm), with the period's constant velocity as the feed-forward twist.
 """
 
@@ -23,9 +25,9 @@ class ReferenceLimits:
     max_linear_speed: float = 0.5
     """Bound on how fast the commanded TCP reference may move (m/s)."""
     max_linear_accel: float | None = 3.0
-    """Bound on the reference's acceleration and its braking before a face of the safety box (m/s^2);
-    None turns rate limiting off, speed included, so the reference jumps (to measure the impedance
-    law's own step response)."""
+    """Bound on the change of the reference's velocity vector (m/s^2), also used to brake before the
+    goal and before a face of the safety box; None turns rate limiting off, speed included, so the
+    reference jumps (to measure the impedance law's own step response)."""
     max_angular_speed: float = 1.5
     """Bound on how fast the commanded TCP orientation may turn (rad/s)."""
 
@@ -53,11 +55,11 @@ class TcpReference:
         self.safety_box, self.limits, self.stiffness = safety_box, limits, stiffness
         self.pos = np.zeros(3)
         self.quat = np.array([1.0, 0.0, 0.0, 0.0])
-        self.speed = 0.0
+        self.vel = np.zeros(3)
 
     def reset(self, pos: np.ndarray, quat: np.ndarray) -> None:
         """Start from (and hold) this pose, at rest."""
-        self.pos, self.quat, self.speed = np.array(pos, float), np.array(quat, float), 0.0
+        self.pos, self.quat, self.vel = np.array(pos, float), np.array(quat, float), np.zeros(3)
 
     def hold(self) -> Segment:
         return Segment(self.pos, np.zeros(3), self.quat, np.zeros(3), np.zeros(6))
@@ -75,23 +77,42 @@ class TcpReference:
         return segment
 
     def _rate_limited_step(self, delta: np.ndarray, period: float) -> np.ndarray:
-        """How far the reference moves this period: capped speed and acceleration, and braking in
-        time for the face of the safety box ahead, so that the arm cannot overshoot through it."""
-        dist = float(np.linalg.norm(delta))
-        if dist < 1e-12:
-            self.speed = 0.0
-            return np.zeros(3)
+        """How far the reference moves this period: its velocity heads for the goal at a capped speed,
+        changes by at most accel * period, and brakes in time to stop at the goal and before the
+        faces of the safety box ahead, so that the arm cannot overshoot through them."""
         accel = self.limits.max_linear_accel
         if accel is None:
             return delta
+        dist = float(np.linalg.norm(delta))
+        wanted = np.zeros(3)
+        if dist > 1e-12:
+            speed = min(self.limits.max_linear_speed, self._stoppable(dist, accel, period))
+            wanted = self._brake_for_faces(delta * (speed / dist), accel, period)
+        change = wanted - self.vel
+        size = float(np.linalg.norm(change))
+        if size > accel * period:
+            change *= accel * period / size
+        velocity = self._brake_for_faces(self.vel + change, accel, period)
+        end = self.safety_box.clip(self.pos + velocity * period)  # the last word: never leave the box
+        self.vel = (end - self.pos) / period
+        return end - self.pos
+
+    def _brake_for_faces(self, velocity: np.ndarray, accel: float, period: float) -> np.ndarray:
+        """`velocity` with each component slowed so that it can stop before the face it heads for,
+        and creeping the last millimetres too slowly to overshoot."""
         # While the reference decelerates at `accel`, the arm trails it by accel / Kp (the tracking
-        # error of the impedance law under constant acceleration), so brake that much earlier...
+        # error of the impedance law under constant acceleration), so brake that much earlier.
         lag = accel / self.stiffness
-        to_face = max(self.safety_box.distance_to_face(self.pos, delta / dist) - lag, 0.0)
-        # ...able to stop before the face after this step: v T + v^2 / (2 a) <= to_face,
-        # and creep the last millimetres too slowly to overshoot.
-        braking = accel * (np.sqrt(period * period + 2.0 * to_face / accel) - period)
-        speed = min(self.limits.max_linear_speed, self.speed + accel * period, max(braking, CREEP_SPEED))
-        step = min(dist, speed * period)
-        self.speed = step / period
-        return delta * (step / dist)
+        face = np.where(velocity > 0, self.safety_box.high, self.safety_box.low)
+        room = np.maximum(np.abs(face - self.pos) - lag, 0.0)
+        cap = [max(self._stoppable(r, accel, period), CREEP_SPEED) for r in room]
+        return np.sign(velocity) * np.minimum(np.abs(velocity), cap)
+
+    @staticmethod
+    def _stoppable(dist: float, accel: float, period: float) -> float:
+        """The largest speed from which the reference can still stop within `dist`: one period at
+        that speed, then braking at `accel` (v T + v^2 / (2 a) <= dist). A goal within a T^2 is
+        reached in one period, since stopping there takes one period's change of velocity."""
+        if dist <= accel * period * period:
+            return dist / period
+        return accel * (np.sqrt(period * period + 2.0 * dist / accel) - period)

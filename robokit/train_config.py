@@ -47,7 +47,7 @@ class TrainConfig:
     eval_episodes: int = 20
     final_eval_episodes: int = 50
     stop_at_success: float | None = 0.95
-    """End training once two periodic evaluations in a row reach this success rate (None: use the
+    """End training once three periodic evaluations in a row reach this success rate (None: use the
     whole budget)."""
     checkpoint_every: int = 5000
     seed: int = 0

@@ -35,6 +35,8 @@ from robokit.types import EnvSpec
 
 #: how many env steps paced actors may run ahead of the learner's update-to-data ratio
 PACE_SLACK = 32
+#: periodic evaluations in a row that must reach `stop_at_success` before a run stops early
+STOP_STREAK = 3
 
 
 class ActorFleet(Protocol):
@@ -234,7 +236,7 @@ def train(
             if eval_env is not None and learner.env_steps >= next_eval:
                 while next_eval <= learner.env_steps:
                     next_eval += config.eval_every
-                # fresh start states at each evaluation, so two in a row are two independent samples
+                # fresh start states at each evaluation, so evaluations in a row are independent samples
                 result = evaluate_now(config.eval_episodes, seed=10_000 + 1_000 * len(recent))
                 log.evaluation(learner.env_steps, wall_s(), result)
                 speed = {
@@ -252,10 +254,10 @@ def train(
                         }
                     )
                 recent.append(result["success_rate"])
-                # two evaluations in a row: one 20-episode estimate that happens to hit the bar often
-                # belongs to a policy below it (a 95% eval ended a run at 88% on 50 fresh episodes)
+                # STOP_STREAK evaluations in a row: a 20-episode estimate often hits the bar for a
+                # policy below it (two 100% evals in a row ended a run at 86% on 50 fresh episodes)
                 bar = config.stop_at_success
-                if bar is not None and len(recent) >= 2 and min(recent[-2:]) >= bar:
+                if bar is not None and len(recent) >= STOP_STREAK and min(recent[-STOP_STREAK:]) >= bar:
                     reached = True
                     break
             if learner.env_steps >= next_checkpoint:

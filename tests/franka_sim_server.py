@@ -5,15 +5,16 @@ import sys
 
 from franka_sim import FrankaSimServer
 
-# lost command cycles abort motions as on the real arm. (Its motion-limit emulation stays off: with
-# it, random exploration in tests/test_real_env.py trips joint_velocity_violation; see the note.)
+# Lost command cycles abort motions as on the real arm, and its safety controller's emulation judges
+# the measured joint velocities (random exploration in tests/test_real_env.py tripped
+# joint_velocity_violation before the TCP reference bounded its change of velocity).
 server = FrankaSimServer(
     host="127.0.0.1",
     port=int(sys.argv[1]),
     enable_vis=False,
     enable_gripper=True,
     enforce_comm_constraints=True,
-    enforce_motion_limits=False,
+    enforce_motion_limits=True,
 )
 try:
     server.start()

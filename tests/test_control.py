@@ -8,6 +8,7 @@ import pytest
 from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque, pose_error
 from robokit.envs.sim.arm import SimArmConfig, SimFrankaArm
 from robokit.envs.sim.scene import ASSETS, World
+from robokit.reference import ReferenceLimits, TcpReference
 from robokit.spatial import orientation_error, quat_mul, rotvec_to_quat
 from robokit.types import Command, SafetyBox
 
@@ -141,6 +142,44 @@ def test_rate_limit_bounds_reference_speed():
     arm, home, quat = sim_arm(max_linear_speed=0.1)
     state = arm.step(Command(home + np.array([0.3, 0.0, 0.0]), quat))
     assert state.tcp_pos[0] - home[0] < 0.1 / 10 + 0.002
+
+
+def reference_at(pos=(0.45, 0.0, 0.3), box=SafetyBox(low=(0.3, -0.2, 0.1), high=(0.6, 0.2, 0.5))):
+    reference = TcpReference(box, ReferenceLimits(max_linear_speed=0.5, max_linear_accel=3.0), 900.0)
+    reference.reset(np.array(pos), DOWN)
+    return reference
+
+
+def test_reference_velocity_changes_by_at_most_accel_times_period_even_when_commands_reverse():
+    """Random exploration reverses the commanded direction every step; the reference turns around
+    over several periods (3 m/s^2 * 0.1 s = 0.3 m/s per period), never flipping at once."""
+    wide = SafetyBox(low=(-5.0, -5.0, -5.0), high=(5.0, 5.0, 5.0))  # no face in reach to brake for
+    reference, rng, period = reference_at(box=wide), np.random.default_rng(0), 0.1
+    previous = np.zeros(3)
+    for _ in range(300):
+        goal = reference.pos + rng.choice([-0.03, 0.03], size=3)
+        segment = reference.plan(goal, DOWN, period)
+        velocity = segment.twist[:3]
+        assert np.linalg.norm(velocity - previous) <= 3.0 * period + 1e-9
+        assert np.linalg.norm(velocity) <= 0.5 + 1e-9
+        previous = velocity
+    # and in a box it is near, the same commands never take the reference out of it
+    reference = reference_at()
+    for _ in range(300):
+        reference.plan(reference.pos + rng.choice([-0.03, 0.03], size=3), DOWN, period)
+        assert reference.safety_box.contains(reference.pos)
+
+
+def test_reference_reaches_a_goal_exactly_and_stops_there():
+    reference, period = reference_at(), 0.1
+    goal = np.array([0.55, 0.1, 0.2])
+    for _ in range(30):
+        reference.plan(goal, DOWN, period)
+    np.testing.assert_allclose(reference.pos, goal, atol=1e-9)
+    np.testing.assert_allclose(reference.vel, 0.0, atol=1e-9)
+    # a small step (1 cm, as a policy commands) is taken in one period, as before the rate limit
+    segment = reference.plan(goal + [0.01, 0.0, 0.0], DOWN, period)
+    np.testing.assert_allclose(segment.delta, [0.01, 0.0, 0.0], atol=1e-12)
 
 
 def test_bad_rates_are_refused_with_the_fix():
