@@ -24,8 +24,10 @@ def make_sim_env(
     action_scale: float = 0.03,
     task_kwargs: dict | None = None,
     render_mode: str | None = None,
+    privileged_state: bool | None = None,
 ) -> FrankaEnv:
-    """A MuJoCo FrankaEnv; `vision` swaps the object features for front and wrist images."""
+    """A MuJoCo FrankaEnv; `vision` swaps the object features for front and wrist images
+    (`privileged_state=True` keeps the object features too, e.g. for a reward classifier's cameras)."""
     if task not in SIM_TASKS:
         raise ValueError(f"unknown task {task!r}: use one of {', '.join(SIM_TASKS)}.")
     width, height = camera_size if isinstance(camera_size, tuple | list) else (camera_size, camera_size)
@@ -48,6 +50,6 @@ def make_sim_env(
         action_scale=action_scale,
         reward_type=reward_type,
         terminate_on_success=terminate_on_success,
-        privileged_state=not vision,
+        privileged_state=not vision if privileged_state is None else privileged_state,
     )
     return FrankaEnv(arm, cameras, sim_task, config, render_camera=render_camera, render_mode=render_mode)

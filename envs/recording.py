@@ -6,9 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
+
 from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, write_dataset
 from robokit.envs.experts import make_expert, run_episode
 from robokit.envs.registration import make
+
+#: the expert's action noise, episode by episode, when recording classifier frames: clean runs,
+#: fumbling ones, and ones that mostly wander
+FRAME_NOISE = (0.0, 0.4, 1.5)
 
 
 @dataclass(frozen=True)
@@ -35,18 +41,30 @@ def record_expert(
     max_attempts_factor: int = 5,
     on_episode: Callable[[Episode], None] | None = None,
     env_kwargs: dict | None = None,
+    frames: bool = False,
+    make_env: Callable[[], gym.Env] | None = None,
 ) -> RecordSummary:
     """Roll the task's expert for `episodes` episodes (successful ones, if asked) and save them.
 
     Episode i uses seed `seed + i`. With `successes_only`, failures are skipped and recording stops
     after `max_attempts_factor * episodes` attempts. Ctrl-C saves the episodes finished so far.
-    `env_kwargs` go to the env (e.g. reward_type="dense"), so demos carry the reward training uses.
+    `env_kwargs` go to the env (e.g. reward_type="dense"), so demos carry the reward training uses;
+    `make_env` makes the env instead (e.g. one rewarded by a classifier), ignoring env_kwargs.
+
+    `frames` records labelled frames for a reward classifier instead of demos: episodes run on past
+    success to their time limit (so that success frames are many), the expert's noise cycles through
+    FRAME_NOISE episode by episode (so that near misses and failures are many), and each frame keeps
+    the simulator's per-step `success` as its label.
     """
     if episodes < 1:
         raise ValueError(f"--episodes {episodes} records nothing: ask for at least 1 episode.")
     out = check_output_dir(out)  # before spending minutes on episodes
     kwargs = {"camera_size": camera_size} if "Vision" in env_id else {}
-    env = make(env_id, **kwargs, **(env_kwargs or {}))
+    if frames:
+        if "Vision" not in env_id:
+            raise ValueError(f"--frames records camera frames: use a Vision env (not {env_id}).")
+        kwargs["terminate_on_success"] = False
+    env = make(env_id, **kwargs, **(env_kwargs or {})) if make_env is None else make_env()
     expert = make_expert(env, noise=noise, seed=seed)
     kept: list[Episode] = []
     attempts = successes = 0
@@ -55,6 +73,8 @@ def record_expert(
         while len(kept) < episodes and attempts < max_attempts_factor * episodes:
             episode_seed = seed + attempts
             recorder = EpisodeRecorder()
+            if frames:
+                expert.noise = FRAME_NOISE[attempts % len(FRAME_NOISE)]
             for obs, action, reward, terminated, truncated, info in run_episode(env, expert, episode_seed):
                 if action is None:
                     recorder.start(obs, info, seed=episode_seed)
@@ -77,9 +97,10 @@ def record_expert(
             env.observation_space,
             env.action_space,
             env=env,
-            algorithm_name=f"robokit scripted expert (noise {noise})",
+            algorithm_name=f"robokit scripted expert (noise {FRAME_NOISE if frames else noise})",
             description=f"{len(kept)} scripted-expert episodes of {env_id}"
-            + (", successes only" if successes_only else ""),
+            + (", successes only" if successes_only else "")
+            + (", labelled frames (run past success)" if frames else ""),
         )
     env.close()
     return RecordSummary(path, attempts, successes, len(kept), interrupted)

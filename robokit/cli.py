@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import tyro
 
+from robokit import classifier_cli
+from robokit.classifier_cli import TrainClassifier
 from robokit.train_config import TrainConfig
 
 
@@ -33,6 +35,11 @@ class Record:
     """Std of Gaussian noise added to the expert's displacement actions (in action units)."""
     camera_size: int = 128
     """Image side in pixels for Vision tasks."""
+    frames: bool = False
+    """Record labelled frames for a reward classifier (Vision tasks): episodes run on past success,
+    the expert's noise varies episode by episode, every frame keeps the simulator's success label."""
+    direction: str | None = None
+    """Relocate only: 'forward' (region A to B) or 'backward' (B to A, the reset task)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ class ActorCommand:
     """Env steps per batch sent."""
     max_steps: int | None = None
     """Stop after this many env steps (default: run until stopped)."""
+    reward_classifier: Path | None = None
+    """Reward (and end) episodes by this classifier (`robokit train-classifier --out`)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,14 @@ class Keys:
     """Make CURVE keys for the link: copy the folder to the learner and every actor machine."""
 
     out: Path
+
+
+def _direction_kwargs(env_id: str, direction: str | None) -> dict:
+    if direction is None:
+        return {}
+    if "Relocate" not in env_id:
+        raise ValueError(f"--direction applies to Relocate only, not {env_id}: drop it.")
+    return {"task_kwargs": {"direction": direction}}
 
 
 def _record(args: Record) -> None:
@@ -158,6 +175,8 @@ def _record(args: Record) -> None:
         noise=args.noise,
         camera_size=args.camera_size,
         on_episode=progress,
+        env_kwargs=_direction_kwargs(env_id, args.direction),
+        frames=args.frames,
     )
     if summary.interrupted:
         console.print("[yellow]interrupted: saving the episodes recorded so far[/yellow]")
@@ -218,12 +237,25 @@ def _bench(args: Bench) -> None:
     Console().print(table)
 
 
+def _sim_env_factory(env_id: str, reward_classifier: Path | None):
+    """Makes the simulated env, rewarded by the simulator or by a reward classifier."""
+    from robokit.envs.registration import make
+
+    if reward_classifier is None:
+        return lambda: make(env_id)
+    from robokit.envs.rewarded import make_classifier_rewarded
+    from robokit.rewards import RewardClassifier
+
+    classifier = RewardClassifier.load(reward_classifier)  # a missing file: one sentence, at once
+    return lambda: make_classifier_rewarded(env_id, classifier)
+
+
 def _train(config) -> None:
     from rich.console import Console
     from tqdm import tqdm
 
     from robokit.envs.recording import record_expert
-    from robokit.envs.registration import check_env_id, make
+    from robokit.envs.registration import check_env_id
     from robokit.training import train
 
     console = Console()
@@ -244,13 +276,12 @@ def _train(config) -> None:
     if spec is None:
         config = dataclasses.replace(config, env=env_id)
 
+        make_env = _sim_env_factory(env_id, config.reward_classifier)
+
         def record(out: Path, episodes: int) -> Path:
             console.print(f"recording {episodes} scripted-expert demos of {env_id} into {out}")
-            summary = record_expert(env_id, episodes, out, successes_only=True)
+            summary = record_expert(env_id, episodes, out, successes_only=True, make_env=make_env)
             return summary.path
-
-        def make_env():
-            return make(env_id)
 
     bars: list = []  # made at the first evaluation, so that an early error stays one line
 
@@ -270,6 +301,8 @@ def _train(config) -> None:
         agent_options += ["--utd-ratio", str(config.utd_ratio)] if config.utd_ratio else []
         agent_options += ["--keys", str(config.keys)] if config.keys else []
         agent_options += ["--config", str(config.robot_config)] if config.robot_config else []
+        if config.reward_classifier is not None:
+            agent_options += ["--reward-classifier", str(config.reward_classifier)]
         commands = [
             ["--learner", address, "--env", env_id, "--actor-id", str(i)]
             + ["--spool-dir", str(run_dir / "spool" / f"actor_{i}")]
@@ -312,7 +345,7 @@ def _actor(args: ActorCommand) -> None:
     from robokit.actor import Actor, run_actor
     from robokit.actor_fleet import exit_with_parent
     from robokit.agents.sac import SAC
-    from robokit.envs.registration import check_env_id, make
+    from robokit.envs.registration import check_env_id
     from robokit.link.keys import split_address
     from robokit.link.zmq_actor import LinkRefused, ZmqActorLink
     from robokit.training import agent_config_hash
@@ -323,9 +356,14 @@ def _actor(args: ActorCommand) -> None:
         from robokit.envs.real import make_real_env
 
         env = make_real_env(args.config)
+        if args.reward_classifier is not None:
+            from robokit.rewards import RewardClassifier
+            from robokit.wrappers import ClassifierReward
+
+            env = ClassifierReward(env, RewardClassifier.load(args.reward_classifier))
         paced, on_lost = False, args.on_learner_lost or "hold"  # the link never slows a real arm
     else:
-        env = make(check_env_id(args.env))
+        env = _sim_env_factory(check_env_id(args.env), args.reward_classifier)()
         paced, on_lost = args.paced, args.on_learner_lost or "continue"
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     agent_config = TrainConfig(
@@ -435,6 +473,7 @@ COMMANDS = {
     "robot-check": RobotCheck,
     "eval": Eval,
     "bench": Bench,
+    "train-classifier": TrainClassifier,
 }
 HANDLERS = {
     Record: _record,
@@ -446,6 +485,7 @@ HANDLERS = {
     RobotCheck: _robot_check,
     Eval: _eval,
     Bench: _bench,
+    TrainClassifier: classifier_cli.run,
 }
 
 

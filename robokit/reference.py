@@ -4,8 +4,9 @@ Each command (10 Hz) is clipped to the safety box, then the reference moves towa
 speed and acceleration, braking in time for the box's face ahead; orientation turns at a capped
 rate. The acceleration bound is on the velocity vector, so a command that reverses direction (as
 random exploration does every step) turns the reference around over several periods instead of
-flipping its velocity at once. Within the control period the reference is interpolated (every physics substep in simulation,
-every 1 ms tick on the real arm), with the period's constant velocity as the feed-forward twist.
+flipping its velocity at once. Within the control period the reference is interpolated (every
+physics substep in simulation, every 1 ms tick on the real arm), with the period's constant velocity
+as the feed-forward twist.
 """
 
 from __future__ import annotations

@@ -55,6 +55,9 @@ class TrainConfig:
     """Run folder; default runs/<env>-<date>-<time>."""
     resume: Path | None = None
     """Continue the run in this folder from its latest checkpoint."""
+    reward_classifier: Path | None = None
+    """Reward (and end) episodes by this classifier (`robokit train-classifier --out`) instead of the
+    simulator's success; evaluations still report the simulator's success."""
     actors: int = 1
     """Actor processes to start on this machine, linked to the learner over zmq on 127.0.0.1
     (0: one actor inside the learner's process, in lock-step, no network)."""

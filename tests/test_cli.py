@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from cli_run import robokit
 
 from robokit.data.datasets import read_episodes
-
-
-def robokit(*args, cwd=None, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "robokit.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
-    )
 
 
 def test_record_writes_a_dataset_and_prints_the_success_rate(tmp_path):

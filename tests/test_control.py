@@ -144,7 +144,10 @@ def test_rate_limit_bounds_reference_speed():
     assert state.tcp_pos[0] - home[0] < 0.1 / 10 + 0.002
 
 
-def reference_at(pos=(0.45, 0.0, 0.3), box=SafetyBox(low=(0.3, -0.2, 0.1), high=(0.6, 0.2, 0.5))):
+NEAR_BOX = SafetyBox(low=(0.3, -0.2, 0.1), high=(0.6, 0.2, 0.5))
+
+
+def reference_at(pos=(0.45, 0.0, 0.3), box=NEAR_BOX):
     reference = TcpReference(box, ReferenceLimits(max_linear_speed=0.5, max_linear_accel=3.0), 900.0)
     reference.reset(np.array(pos), DOWN)
     return reference

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("pylibfranka", reason="pip install 'robokit[real]'")
 pytest.importorskip("pyrealsense2", reason="pip install 'robokit[real]'")
 
+from cli_run import robokit
 from realsense_recording import record, recorded_frames
 
 from robokit.envs.real import load_config, make_real_env
@@ -29,12 +30,6 @@ task:
   start_spread: 0.0
 env: {{max_episode_steps: 30}}
 """
-
-
-def robokit(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "robokit.cli", *args], capture_output=True, text=True, cwd=cwd
-    )
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import time
 import jax
 import numpy as np
 import pytest
+from cli_run import robokit
 
 from robokit import checkpoint
 from robokit.agents.sac import SAC
@@ -27,12 +28,6 @@ TINY = [
     *("--max-env-steps", "400", "--start-after", "100", "--eval-every", "200", "--eval-episodes", "2"),
     *("--final-eval-episodes", "2", "--checkpoint-every", "200", "--num-demos", "2", "--utd-ratio", "1"),
 ]
-
-
-def robokit(*args, cwd=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "robokit.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
-    )
 
 
 def test_a_short_run_leaves_what_a_user_expects(tmp_path):
