@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 
 import tyro
 
-from robokit import classifier_cli
+from robokit import classifier_cli, reset_free_cli
 from robokit.classifier_cli import TrainClassifier
+from robokit.reset_free_cli import TrainResetFree
 from robokit.train_config import TrainConfig
 
 
@@ -474,6 +475,7 @@ COMMANDS = {
     "eval": Eval,
     "bench": Bench,
     "train-classifier": TrainClassifier,
+    "train-reset-free": TrainResetFree,
 }
 HANDLERS = {
     Record: _record,
@@ -486,6 +488,7 @@ HANDLERS = {
     Eval: _eval,
     Bench: _bench,
     TrainClassifier: classifier_cli.run,
+    TrainResetFree: reset_free_cli.run,
 }
 
 

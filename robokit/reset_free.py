@@ -1,0 +1,229 @@
+"""Reset-free training: a forward and a backward agent take turns, each episode starting where the
+previous one left the scene.
+
+Nobody, and no script, puts the object back between episodes: the backward agent's task is the
+forward task's reset ("the object is back where an episode starts"), so the two undo each other.
+Each agent has its own buffers, demos and reward (on a real arm its own classifier: the backward one
+is the reset classifier). The arm itself goes home and to a randomised start before every episode,
+as a real arm's scripted reset does; only the objects are left alone. Lock-step, in one process:
+each env step of an agent is followed by one update of that agent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from robokit import checkpoint
+from robokit.agents.sac import SAC, state_statistics
+from robokit.data.datasets import read_episodes
+from robokit.data.replay import ReplayBuffer
+from robokit.learner import Learner, LearnerConfig
+from robokit.link import InProcessLink
+from robokit.run_log import RunLog
+from robokit.train_config import PRESETS
+from robokit.types import EnvSpec
+
+DIRECTIONS = ("forward", "backward")
+
+
+class Alternation:
+    """Forward, backward, forward, ...: the direction of each episode and its reset options. Only
+    the very first reset places the objects; every later one keeps them where they are."""
+
+    def __init__(self) -> None:
+        self.episodes = 0
+
+    def next_episode(self) -> tuple[str, dict]:
+        direction = DIRECTIONS[self.episodes % len(DIRECTIONS)]
+        options = {"direction": direction, "keep_objects": self.episodes > 0}
+        self.episodes += 1
+        return direction, options
+
+
+@dataclass(frozen=True)
+class ResetFreeConfig:
+    env: str = "Relocate-v0"
+    preset: str = "cpu"
+    max_env_steps: int = 60_000
+    """Env steps of both agents together."""
+    start_after: int = 500
+    """Each agent's own online transitions (random actions) before its updates start."""
+    demo_ratio: float = 0.5
+    eval_every: int = 2_000
+    eval_episodes: int = 20
+    """Alternating episodes per periodic evaluation (half of them forward)."""
+    final_eval_episodes: int = 50
+    stop_at_success: float | None = 0.9
+    """Stop once two evaluations in a row reach this success in both directions."""
+    seed: int = 0
+
+
+@dataclass
+class ResetFreeResult:
+    run_dir: Path
+    env_steps: dict[str, int]
+    wall_s: float
+    final_eval: dict
+    evals: list = field(default_factory=list)
+
+
+class Turn:
+    """One direction's agent, learner and buffers."""
+
+    def __init__(self, agent: SAC, spec: EnvSpec, demos: Path | None, config: ResetFreeConfig, seed: int):
+        buffers = {"online": ReplayBuffer(spec, config.max_env_steps)}
+        mean = std = None
+        if demos is not None:
+            buffers["demos"] = ReplayBuffer.from_episodes(spec, read_episodes(demos))
+            mean, std = state_statistics(buffers["demos"].obs["state"][: len(buffers["demos"])])
+        ratios = {"demos": config.demo_ratio, "online": 1.0 - config.demo_ratio} if demos else {"online": 1.0}
+        self.agent, self.link = agent, InProcessLink()
+        state = agent.init(jax.random.PRNGKey(seed), mean, std)
+        learner_config = LearnerConfig(
+            config.start_after,
+            publish_every=1,
+            batch_size=agent.config.batch_size,
+            utd_ratio=agent.config.utd_ratio,
+        )
+        self.learner = Learner(agent, state, buffers, ratios, self.link, learner_config, seed=seed)
+        self.rng, self.key = np.random.default_rng(seed), jax.random.PRNGKey(seed + 1)
+
+    def start_episode(self) -> None:
+        """Called before each of this agent's episodes (a policy with memory would reset it here)."""
+
+    def act(self, obs: dict, explore: bool = True) -> np.ndarray:
+        if explore and not self.learner.ready:
+            return self.rng.uniform(-1.0, 1.0, self.agent.spec.action_dim).astype(np.float32)
+        self.key, sub = jax.random.split(self.key)
+        params = self.agent.policy_params(self.learner.state)
+        batched = {k: v[None] for k, v in obs.items()}
+        return np.asarray(self.agent.act(params, batched, sub, explore=explore))[0]
+
+    def learn(self, transition: dict) -> None:
+        self.link.send("transitions", [transition])
+        self.learner.ingest()
+        if self.learner.ready:
+            self.learner.update()
+
+
+def use_direction(env, direction: str, classifiers: dict | None) -> None:
+    """Reward the next episode by this direction's classifier (when rewards come from classifiers)."""
+    if classifiers:
+        env.classifier = classifiers[direction]
+
+
+def evaluate_alternating(env, turns: dict[str, Turn], episodes: int, seed: int, classifiers=None) -> dict:
+    """Deterministic policies on `episodes` alternating episodes; only the first places the objects.
+    Success is the env's own `success` info (the simulator's truth) at each episode's end."""
+    alternation = Alternation()
+    outcomes: dict[str, list[bool]] = {d: [] for d in DIRECTIONS}
+    returns = []
+    for i in range(episodes):
+        direction, options = alternation.next_episode()
+        use_direction(env, direction, classifiers)
+        obs, info = env.reset(seed=seed if i == 0 else None, options=options)
+        turns[direction].start_episode()
+        done, total = False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(turns[direction].act(obs, explore=False))
+            done, total = terminated or truncated, total + float(reward)
+        outcomes[direction].append(bool(info.get("success", False)))
+        returns.append(total)
+    rates = {d: float(np.mean(v)) if v else 0.0 for d, v in outcomes.items()}
+    return {
+        **rates,
+        "success_rate": min(rates.values()),
+        "return": float(np.mean(returns)),
+        "episodes": episodes,
+    }
+
+
+def train_reset_free(
+    config: ResetFreeConfig,
+    make_env: Callable[[], object],
+    run_dir: Path,
+    demos: dict[str, Path | None],
+    classifiers: dict | None = None,
+    say: Callable[[str], None] = print,
+) -> ResetFreeResult:
+    """Alternate forward and backward episodes until the budget or two evaluations in a row at
+    `stop_at_success` in both directions; then evaluate on `final_eval_episodes` fresh alternating
+    episodes (the evaluation env's objects are placed once, at its first reset)."""
+    started = time.time()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env, eval_env = make_env(), make_env()
+    spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+    agent_config = PRESETS[config.preset]
+    agent = SAC(agent_config, spec)
+    turns = {
+        d: Turn(agent, spec, demos.get(d), config, config.seed + 10 * i) for i, d in enumerate(DIRECTIONS)
+    }
+    resolved = {
+        "reset_free": asdict(config),
+        "agent": asdict(agent_config),
+        "demos": {d: str(p) for d, p in demos.items()},
+    }
+    (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
+    log = RunLog(run_dir)
+    alternation = Alternation()
+    steps = {d: 0 for d in DIRECTIONS}
+    recent: list[float] = []
+    next_eval = config.eval_every
+    while sum(steps.values()) < config.max_env_steps:
+        direction, options = alternation.next_episode()
+        use_direction(env, direction, classifiers)
+        obs, info = env.reset(seed=config.seed if alternation.episodes == 1 else None, options=options)
+        turn, done, episode_return = turns[direction], False, 0.0
+        turn.start_episode()
+        while not done:
+            action = turn.act(obs)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            turn.learn(
+                {
+                    "observations": obs,
+                    "actions": action,
+                    "rewards": float(reward),
+                    "terminated": bool(terminated),
+                    "truncated": bool(truncated),
+                    "next_observations": next_obs,
+                }
+            )
+            steps[direction] += 1
+            episode_return += float(reward)
+            obs, done = next_obs, terminated or truncated
+        total = sum(steps.values())
+        log.scalars(
+            total, {"success": float(info.get("success", False)), "return": episode_return}, direction
+        )
+        if total >= next_eval:
+            next_eval += config.eval_every
+            result = evaluate_alternating(eval_env, turns, config.eval_episodes, 10_000 + total, classifiers)
+            log.evaluation(total, time.time() - started, result)
+            say(
+                f"{total} env steps: forward {result['forward']:.0%}, backward {result['backward']:.0%} "
+                f"({time.time() - started:.0f} s)"
+            )
+            recent.append(result["success_rate"])
+            bar = config.stop_at_success
+            if bar is not None and len(recent) >= 2 and min(recent[-2:]) >= bar:
+                break
+    final = evaluate_alternating(eval_env, turns, config.final_eval_episodes, 50_000, classifiers)
+    log.evaluation(sum(steps.values()), time.time() - started, {**final, "final": True})
+    for direction, turn in turns.items():
+        checkpoint.save(
+            run_dir / "checkpoints" / direction, steps[direction], turn.learner.state, turn.learner.buffers,
+            {"env_steps": steps[direction], "updates": turn.learner.updates},
+        )  # fmt: skip
+    log.plot_curve(f"{config.env} reset-free (lower of forward and backward)")
+    log.close()
+    env.close()
+    eval_env.close()
+    return ResetFreeResult(run_dir, steps, time.time() - started, final, log.evaluations())
