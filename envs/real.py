@@ -10,8 +10,11 @@ cameras:                                                   # optional; observati
 task:
   name: reach
   goal_box: {low: [0.5, -0.05, 0.2], high: [0.6, 0.05, 0.3]}
-  start_tcp: [0.45, 0.0, 0.3]
+  start_tcp: [0.45, 0.0, 0.3]      # each episode: home, then here plus a random start_spread offset
 env: {action_scale: 0.03, max_episode_steps: 100}
+
+A task whose success a reward classifier tells (`robokit train-classifier`), gripper included:
+task: {name: classifier, classifier: clf/pick, start_tcp: [0.45, 0.0, 0.3], start_spread: 0.03}
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ import yaml
 from robokit.drivers.franka import FrankaArm, FrankaConfig
 from robokit.drivers.realsense import RealSenseCamera, RealSenseConfig
 from robokit.envs.franka_env import PROPRIO_DIM, EnvConfig, FrankaEnv
-from robokit.envs.tasks.real import ReachTask
+from robokit.envs.tasks.real import ClassifierTask, ReachTask
 from robokit.types import EnvSpec, SafetyBox
 
 SECTIONS = {"robot", "cameras", "task", "env"}
-TASKS = {"reach"}
+TASKS = {"reach": ReachTask, "classifier": ClassifierTask}
 
 
 def _fields(cls) -> set[str]:
@@ -89,14 +92,27 @@ def load_config(path: Path) -> dict[str, Any]:
         raise ValueError(
             f"{path}: task.name {task.get('name')!r} is unknown: use one of {', '.join(sorted(TASKS))}."
         )
-    task["goal_box"] = _box(task.get("goal_box"), "task.goal_box", path)
+    if task["name"] == "reach":
+        task["goal_box"] = _box(task.get("goal_box"), "task.goal_box", path)
+    else:
+        if "classifier" not in task:
+            raise ValueError(
+                f"{path}: task.classifier is missing: give the folder `robokit train-classifier` wrote."
+            )
+        task["classifier"] = (path.parent / str(task["classifier"])).resolve()
+        if not task["classifier"].is_dir():
+            raise FileNotFoundError(
+                f"{path}: task.classifier {task['classifier']} does not exist: train one with "
+                "`robokit train-classifier --out` or fix the path (relative to this file)."
+            )
     env = dict(raw.get("env") or {})
     _check_keys("env", env, _fields(EnvConfig) | {"max_episode_steps"}, path)
     return {"robot": FrankaConfig(**robot), "cameras": cameras, "task": task, "env": env}
 
 
-def make_real_env(path: Path) -> gym.Env:
-    """Connect the arm and cameras a config file names, and wrap them in FrankaEnv."""
+def make_real_env(path: Path, **env_overrides) -> gym.Env:
+    """Connect the arm and cameras a config file names, and wrap them in FrankaEnv (`env_overrides`
+    replace EnvConfig fields of the file's env section, e.g. terminate_on_success=False)."""
     config = load_config(path)
     arm = FrankaArm(config["robot"])
     cameras = {key: RealSenseCamera(c) for key, c in config["cameras"].items()}
@@ -105,15 +121,22 @@ def make_real_env(path: Path) -> gym.Env:
         for camera in cameras.values():
             camera.connect()
         task_options = config["task"]
-        goal = task_options["goal_box"]
         start = task_options.get("start_tcp")
-        task = ReachTask(
-            arm, goal, tuple(start) if start else None, float(task_options.get("start_spread", 0.03))
-        )
-        env_options = dict(config["env"])
+        start = (tuple(start) if start else None, float(task_options.get("start_spread", 0.03)))
+        if task_options["name"] == "reach":
+            task = ReachTask(arm, task_options["goal_box"], *start)
+        else:
+            task = ClassifierTask(*start)
+        env_options = {**config["env"], **env_overrides}
         steps = int(env_options.pop("max_episode_steps", 100))
         env_config = EnvConfig(privileged_state=False, max_frame_age_s=0.5, **env_options)
-        return gym.wrappers.TimeLimit(FrankaEnv(arm, cameras, task, env_config), max_episode_steps=steps)
+        env = gym.wrappers.TimeLimit(FrankaEnv(arm, cameras, task, env_config), max_episode_steps=steps)
+        if task_options["name"] == "classifier":
+            from robokit.rewards import RewardClassifier
+            from robokit.wrappers import ClassifierReward
+
+            env = ClassifierReward(env, RewardClassifier.load(task_options["classifier"]))
+        return env
     except BaseException:
         for camera in cameras.values():
             camera.close()
@@ -129,5 +152,6 @@ def spec_of(path: Path) -> EnvSpec:
     for key, camera in config["cameras"].items():
         probe = RealSenseCamera(camera)
         spaces[key] = gym.spaces.Box(0, 255, (probe.height, probe.width, 3), np.uint8)
-    actions = gym.spaces.Box(-1.0, 1.0, (3 if not ReachTask.uses_gripper else 4,), np.float32)
+    uses_gripper = TASKS[config["task"]["name"]].uses_gripper
+    actions = gym.spaces.Box(-1.0, 1.0, (4 if uses_gripper else 3,), np.float32)
     return EnvSpec.from_spaces(gym.spaces.Dict(spaces), actions)

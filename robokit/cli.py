@@ -41,6 +41,11 @@ class Record:
     the expert's noise varies episode by episode, every frame keeps the simulator's success label."""
     direction: str | None = None
     """Relocate only: 'forward' (region A to B) or 'backward' (B to A, the reset task)."""
+    config: Path | None = None
+    """Record on the real robot this YAML file describes (with --frames): an operator labels frames
+    with key presses while the arm moves (s = success, f = failure, n = next episode, q = quit)."""
+    policy: Path | None = None
+    """With --config: a trained run whose policy moves the arm (default: slow random wandering)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,8 @@ class ActorCommand:
     max_steps: int | None = None
     """Stop after this many env steps (default: run until stopped)."""
     reward_classifier: Path | None = None
-    """Reward (and end) episodes by this classifier (`robokit train-classifier --out`)."""
+    """Simulated tasks: reward (and end) episodes by this classifier (`robokit train-classifier
+    --out`). On the real robot it is named in the config's task section."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,37 @@ def _direction_kwargs(env_id: str, direction: str | None) -> dict:
     return {"task_kwargs": {"direction": direction}}
 
 
+def _record_real(args: Record, console) -> None:
+    from robokit.envs.labelling import KeyLabels, record_labelled_real_frames
+    from robokit.envs.real import make_real_env
+
+    if not args.frames:
+        raise ValueError("on the real robot `robokit record` records labelled frames: add --frames.")
+    out = args.out or _new_folder(Path("data") / f"real-frames-{time.strftime('%Y%m%d-%H%M%S')}")
+    policy = None
+    if args.policy is not None:
+        import jax
+        import numpy as np
+
+        from robokit.policy_io import load_policy
+
+        agent, params, _ = load_policy(args.policy)
+        key = jax.random.PRNGKey(args.seed)
+
+        def policy(obs):
+            batched = {k: v[None] for k, v in obs.items()}
+            return np.asarray(agent.act(params, batched, key, explore=False))[0]
+
+    env = make_real_env(args.config, terminate_on_success=False)
+    labels = KeyLabels()
+    try:
+        path = record_labelled_real_frames(env, args.episodes, out, labels, policy, say=console.print)
+    finally:
+        labels.close()
+        env.close()
+    console.print(f"dataset: {path}" if path else "nothing was recorded, so no dataset was written")
+
+
 def _record(args: Record) -> None:
     from rich.console import Console
 
@@ -157,6 +194,8 @@ def _record(args: Record) -> None:
     from robokit.envs.registration import check_env_id
 
     console = Console()
+    if args.config is not None:
+        return _record_real(args, console)
     env_id = check_env_id(args.env)
     out = args.out or _new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
@@ -356,12 +395,12 @@ def _actor(args: ActorCommand) -> None:
     if args.config is not None:
         from robokit.envs.real import make_real_env
 
-        env = make_real_env(args.config)
         if args.reward_classifier is not None:
-            from robokit.rewards import RewardClassifier
-            from robokit.wrappers import ClassifierReward
-
-            env = ClassifierReward(env, RewardClassifier.load(args.reward_classifier))
+            raise ValueError(
+                "on the real robot the classifier belongs in the config: task: {name: classifier, "
+                "classifier: DIR}; drop --reward-classifier."
+            )
+        env = make_real_env(args.config)
         paced, on_lost = False, args.on_learner_lost or "hold"  # the link never slows a real arm
     else:
         env = _sim_env_factory(check_env_id(args.env), args.reward_classifier)()

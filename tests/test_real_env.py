@@ -71,6 +71,7 @@ def test_robot_check_reports_motion_timing_and_cameras(real_config):
         ("robot: {ip: 1.2.3.4}\ntask: {name: fly}", "task.name 'fly' is unknown"),
         ("robot: [ip", "is not valid YAML"),
         ("robot: {ip: 1.2.3.4, safety_box: {low: [0, 0, 1], high: [1, 1, 0]}}", "must be below high"),
+        ("robot: {ip: 1.2.3.4}\ntask: {name: classifier}", "task.classifier is missing"),
     ],
 )
 def test_config_mistakes_are_one_sentence_with_the_fix(tmp_path, text, fix):
@@ -122,3 +123,62 @@ def test_a_real_robot_actor_feeds_a_learner_and_its_actions_reach_the_arm(real_c
         frames = buffer["obs/front"][: int(buffer["counters"][1])]
     assert len(tcp) == 40 and frames.shape[1:] == (32, 32, 3) and frames.any()
     assert np.ptp(tcp, axis=0).max() > 0.02  # the policy's actions moved the real (franka-sim) arm
+
+
+def test_an_operator_labels_real_frames_with_key_presses(real_config, tmp_path):
+    """The arm wanders; the 'operator' (a pipe) presses s at step 10, n at step 20 and q at step 25."""
+    import os
+
+    from robokit.data.datasets import read_episodes
+    from robokit.envs.labelling import KeyLabels, Wander, record_labelled_real_frames
+
+    read_end, write_end = os.pipe()
+    labels = KeyLabels(os.fdopen(read_end, "r"))
+    wander, steps = Wander(3, seed=1), []
+
+    def policy(obs):
+        steps.append(obs)
+        keys = {10: b"s", 20: b"n", 25: b"q"}
+        if len(steps) in keys:
+            os.write(write_end, keys[len(steps)])
+        return wander(obs)
+
+    env = make_real_env(real_config, terminate_on_success=False)
+    try:
+        path = record_labelled_real_frames(env, 5, tmp_path / "frames", labels, policy)
+    finally:
+        env.close()
+        os.close(write_end)
+    first, second = read_episodes(path)  # 'q' ended the recording after two episodes
+    assert len(first) == 20 and len(second) == 5
+    label = first.infos["success"]
+    assert not label[:10].any() and label[11:].all()  # frames after the key press are success
+    assert not second.infos["success"].any()  # every episode starts labelled failure
+    assert first.observations["front"].shape == (21, 32, 32, 3)
+    result = robokit("record", "--config", str(real_config), "--out", str(tmp_path / "x"))
+    assert result.returncode == 2 and "add --frames" in result.stderr
+
+
+def test_a_classifier_task_on_the_real_arm_is_rewarded_by_its_classifier(real_config, tmp_path):
+    from robokit.rewards import ClassifierConfig, LabelledFrames, train_classifier
+    from robokit.wrappers import ClassifierReward
+
+    frames = np.random.default_rng(0).integers(0, 255, (12, 32, 32, 3), dtype=np.uint8)
+    labelled = LabelledFrames({"front": frames}, np.arange(12) % 2 == 0, np.arange(12) // 2)
+    config = ClassifierConfig(image_keys=("front",), downsample=1, steps=3, batch_size=4)
+    train_classifier(labelled, config).save(tmp_path / "clf")
+    text = real_config.read_text().replace("name: reach", "name: classifier\n  classifier: clf")
+    (tmp_path / "robot.yaml").write_text(text)
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(text.replace("classifier: clf", "classifier: nowhere"))
+    with pytest.raises(FileNotFoundError, match=r"task.classifier .* does not exist: train one"):
+        load_config(missing)
+    env = make_real_env(tmp_path / "robot.yaml")
+    try:
+        assert isinstance(env, ClassifierReward) and env.action_space.shape == (4,)  # the gripper too
+        env.reset()
+        for _ in range(3):
+            _, reward, terminated, _, info = env.step(np.zeros(4, np.float32))
+            assert reward == float(info["classifier_success"]) and terminated == info["classifier_success"]
+    finally:
+        env.close()
