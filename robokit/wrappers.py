@@ -41,3 +41,31 @@ class ClassifierReward(gym.Wrapper):
         success = self.classifier(obs)
         info = dict(info, classifier_success=success)
         return self._strip(obs), float(success), terminated or success, truncated, info
+
+
+class ActionChunk(gym.Wrapper):
+    """One action = a chunk of `horizon` env actions, flattened; they run one after another until the
+    chunk ends or the episode does. The reward is the chunk's discounted return sum_h gamma^h r_h
+    (a flow policy's TD target then adds gamma^H V(s_{t+H})); info["chunk_steps"] says how many ran."""
+
+    def __init__(self, env: gym.Env, horizon: int, discount: float):
+        super().__init__(env)
+        if horizon < 1:
+            raise ValueError(f"chunk horizon {horizon} must be at least 1.")
+        self.horizon, self.discount = horizon, discount
+        low, high = env.action_space.low, env.action_space.high
+        self.single_action_space = env.action_space
+        self.action_space = gym.spaces.Box(
+            np.tile(low, horizon), np.tile(high, horizon), dtype=env.action_space.dtype
+        )
+
+    def step(self, action):
+        actions = np.asarray(action).reshape(self.horizon, -1)
+        total, steps = 0.0, 0
+        for single in actions:
+            obs, reward, terminated, truncated, info = self.env.step(single)
+            total += self.discount**steps * float(reward)
+            steps += 1
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, dict(info, chunk_steps=steps)

@@ -1,0 +1,49 @@
+"""OGPO / flow-policy hyperparameters: a plain dataclass, importable without JAX (the CLI parses it).
+
+Defaults follow the authors' Square script where this CPU allows; what was scaled down is said at
+each field (their value in brackets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    flow_steps: int = 10
+    """K: Euler steps from noise (t=0) to action (t=1)."""
+    chunk: int = 4
+    """H: env steps per action chunk."""
+    sigma_base: float = 0.05
+    """Noise scale of the stochastic sampler: sigma_i = sigma_base sqrt(1 - t_i)."""
+    actor_hidden_dims: tuple[int, ...] = (256, 256, 256)
+    """Velocity-field MLP (scaled down from 4 x 512 for this CPU)."""
+    time_embedding_dim: int = 32
+    critic_ensemble: int = 10
+    critic_hidden_dims: tuple[int, ...] = (256, 256)
+    """LayerNorm critics (scaled down from 4 x 512)."""
+    discount: float = 0.99
+    critic_tau: float = 0.05
+    actor_target_tau: float = 0.005
+    bc_lr: float = 3e-4
+    actor_lr: float = 4.5e-5
+    """Online actor learning rate, cosine-decayed after a linear warm-up."""
+    actor_warmup_steps: int = 2_000
+    actor_decay_steps: int = 100_000
+    critic_lr: float = 3e-4
+    """The critic keeps its own rate online (the authors' code rebuilds its optimiser with the
+    actor's rate when going online; robokit does not: a 15x slower critic lags a changing policy)."""
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    utd_ratio: int = 1
+    chains_per_state: int = 32
+    """G: chains sampled per state for the group advantage."""
+    next_actions: int = 1
+    """G': next actions per TD target, reduced per critic then averaged (the authors' option: 8)."""
+    next_action_reduce: str = "mean"
+    """How the G' next-action values are reduced per critic: mean, median or trimmed (middle half)."""
+    clip_eps: float = 0.01
+    """PPO ratio clip."""
+    success_bc_weight: float = 1.0
+    """lambda: weight of the flow-matching loss on transitions of successful episodes."""

@@ -1,0 +1,215 @@
+"""Flow policies and OGPO's pieces, each on its own: likelihoods, the sampler, advantages, the PPO
+clip, the TD target over chunks, the success-buffer gate, and an actor update against an oracle."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from robokit.agents.flow import (
+    OGPO,
+    FlowConfig,
+    VelocityField,
+    chain_action,
+    chain_log_prob,
+    conservative_advantage,
+    flow_matching_loss,
+    group_advantages,
+    ode_sample,
+    ogpo_actor_loss,
+    ppo_loss,
+    sample_chain,
+    success_term_active,
+    td_target,
+)
+from robokit.types import EnvSpec
+
+CONFIG = FlowConfig()
+
+
+def small_field(action_dim: int, features_dim: int = 3, seed: int = 0):
+    net = VelocityField(action_dim, (64, 64))
+    params = net.init(
+        jax.random.PRNGKey(seed), jnp.zeros((1, features_dim)), jnp.zeros((1, action_dim)), jnp.zeros(1)
+    )
+    return net, params
+
+
+def test_recomputed_log_probs_give_ratio_one_at_sync():
+    net, params = small_field(4)
+    features = jax.random.normal(jax.random.PRNGKey(1), (16, 3))
+    velocity = lambda f, x, t: net.apply(params, f, x, t)  # noqa: E731
+    chain, log_prob = sample_chain(velocity, features, jax.random.PRNGKey(2), CONFIG, 4)
+    assert chain.shape == (16, CONFIG.flow_steps + 1, 4)
+    recomputed = chain_log_prob(velocity, features, chain, CONFIG)
+    np.testing.assert_allclose(np.exp(recomputed - log_prob), 1.0, atol=1e-4)
+    # and another policy's recomputation is not 1 (the test can fail)
+    other = small_field(4, seed=5)[1]
+    moved = chain_log_prob(lambda f, x, t: net.apply(other, f, x, t), features, chain, CONFIG)
+    assert np.max(np.abs(moved - log_prob)) > 1e-3
+
+
+def test_the_corrected_sde_sampler_matches_the_odes_distribution_on_a_bimodal_target():
+    """Flow matching on a 1-D mixture of +-0.6; the stochastic sampler (the one OGPO's likelihoods
+    come from) and the deterministic ODE then draw the same two modes in the same proportions."""
+    net, params = small_field(1, features_dim=1)
+    tx = optax.adam(2e-3)
+    opt = tx.init(params)
+    features = jnp.zeros((512, 1))
+
+    @jax.jit
+    def step(params, opt, key):
+        k_data, k_sign, k_loss = jax.random.split(key, 3)
+        sign = jnp.where(jax.random.bernoulli(k_sign, 0.5, (512, 1)), 1.0, -1.0)
+        actions = sign * 0.6 + 0.05 * jax.random.normal(k_data, (512, 1))
+        loss, grads = jax.value_and_grad(
+            lambda p: flow_matching_loss(lambda f, x, t: net.apply(p, f, x, t), features, actions, k_loss)
+        )(params)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt, loss
+
+    key = jax.random.PRNGKey(0)
+    for _ in range(1500):
+        key, sub = jax.random.split(key)
+        params, opt, _ = step(params, opt, sub)
+    velocity = lambda f, x, t: net.apply(params, f, x, t)  # noqa: E731
+    many = jnp.zeros((4000, 1))
+    ode = np.asarray(ode_sample(velocity, many, jax.random.PRNGKey(1), CONFIG, 1))[:, 0]
+    sde = np.asarray(chain_action(sample_chain(velocity, many, jax.random.PRNGKey(2), CONFIG, 1)[0]))[:, 0]
+    for samples in (ode, sde):
+        assert abs(np.mean(samples > 0) - 0.5) < 0.06
+        assert abs(np.median(np.abs(samples)) - 0.6) < 0.06
+    wasserstein = np.mean(np.abs(np.sort(ode) - np.sort(sde)))
+    assert wasserstein < 0.05, wasserstein
+
+
+def test_group_advantages_sum_to_zero_per_state():
+    q = jax.random.normal(jax.random.PRNGKey(0), (3, 5, 32))  # critics, states, chains
+    np.testing.assert_allclose(group_advantages(q).sum(axis=-1), 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("per_critic", "expected"),
+    [
+        ([1.0, 2.0, 0.5], 0.5),  # all better: the least optimistic
+        ([-1.0, -2.0, -0.5], -0.5),  # all worse: the least pessimistic
+        ([1.0, -2.0, 0.5], 0.0),  # the critics disagree: no signal
+        ([0.0, 1.0, 2.0], 0.0),  # zero is not "better"
+    ],
+)
+def test_conservative_advantage_truth_table(per_critic, expected):
+    assert float(conservative_advantage(jnp.array(per_critic)[:, None])[0]) == expected
+
+
+def test_ppo_clipping_zeroes_the_gradient_where_it_should():
+    eps = 0.1
+    log_ratio = jnp.log(jnp.array([1.5, 0.5, 1.5, 0.5, 1.05, 0.95]))
+    advantages = jnp.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
+    grads = np.asarray(jax.grad(ppo_loss)(log_ratio, advantages, eps))
+    # ratio past 1 + eps with A > 0, or below 1 - eps with A < 0: clipped, no gradient
+    assert grads[0] == 0.0 and grads[1] == 0.0
+    # pushing the other way is never clipped, nor is a ratio inside the band
+    assert np.all(grads[2:] != 0.0)
+
+
+def test_td_target_uses_the_chunk_return_and_gamma_to_the_h():
+    assert float(td_target(1.5, 0.0, 2.0, 0.9, 4)) == pytest.approx(1.5 + 0.9**4 * 2.0)
+    assert float(td_target(1.5, 1.0, 2.0, 0.9, 4)) == pytest.approx(1.5)  # no bootstrap at the end
+
+
+def test_the_chunk_wrapper_returns_the_discounted_chunk_return(make_env):
+    from robokit.wrappers import ActionChunk
+
+    env = ActionChunk(make_env("PickCube-v0", reward_type="dense"), horizon=4, discount=0.9)
+    plain = make_env("PickCube-v0", reward_type="dense")
+    assert env.action_space.shape == (16,)
+    env.reset(seed=3)
+    plain.reset(seed=3)
+    chunk = np.tile([0.5, 0.0, -0.5, 1.0], 4).astype(np.float32)
+    obs, reward, *_, info = env.step(chunk)
+    rewards = [plain.step(chunk[:4])[1] for _ in range(4)]
+    assert info["chunk_steps"] == 4
+    assert reward == pytest.approx(sum(0.9**h * r for h, r in enumerate(rewards)))
+    np.testing.assert_allclose(obs["state"], plain.unwrapped._observe()["state"])
+
+
+def test_the_success_buffer_term_waits_for_batch_plus_h_transitions():
+    config = FlowConfig(batch_size=256, chunk=4)
+    assert not success_term_active(259, config) and success_term_active(260, config)
+
+
+def test_an_actor_update_against_an_oracle_critic_raises_expected_q():
+    """Q(s, a) = -|| a - a*(s) ||^2 with a*(s) = 0.5 tanh(s): OGPO's actor loss alone moves the
+    policy's actions towards a*."""
+    config = FlowConfig(chains_per_state=16, clip_eps=0.2)
+    net, params = small_field(2)
+    features = jax.random.normal(jax.random.PRNGKey(3), (32, 3))
+    best = 0.5 * jnp.tanh(features[:, :2])
+    repeated = jnp.repeat(features, config.chains_per_state, axis=0)
+    tx = optax.adam(1e-3)
+    opt = tx.init(params)
+
+    def expected_q(params, key):
+        velocity = lambda f, x, t: net.apply(params, f, x, t)  # noqa: E731
+        chain, _ = sample_chain(velocity, repeated, key, config, 2)
+        return -jnp.mean(
+            jnp.sum((chain_action(chain) - jnp.repeat(best, config.chains_per_state, 0)) ** 2, -1)
+        )
+
+    @jax.jit
+    def step(params, opt, key):
+        velocity = lambda f, x, t: net.apply(params, f, x, t)  # noqa: E731
+        chain, behaviour = sample_chain(velocity, repeated, key, config, 2)
+        q = -jnp.sum((chain_action(chain) - jnp.repeat(best, config.chains_per_state, 0)) ** 2, -1)
+        advantages = conservative_advantage(group_advantages(q.reshape(1, -1, config.chains_per_state)))
+        advantages = advantages.reshape(-1)
+
+        def loss(p):
+            return ogpo_actor_loss(
+                lambda f, x, t: net.apply(p, f, x, t), repeated, chain, behaviour, advantages, config
+            )
+
+        grads = jax.grad(loss)(params)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt
+
+    before = float(expected_q(params, jax.random.PRNGKey(100)))
+    key = jax.random.PRNGKey(0)
+    for _ in range(150):
+        key, sub = jax.random.split(key)
+        params, opt = step(params, opt, sub)
+    after = float(expected_q(params, jax.random.PRNGKey(100)))
+    assert after > before + 0.25 * abs(before), (before, after)
+
+
+def test_the_ogpo_agent_updates_and_acts_with_finite_outputs():
+    spec = EnvSpec(observations=(("state", (5,), "float32"),), action_dim=8)
+    config = dataclasses.replace(CONFIG, chains_per_state=4, batch_size=8, critic_ensemble=3, next_actions=2)
+    agent = OGPO(config, spec)
+    state = agent.init(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    batch = {
+        "observations": {"state": rng.normal(size=(8, 5)).astype(np.float32)},
+        "actions": rng.uniform(-1, 1, (8, 8)).astype(np.float32),
+        "rewards": rng.uniform(0, 1, 8).astype(np.float32),
+        "terminated": np.zeros(8, np.float32),
+        "next_observations": {"state": rng.normal(size=(8, 5)).astype(np.float32)},
+    }
+    state, metrics = agent.update(state, batch, batch, use_success=True)
+    assert all(np.isfinite(float(v)) for v in metrics.values()) and float(metrics["success_fm_loss"]) > 0
+    state, bc = agent.bc_update(state, batch)
+    assert np.isfinite(float(bc["bc_loss"]))
+    actions = agent.act(
+        agent.policy_params(state), batch["observations"], jax.random.PRNGKey(1), explore=False
+    )
+    assert actions.shape == (8, 8) and np.all(np.abs(np.asarray(actions)) <= 1.0)
+    with pytest.raises(ValueError, match="state observations"):
+        OGPO(
+            config,
+            EnvSpec(observations=(("state", (5,), "float32"), ("front", (8, 8, 3), "uint8")), action_dim=4),
+        )
