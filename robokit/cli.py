@@ -17,6 +17,11 @@ from robokit.classifier_cli import TrainClassifier
 from robokit.reset_free_cli import TrainResetFree
 from robokit.train_config import TrainConfig
 
+REAL_CLASSIFIER = (
+    "on the real robot the classifier belongs in the config: task: {name: classifier, classifier: "
+    "DIR}; drop --reward-classifier."
+)
+
 
 @dataclass(frozen=True)
 class Record:
@@ -39,7 +44,7 @@ class Record:
     frames: bool = False
     """Record labelled frames for a reward classifier (Vision tasks): episodes run on past success,
     the expert's noise varies episode by episode, every frame keeps the simulator's success label."""
-    direction: str | None = None
+    direction: Literal["forward", "backward"] | None = None
     """Relocate only: 'forward' (region A to B) or 'backward' (B to A, the reset task)."""
     config: Path | None = None
     """Record on the real robot this YAML file describes (with --frames): an operator labels frames
@@ -303,6 +308,9 @@ def _train(config) -> None:
     if config.robot_config is not None:
         from robokit.envs.real import spec_of
 
+        if config.reward_classifier is not None:
+            raise ValueError(REAL_CLASSIFIER)
+
         spec = spec_of(config.robot_config)
         env_id = f"real robot ({config.robot_config})"
         config = dataclasses.replace(config, env="real")
@@ -396,10 +404,7 @@ def _actor(args: ActorCommand) -> None:
         from robokit.envs.real import make_real_env
 
         if args.reward_classifier is not None:
-            raise ValueError(
-                "on the real robot the classifier belongs in the config: task: {name: classifier, "
-                "classifier: DIR}; drop --reward-classifier."
-            )
+            raise ValueError(REAL_CLASSIFIER)
         env = make_real_env(args.config)
         paced, on_lost = False, args.on_learner_lost or "hold"  # the link never slows a real arm
     else:
