@@ -93,6 +93,32 @@ def bench_learner(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
             yield _row(case, "fraction_of_matmul_peak", flops / seconds / 1e9 / peak, "")
 
 
+def bench_ogpo(repeats: int = 3, calls: int = 3) -> Iterator[dict]:
+    """OGPO updates per second (one critic and one actor step, the success-buffer term on) for the
+    authors' sizes and robokit's CPU preset, on PickCube's chunked spec (state 10, 4 x 4 actions)."""
+    from robokit.agents.flow import OGPO
+    from robokit.agents.flow_config import FLOW_PRESETS
+
+    rng = np.random.default_rng(0)
+    spec = EnvSpec(observations=(("state", (10,), "float32"),), action_dim=16)
+    for preset, config in FLOW_PRESETS.items():
+        agent = OGPO(config, spec)
+        state = agent.init(jax.random.PRNGKey(0))
+        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.batch_size, rng))
+        state, _ = agent.update(state, batch, batch, use_success=True)  # compile
+        jax.block_until_ready(state)
+        per_call = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                state, _ = agent.update(state, batch, batch, use_success=True)
+            jax.block_until_ready(state)
+            per_call.append((time.perf_counter() - start) / calls)
+        seconds = statistics.median(per_call)
+        yield _row(f"ogpo_{preset}", "update_ms", seconds * 1000, "ms")
+        yield _row(f"ogpo_{preset}", "updates_per_s", 1.0 / seconds, "1/s")
+
+
 def _flops(fn, *args) -> float:
     analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
     if isinstance(analysis, list):

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from robokit import classifier_cli, reset_free_cli
+from robokit import classifier_cli, flow_cli, reset_free_cli
 from robokit.classifier_cli import TrainClassifier
 from robokit.reset_free_cli import TrainResetFree
 from robokit.train_config import TrainConfig
@@ -100,6 +100,8 @@ class Bench:
     """Use every core (default: pin the process to one core, as the targets are stated)."""
     json: bool = False
     """Print one JSON object per measurement instead of a table."""
+    algo: Literal["sac", "ogpo"] = "sac"
+    """bench learner: SAC/RLPD cases, or OGPO's (the authors' sizes and the CPU preset)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,12 @@ def _record_real(args: Record, console) -> None:
 
         from robokit.policy_io import load_policy
 
-        agent, params, _ = load_policy(args.policy)
+        agent, params, _, chunk, _ = load_policy(args.policy)
+        if chunk is not None:
+            raise ValueError(
+                f"{args.policy} holds a flow policy, which acts in chunks: label with a SAC policy or "
+                "without --policy (the arm then wanders)."
+            )
         key = jax.random.PRNGKey(args.seed)
 
         def policy(obs):
@@ -266,10 +273,12 @@ def _bench(args: Bench) -> None:
         note = "learner, actors and log on this machine"
         rows = bench_link(repeats=args.repeats)
     else:
-        from robokit.bench_learner import bench_learner
+        from robokit.bench_learner import bench_learner, bench_ogpo
 
         note = "all cores"
-        rows = bench_learner(repeats=args.repeats)
+        rows = (
+            bench_ogpo(repeats=args.repeats) if args.algo == "ogpo" else bench_learner(repeats=args.repeats)
+        )
     if args.json:
         for row in rows:
             print(json.dumps(row), flush=True)
@@ -280,6 +289,15 @@ def _bench(args: Bench) -> None:
     for row in rows:
         table.add_row(row["case"], row["metric"], f"{row['value']:.4g}", row["unit"])
     Console().print(table)
+
+
+def _chunked(env, chunk: int | None, discount: float):
+    """`env` taking action chunks of `chunk` steps (flow policies), or as it is."""
+    if chunk is None:
+        return env
+    from robokit.wrappers import ActionChunk
+
+    return ActionChunk(env, chunk, discount)
 
 
 def _sim_env_factory(env_id: str, reward_classifier: Path | None):
@@ -304,6 +322,8 @@ def _train(config) -> None:
     from robokit.training import train
 
     console = Console()
+    if config.algo == "ogpo":
+        return flow_cli.train_ogpo(config, console)
     spec, make_env, record = None, None, None
     if config.robot_config is not None:
         from robokit.envs.real import spec_of
@@ -477,12 +497,12 @@ def _eval(args: Eval) -> None:
     from robokit.evaluation import evaluate
     from robokit.policy_io import load_policy
 
-    agent, params, env_id = load_policy(args.run)
+    agent, params, env_id, chunk, discount = load_policy(args.run)
     if args.config is not None:
         from robokit.envs.real import make_real_env
         from robokit.types import EnvSpec
 
-        env = make_real_env(args.config)
+        env = _chunked(make_real_env(args.config), chunk, discount)
         spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
         if spec != agent.spec:
             env.close()
@@ -493,7 +513,7 @@ def _eval(args: Eval) -> None:
             )
         env_id = f"real robot ({args.config})"
     else:
-        env = make(env_id, render_mode="rgb_array" if args.video else None)
+        env = _chunked(make(env_id, render_mode="rgb_array" if args.video else None), chunk, discount)
     frames: list = []
     on_frame = frames.append if args.video else None
     result = evaluate(env, agent, params, args.episodes, seed=args.seed, on_frame=on_frame)
@@ -520,6 +540,7 @@ COMMANDS = {
     "bench": Bench,
     "train-classifier": TrainClassifier,
     "train-reset-free": TrainResetFree,
+    "pretrain": flow_cli.Pretrain,
 }
 HANDLERS = {
     Record: _record,
@@ -533,6 +554,7 @@ HANDLERS = {
     Bench: _bench,
     TrainClassifier: classifier_cli.run,
     TrainResetFree: reset_free_cli.run,
+    flow_cli.Pretrain: flow_cli.pretrain,
 }
 
 

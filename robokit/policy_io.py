@@ -1,9 +1,10 @@
-"""Loads a trained run's policy: the agent rebuilt from config.json and its latest checkpoint."""
+"""Loads a trained run's policy (SAC or flow): the agent rebuilt from config.json, its latest checkpoint."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 
@@ -13,10 +14,27 @@ from robokit.agents.sac_config import SACConfig
 from robokit.types import EnvSpec
 
 
-def load_policy(run_dir: Path) -> tuple[SAC, dict, str]:
-    """(agent, policy params, env id) of the run's newest checkpoint."""
+class LoadedPolicy(NamedTuple):
+    agent: object
+    params: dict
+    env_id: str
+    chunk: int | None = None
+    """Env steps per action (flow policies act in chunks: wrap the env in ActionChunk)."""
+    discount: float = 0.99
+
+
+def load_policy(run_dir: Path) -> LoadedPolicy:
+    """The agent, policy params and env id of a run's newest checkpoint (SAC or flow policy)."""
     run_dir = Path(run_dir)
     config_file = run_dir / "config.json"
+    if config_file.exists() and json.loads(config_file.read_text()).get("algo") in ("flow-bc", "ogpo"):
+        from robokit.flow_training import load_flow_run
+
+        agent, state, saved = load_flow_run(run_dir)
+        config = agent.config
+        return LoadedPolicy(
+            agent, agent.policy_params(state), saved["train"]["env"], config.chunk, config.discount
+        )
     latest = checkpoint.latest(run_dir / "checkpoints")
     if not config_file.exists() or latest is None:
         raise FileNotFoundError(
@@ -32,4 +50,4 @@ def load_policy(run_dir: Path) -> tuple[SAC, dict, str]:
     agent_fields["hidden_dims"] = tuple(agent_fields["hidden_dims"])
     agent = SAC(SACConfig(**agent_fields), spec)
     state, _, _ = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), spec)
-    return agent, agent.policy_params(state), saved["train"]["env"]
+    return LoadedPolicy(agent, agent.policy_params(state), saved["train"]["env"])

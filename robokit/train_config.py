@@ -55,6 +55,10 @@ class TrainConfig:
     """Run folder; default runs/<env>-<date>-<time>."""
     resume: Path | None = None
     """Continue the run in this folder from its latest checkpoint."""
+    algo: Literal["sac", "ogpo"] = "sac"
+    """sac: SAC/RLPD from demos. ogpo: finetune the flow policy of --init (in one process)."""
+    init: Path | None = None
+    """--algo ogpo: the run `robokit pretrain --algo flow-bc` wrote."""
     reward_classifier: Path | None = None
     """Reward (and end) episodes by this classifier (`robokit train-classifier --out`) instead of the
     simulator's success; evaluations still report the simulator's success."""

@@ -118,8 +118,8 @@ def test_ppo_clipping_zeroes_the_gradient_where_it_should():
 
 
 def test_td_target_uses_the_chunk_return_and_gamma_to_the_h():
-    assert float(td_target(1.5, 0.0, 2.0, 0.9, 4)) == pytest.approx(1.5 + 0.9**4 * 2.0)
-    assert float(td_target(1.5, 1.0, 2.0, 0.9, 4)) == pytest.approx(1.5)  # no bootstrap at the end
+    assert float(td_target(1.5, 1.0, 2.0, 0.9, 4)) == pytest.approx(1.5 + 0.9**4 * 2.0)
+    assert float(td_target(1.5, 0.0, 2.0, 0.9, 4)) == pytest.approx(1.5)  # no bootstrap at the end
 
 
 def test_the_chunk_wrapper_returns_the_discounted_chunk_return(make_env):
@@ -197,7 +197,7 @@ def test_the_ogpo_agent_updates_and_acts_with_finite_outputs():
         "observations": {"state": rng.normal(size=(8, 5)).astype(np.float32)},
         "actions": rng.uniform(-1, 1, (8, 8)).astype(np.float32),
         "rewards": rng.uniform(0, 1, 8).astype(np.float32),
-        "terminated": np.zeros(8, np.float32),
+        "masks": np.ones(8, np.float32),
         "next_observations": {"state": rng.normal(size=(8, 5)).astype(np.float32)},
     }
     state, metrics = agent.update(state, batch, batch, use_success=True)
@@ -213,3 +213,30 @@ def test_the_ogpo_agent_updates_and_acts_with_finite_outputs():
             config,
             EnvSpec(observations=(("state", (5,), "float32"), ("front", (8, 8, 3), "uint8")), action_dim=4),
         )
+
+
+def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
+    """The three commands run end to end on PickCube (tiny budgets; learning is not judged here)."""
+    import json
+
+    from cli_run import robokit
+
+    bc = tmp_path / "bc"
+    result = robokit(
+        "pretrain", "--algo", "flow-bc", "--run-dir", str(bc), "--num-demos", "2", "--steps", "60",
+        "--eval-every", "30", "--eval-episodes", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((bc / "config.json").read_text())["algo"] == "flow-bc"
+    run = tmp_path / "ogpo"
+    result = robokit(
+        "train", "--algo", "ogpo", "--init", str(bc), "--run-dir", str(run), "--max-env-steps", "120",
+        "--start-after", "40", "--eval-every", "120", "--eval-episodes", "1", "--final-eval-episodes", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "OGPO: success rate" in " ".join(result.stdout.split())
+    assert (run / "curve.png").exists()
+    result = robokit("eval", "--run", str(run), "--episodes", "1")
+    assert result.returncode == 0 and "success rate" in result.stdout, result.stderr[-2000:]
+    result = robokit("train", "--algo", "ogpo", "--run-dir", str(tmp_path / "x"))
+    assert result.returncode == 2 and "pass --init RUN" in result.stderr

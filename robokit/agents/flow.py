@@ -168,10 +168,10 @@ def ppo_loss(log_ratio: jax.Array, advantages: jax.Array, eps: float) -> jax.Arr
     return -jnp.mean(jnp.minimum(ratio * advantages, jnp.clip(ratio, 1.0 - eps, 1.0 + eps) * advantages))
 
 
-def td_target(chunk_return, terminated, next_value, discount: float, horizon: int) -> jax.Array:
-    """y = sum_{h<H} gamma^h r_{t+h} + gamma^H (1 - terminated) V(s_{t+H}); the chunk return comes
-    discounted from the ActionChunk wrapper."""
-    return chunk_return + discount**horizon * (1.0 - terminated) * next_value
+def td_target(chunk_return, mask, next_value, discount: float, horizon: int) -> jax.Array:
+    """y = sum_{h<H} gamma^h r_{t+h} + gamma^H mask V(s_{t+H}) (mask 0 where the episode ended);
+    the chunk return comes discounted from the ActionChunk wrapper."""
+    return chunk_return + discount**horizon * mask * next_value
 
 
 def reduce_next_values(values: jax.Array, how: str) -> jax.Array:
@@ -319,7 +319,7 @@ class OGPO:
         )  # (M, B G')
         next_q = next_q.reshape(c.critic_ensemble, -1, c.next_actions).swapaxes(1, 2)
         next_value = reduce_next_values(next_q, c.next_action_reduce).mean(axis=0)
-        target = td_target(batch["rewards"], batch["terminated"], next_value, c.discount, c.chunk)
+        target = td_target(batch["rewards"], batch["masks"], next_value, c.discount, c.chunk)
 
         def loss_fn(critic):
             q = self.networks["critic"].apply(critic, features, batch["actions"])
