@@ -212,11 +212,12 @@ def test_a_learner_killed_mid_run_resumes_with_every_transition_its_actors_took(
 
 
 @pytest.mark.slow
-def test_default_training_reaches_90_percent_on_pickcube(tmp_path):
-    """The README's main job: `robokit train` with its defaults (one actor process), judged on 50
-    fresh episodes. (Two actor processes: measured by hand, not asserted here; see the README.)"""
+@pytest.mark.parametrize("actors", [[], ["--actors", "2"]], ids=["defaults", "two_actor_processes"])
+def test_default_training_reaches_90_percent_on_pickcube(tmp_path, actors):
+    """The README's main job: `robokit train` with its defaults (one actor process), and the same
+    with two actor processes, judged on 50 fresh episodes."""
     start = time.time()
-    result = robokit("train", "--run-dir", str(tmp_path / "run"), timeout=1800)
+    result = robokit("train", "--run-dir", str(tmp_path / "run"), *actors, timeout=1800)
     print(f"robokit train took {time.time() - start:.0f} s")
     assert result.returncode == 0, result.stderr[-2000:]
     final = [json.loads(x) for x in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()][-1]
