@@ -16,8 +16,12 @@ def evaluate(
     seed: int = 10_000,
     on_frame: Callable[[np.ndarray], None] | None = None,
 ) -> dict[str, float]:
-    """Success rate, mean return and mean length over `episodes` episodes with seeds seed, seed+1, ..."""
-    key = jax.random.PRNGKey(0)
+    """Success rate, mean return and mean length over `episodes` episodes with seeds seed, seed+1, ...
+
+    Each step gets its own key (split from `seed`): a deterministic SAC policy ignores it, while a
+    flow policy starts its ODE from fresh noise each time (one fixed noise for every step pins it to
+    a single mode: 10% success where fresh noise gave 100%)."""
+    key = jax.random.PRNGKey(seed)
     successes, returns, lengths = [], [], []
     for i in range(episodes):
         obs, info = env.reset(seed=seed + i)
@@ -25,9 +29,9 @@ def evaluate(
         while not done:
             if on_frame is not None:
                 on_frame(env.render())
-            action = np.asarray(agent.act(params, {k: v[None] for k, v in obs.items()}, key, explore=False))[
-                0
-            ]
+            key, sub = jax.random.split(key)
+            batched = {k: v[None] for k, v in obs.items()}
+            action = np.asarray(agent.act(params, batched, sub, explore=False))[0]
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             length += 1
