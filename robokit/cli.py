@@ -291,15 +291,6 @@ def _bench(args: Bench) -> None:
     Console().print(table)
 
 
-def _chunked(env, chunk: int | None, discount: float):
-    """`env` taking action chunks of `chunk` steps (flow policies), or as it is."""
-    if chunk is None:
-        return env
-    from robokit.wrappers import ActionChunk
-
-    return ActionChunk(env, chunk, discount)
-
-
 def _sim_env_factory(env_id: str, reward_classifier: Path | None):
     """Makes the simulated env, rewarded by the simulator or by a reward classifier."""
     from robokit.envs.registration import make
@@ -502,7 +493,7 @@ def _eval(args: Eval) -> None:
         from robokit.envs.real import make_real_env
         from robokit.types import EnvSpec
 
-        env = _chunked(make_real_env(args.config), chunk, discount)
+        env = flow_cli.chunked(make_real_env(args.config), chunk, discount)
         spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
         if spec != agent.spec:
             env.close()
@@ -513,7 +504,7 @@ def _eval(args: Eval) -> None:
             )
         env_id = f"real robot ({args.config})"
     else:
-        env = _chunked(make(env_id, render_mode="rgb_array" if args.video else None), chunk, discount)
+        env = flow_cli.chunked(make(env_id, render_mode="rgb_array" if args.video else None), chunk, discount)
     frames: list = []
     on_frame = frames.append if args.video else None
     result = evaluate(env, agent, params, args.episodes, seed=args.seed, on_frame=on_frame)

@@ -34,11 +34,19 @@ class Pretrain:
     seed: int = 0
 
 
-def _chunk_env_factory(env_id: str, chunk: int, discount: float):
-    from robokit.envs.registration import make
+def chunked(env, chunk: int | None, discount: float):
+    """`env` taking action chunks of `chunk` steps (flow policies), or as it is."""
+    if chunk is None:
+        return env
     from robokit.wrappers import ActionChunk
 
-    return lambda: ActionChunk(make(env_id), chunk, discount)
+    return ActionChunk(env, chunk, discount)
+
+
+def _chunk_env_factory(env_id: str, chunk: int, discount: float):
+    from robokit.envs.registration import make
+
+    return lambda: chunked(make(env_id), chunk, discount)
 
 
 def pretrain(args: Pretrain) -> None:

@@ -26,7 +26,9 @@ from robokit.agents.sac import state_statistics
 from robokit.data.datasets import read_episodes
 from robokit.data.replay import ReplayBuffer
 from robokit.evaluation import evaluate
-from robokit.run_log import RunLog
+from robokit.policy_io import saved_spec
+from robokit.run_log import RunLog, fresh_run_dir
+from robokit.training import STOP_STREAK, streak_reached
 from robokit.types import EnvSpec
 
 
@@ -60,14 +62,6 @@ def _write_run_config(run_dir: Path, algo: str, env_id: str, config: FlowConfig,
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
 
 
-def _fresh_run_dir(run_dir: Path) -> Path:
-    run_dir = Path(run_dir).absolute()
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"{run_dir} already exists: pass a new --run-dir.")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
 @dataclass(frozen=True)
 class PretrainResult:
     run_dir: Path
@@ -94,7 +88,7 @@ def pretrain_flow_bc(
     checkpoint kept is the newest one, or with `max_success` the newest whose success is at most
     that (training stops at the first evaluation above it: a deliberately weak start for OGPO).
     `demos(folder)` gives the demo dataset (recording it into `folder` if need be)."""
-    run_dir = _fresh_run_dir(run_dir)
+    run_dir = fresh_run_dir(run_dir)
     demos = demos(run_dir / "demos")
     env = make_env()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
@@ -152,11 +146,7 @@ def load_flow_run(run_dir: Path) -> tuple[OGPO, object, dict]:
     fields = dict(saved["agent"])
     for key in ("actor_hidden_dims", "critic_hidden_dims"):
         fields[key] = tuple(fields[key])
-    spec = saved["spec"]
-    spec = EnvSpec(
-        observations=tuple((k, tuple(shape), dtype) for k, shape, dtype in spec["observations"]),
-        action_dim=spec["action_dim"],
-    )
+    spec = saved_spec(saved)
     agent = OGPO(FlowConfig(**fields), spec)
     state, _, _ = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), spec)
     return agent, state, saved
@@ -173,13 +163,13 @@ def finetune_ogpo(
     eval_episodes: int = 20,
     final_eval_episodes: int = 50,
     stop_at_success: float | None = 0.95,
-    stop_streak: int = 3,
+    stop_streak: int = STOP_STREAK,
     seed: int = 0,
     say: Callable[[str], None] = print,
 ) -> FinetuneResult:
     """OGPO from the flow policy in `init`, with no demo data in any buffer."""
     agent, state, saved = load_flow_run(init)
-    run_dir = _fresh_run_dir(run_dir)
+    run_dir = fresh_run_dir(run_dir)
     env, eval_env = make_env(), make_env()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     if spec != agent.spec:
@@ -234,8 +224,7 @@ def finetune_ogpo(
                 f"{env_steps} env steps: success {result['success_rate']:.0%} ({time.time() - started:.0f} s)"
             )
             recent.append(result["success_rate"])
-            bar = stop_at_success
-            if bar is not None and len(recent) >= stop_streak and min(recent[-stop_streak:]) >= bar:
+            if streak_reached(recent, stop_at_success, stop_streak):
                 break
     final = evaluate(eval_env, agent, agent.policy_params(state), final_eval_episodes, seed=50_000)
     log.evaluation(env_steps, time.time() - started, {**final, "final": True})

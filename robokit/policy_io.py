@@ -14,6 +14,15 @@ from robokit.agents.sac_config import SACConfig
 from robokit.types import EnvSpec
 
 
+def saved_spec(saved: dict) -> EnvSpec:
+    """The EnvSpec a run's config.json recorded."""
+    spec = saved["spec"]
+    return EnvSpec(
+        observations=tuple((k, tuple(shape), dtype) for k, shape, dtype in spec["observations"]),
+        action_dim=spec["action_dim"],
+    )
+
+
 class LoadedPolicy(NamedTuple):
     agent: object
     params: dict
@@ -41,11 +50,7 @@ def load_policy(run_dir: Path) -> LoadedPolicy:
             f"{run_dir} holds no trained policy: pass a run folder that `robokit train` wrote."
         )
     saved = json.loads(config_file.read_text())
-    spec = saved["spec"]
-    spec = EnvSpec(
-        observations=tuple((k, tuple(shape), dtype) for k, shape, dtype in spec["observations"]),
-        action_dim=spec["action_dim"],
-    )
+    spec = saved_spec(saved)
     agent_fields = dict(saved["agent"])
     agent_fields["hidden_dims"] = tuple(agent_fields["hidden_dims"])
     agent = SAC(SACConfig(**agent_fields), spec)

@@ -21,13 +21,12 @@ import jax
 import numpy as np
 
 from robokit import checkpoint
-from robokit.agents.sac import SAC, state_statistics
-from robokit.data.datasets import read_episodes
-from robokit.data.replay import ReplayBuffer
-from robokit.learner import Learner, LearnerConfig
+from robokit.agents.sac import SAC
+from robokit.learner import Learner
 from robokit.link import InProcessLink
 from robokit.run_log import RunLog
 from robokit.train_config import PRESETS
+from robokit.training import demo_and_online_buffers, learner_setup, streak_reached
 from robokit.types import EnvSpec
 
 DIRECTIONS = ("forward", "backward")
@@ -78,20 +77,10 @@ class Turn:
     """One direction's agent, learner and buffers."""
 
     def __init__(self, agent: SAC, spec: EnvSpec, demos: Path | None, config: ResetFreeConfig, seed: int):
-        buffers = {"online": ReplayBuffer(spec, config.max_env_steps)}
-        mean = std = None
-        if demos is not None:
-            buffers["demos"] = ReplayBuffer.from_episodes(spec, read_episodes(demos))
-            mean, std = state_statistics(buffers["demos"].obs["state"][: len(buffers["demos"])])
-        ratios = {"demos": config.demo_ratio, "online": 1.0 - config.demo_ratio} if demos else {"online": 1.0}
+        buffers, mean, std = demo_and_online_buffers(spec, config.max_env_steps, demos)
+        learner_config, ratios = learner_setup(agent.config, config.start_after, buffers, config.demo_ratio)
         self.agent, self.link = agent, InProcessLink()
         state = agent.init(jax.random.PRNGKey(seed), mean, std)
-        learner_config = LearnerConfig(
-            config.start_after,
-            publish_every=1,
-            batch_size=agent.config.batch_size,
-            utd_ratio=agent.config.utd_ratio,
-        )
         self.learner = Learner(agent, state, buffers, ratios, self.link, learner_config, seed=seed)
         self.rng, self.key = np.random.default_rng(seed), jax.random.PRNGKey(seed + 1)
 
@@ -212,8 +201,7 @@ def train_reset_free(
                 f"({time.time() - started:.0f} s)"
             )
             recent.append(result["success_rate"])
-            bar = config.stop_at_success
-            if bar is not None and len(recent) >= 2 and min(recent[-2:]) >= bar:
+            if streak_reached(recent, config.stop_at_success, 2):
                 break
     final = evaluate_alternating(eval_env, turns, config.final_eval_episodes, 50_000, classifiers)
     log.evaluation(sum(steps.values()), time.time() - started, {**final, "final": True})

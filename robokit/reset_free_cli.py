@@ -34,6 +34,7 @@ def run(args: TrainResetFree) -> None:
     from robokit.envs.recording import record_expert
     from robokit.envs.registration import check_env_id, make
     from robokit.reset_free import DIRECTIONS, ResetFreeConfig, train_reset_free
+    from robokit.run_log import fresh_run_dir
 
     console = Console()
     env_id = check_env_id(args.env)
@@ -58,9 +59,7 @@ def run(args: TrainResetFree) -> None:
 
         return make_classifier_rewarded(env_id, classifiers[direction], **kwargs)
 
-    run_dir = args.run_dir or Path("runs") / f"reset-free-{time.strftime('%Y%m%d-%H%M%S')}"
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"{run_dir} already exists: pass a new --run-dir.")
+    run_dir = fresh_run_dir(args.run_dir or Path("runs") / f"reset-free-{time.strftime('%Y%m%d-%H%M%S')}")
     demos = {}
     for direction in DIRECTIONS:
         out = run_dir / "demos" / direction

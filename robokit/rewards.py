@@ -275,8 +275,8 @@ def train_classifier(frames: LabelledFrames, config: ClassifierConfig, log=None)
     def step(params, opt_state, images, labels, key):
         for image_key in config.image_keys:
             key, sub = jax.random.split(key)
-            pooled_pad = config.image_pad * config.downsample  # shift by whole pixels after pooling
-            images[image_key] = random_shift(images[image_key], sub, pooled_pad)
+            # image_pad is in pooled pixels; the shift happens on the full-size frame
+            images[image_key] = random_shift(images[image_key], sub, config.image_pad * config.downsample)
         loss, grads = jax.value_and_grad(_bce_loss)(params, net.apply, images, labels)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss

@@ -7,6 +7,15 @@ import time
 from pathlib import Path
 
 
+def fresh_run_dir(run_dir: Path) -> Path:
+    """Create the run folder, refusing one that already holds something (one sentence)."""
+    run_dir = Path(run_dir).absolute()
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise FileExistsError(f"{run_dir} already exists: pass a new --run-dir.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
 class RunLog:
     def __init__(self, run_dir: Path):
         from tensorboardX import SummaryWriter

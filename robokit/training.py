@@ -39,6 +39,34 @@ PACE_SLACK = 32
 STOP_STREAK = 3
 
 
+def demo_and_online_buffers(spec: EnvSpec, capacity: int, demo_path: Path | None):
+    """(buffers, state mean, state std): an empty online buffer and, when there are demos, their
+    buffer and their "state" statistics (None without demos)."""
+    buffers = {"online": ReplayBuffer(spec, capacity)}
+    if demo_path is None:
+        return buffers, None, None
+    demos = buffers["demos"] = ReplayBuffer.from_episodes(spec, read_episodes(demo_path))
+    mean, std = state_statistics(demos.obs["state"][: len(demos)])
+    return buffers, mean, std
+
+
+def learner_setup(agent_config: SACConfig, start_after: int, buffers: dict, demo_ratio: float):
+    """(LearnerConfig, mixer ratios): RLPD's demo/online split when there are demos."""
+    learner_config = LearnerConfig(
+        start_after,
+        publish_every=1,
+        batch_size=agent_config.batch_size,
+        utd_ratio=agent_config.utd_ratio,
+    )
+    ratios = {"demos": demo_ratio, "online": 1.0 - demo_ratio} if "demos" in buffers else {"online": 1.0}
+    return learner_config, ratios
+
+
+def streak_reached(recent: list[float], bar: float | None, streak: int) -> bool:
+    """Whether the last `streak` evaluations all reached `bar` (never, with no bar)."""
+    return bar is not None and len(recent) >= streak and min(recent[-streak:]) >= bar
+
+
 class ActorFleet(Protocol):
     def check(self) -> list[str]:
         """Lines about actor processes that stopped (and were restarted)."""
@@ -138,28 +166,15 @@ def train(
         template = agent.init(jax.random.PRNGKey(config.seed))
         state, buffers, counters = checkpoint.restore(checkpoint.latest(ckpt_dir), template, spec)
     else:
-        buffers = {"online": ReplayBuffer(spec, max(config.max_env_steps, 1000))}
-        mean = std = None
         demo_path = config.demos
         if demo_path is None and record_demos is not None:
             demo_path = record_demos(run_dir / "demos", config.num_demos)
-        if demo_path is not None:  # (a real robot without recorded demos learns from its own data only)
-            buffers["demos"] = ReplayBuffer.from_episodes(spec, read_episodes(demo_path))
-            mean, std = state_statistics(buffers["demos"].obs["state"][: len(buffers["demos"])])
+        # (a real robot without recorded demos learns from its own data only)
+        buffers, mean, std = demo_and_online_buffers(spec, max(config.max_env_steps, 1000), demo_path)
         state = agent.init(jax.random.PRNGKey(config.seed), mean, std)
         _write_config(run_dir, config, agent_config, spec, demo_path or "")
 
-    learner_config = LearnerConfig(
-        config.start_after,
-        publish_every=1,
-        batch_size=agent_config.batch_size,
-        utd_ratio=agent_config.utd_ratio,
-    )
-    ratios = (
-        {"demos": config.demo_ratio, "online": 1.0 - config.demo_ratio}
-        if "demos" in buffers
-        else {"online": 1.0}
-    )
+    learner_config, ratios = learner_setup(agent_config, config.start_after, buffers, config.demo_ratio)
     remote = serve or config.actors > 0
     if remote:
         applied = {int(k): v for k, v in counters.get("link_applied", {}).items()}
@@ -257,7 +272,7 @@ def train(
                 # STOP_STREAK evaluations in a row: a 20-episode estimate often hits the bar for a
                 # policy below it (two 100% evals in a row ended a run at 86% on 50 fresh episodes)
                 bar = config.stop_at_success
-                if bar is not None and len(recent) >= STOP_STREAK and min(recent[-STOP_STREAK:]) >= bar:
+                if streak_reached(recent, bar, STOP_STREAK):
                     reached = True
                     break
             if learner.env_steps >= next_checkpoint:

@@ -54,7 +54,6 @@ class ActionChunk(gym.Wrapper):
             raise ValueError(f"chunk horizon {horizon} must be at least 1.")
         self.horizon, self.discount = horizon, discount
         low, high = env.action_space.low, env.action_space.high
-        self.single_action_space = env.action_space
         self.action_space = gym.spaces.Box(
             np.tile(low, horizon), np.tile(high, horizon), dtype=env.action_space.dtype
         )

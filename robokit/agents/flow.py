@@ -33,7 +33,7 @@ from flax import struct
 
 from robokit.agents.flow_config import FlowConfig
 from robokit.agents.networks import MLP, CriticEnsemble, default_init
-from robokit.agents.sac import normalize
+from robokit.agents.sac import initial_obs_norm, normalize
 from robokit.types import Batch, EnvSpec, Params
 
 LOG_2PI = jnp.log(2.0 * jnp.pi)
@@ -244,11 +244,8 @@ class OGPO:
         return partial(self.networks["velocity"].apply, actor_params)
 
     def init(self, key: jax.Array, state_mean=None, state_std=None) -> FlowState:
-        dim = dict((k, shape) for k, shape, _ in self.spec.observations)["state"][0]
-        obs_norm = {
-            "mean": jnp.zeros(dim) if state_mean is None else jnp.asarray(state_mean, jnp.float32),
-            "std": jnp.ones(dim) if state_std is None else jnp.asarray(state_std, jnp.float32),
-        }
+        obs_norm = initial_obs_norm(self.spec, state_mean, state_std)
+        dim = obs_norm["mean"].shape[0]
         k_actor, k_critic, key = jax.random.split(key, 3)
         features = jnp.zeros((1, dim))
         action = jnp.zeros((1, self.spec.action_dim))

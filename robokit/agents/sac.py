@@ -80,11 +80,7 @@ class SAC:
         passes the demos' statistics): raw TCP and object coordinates differ by centimetres, and an
         unscaled MLP barely sees the 5 cm that separate a lifted cube from a resting one."""
         n = self.networks
-        dim = dict((k, shape) for k, shape, _ in self.spec.observations)["state"][0]
-        obs_norm = {
-            "mean": jnp.zeros(dim) if state_mean is None else jnp.asarray(state_mean, jnp.float32),
-            "std": jnp.ones(dim) if state_std is None else jnp.asarray(state_std, jnp.float32),
-        }
+        obs_norm = initial_obs_norm(self.spec, state_mean, state_std)
         k_enc, k_critic, k_actor, k_temp, key = jax.random.split(key, 5)
         obs = jax.tree.map(jnp.asarray, self.spec.example_observation())
         encoder = n["encoder"].init(k_enc, obs)
@@ -221,6 +217,15 @@ class SAC:
                 obs[image_key] = random_shift(obs[image_key], sub, self.config.image_pad)
             out[field_name] = obs
         return out
+
+
+def initial_obs_norm(spec: EnvSpec, state_mean=None, state_std=None) -> Params:
+    """{"mean", "std"} standardising the "state" vector (identity when no statistics are given)."""
+    dim = dict((k, shape) for k, shape, _ in spec.observations)["state"][0]
+    return {
+        "mean": jnp.zeros(dim) if state_mean is None else jnp.asarray(state_mean, jnp.float32),
+        "std": jnp.ones(dim) if state_std is None else jnp.asarray(state_std, jnp.float32),
+    }
 
 
 def normalize(obs: dict, obs_norm: Params) -> dict:
