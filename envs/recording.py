@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 
 from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, write_dataset
 from robokit.envs.experts import make_expert, run_episode
@@ -15,6 +16,19 @@ from robokit.envs.registration import make
 #: the expert's action noise, episode by episode, when recording classifier frames: clean runs,
 #: fumbling ones, and ones that mostly wander
 FRAME_NOISE = (0.0, 0.4, 1.5)
+
+
+class _Driver:
+    """A policy in the expert's place (run_episode resets it each episode)."""
+
+    def __init__(self, policy: Callable[[dict], np.ndarray]) -> None:
+        self.policy = policy
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, obs: dict) -> np.ndarray:
+        return self.policy(obs)
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,7 @@ def record_expert(
     env_kwargs: dict | None = None,
     frames: bool = False,
     make_env: Callable[[], gym.Env] | None = None,
+    policy: Callable[[dict], np.ndarray] | None = None,
 ) -> RecordSummary:
     """Roll the task's expert for `episodes` episodes (successful ones, if asked) and save them.
 
@@ -55,6 +70,9 @@ def record_expert(
     success to their time limit (so that success frames are many), the expert's noise cycles through
     FRAME_NOISE episode by episode (so that near misses and failures are many), and each frame keeps
     the simulator's per-step `success` as its label.
+
+    `policy` (obs -> action) acts instead of the expert, e.g. a partly trained policy whose own
+    failures, labelled by the simulator, are the hard negatives a reward classifier needs.
     """
     if episodes < 1:
         raise ValueError(f"--episodes {episodes} records nothing: ask for at least 1 episode.")
@@ -65,7 +83,7 @@ def record_expert(
             raise ValueError(f"--frames records camera frames: use a Vision env (not {env_id}).")
         kwargs["terminate_on_success"] = False
     env = make(env_id, **kwargs, **(env_kwargs or {})) if make_env is None else make_env()
-    expert = make_expert(env, noise=noise, seed=seed)
+    expert = make_expert(env, noise=noise, seed=seed) if policy is None else _Driver(policy)
     kept: list[Episode] = []
     attempts = successes = 0
     interrupted = False
@@ -73,7 +91,7 @@ def record_expert(
         while len(kept) < episodes and attempts < max_attempts_factor * episodes:
             episode_seed = seed + attempts
             recorder = EpisodeRecorder()
-            if frames:
+            if frames and policy is None:
                 expert.noise = FRAME_NOISE[attempts % len(FRAME_NOISE)]
             for obs, action, reward, terminated, truncated, info in run_episode(env, expert, episode_seed):
                 if action is None:
@@ -90,6 +108,11 @@ def record_expert(
     except KeyboardInterrupt:
         interrupted = True
     path = None
+    who = (
+        "a trained policy"
+        if policy
+        else f"robokit scripted expert (noise {FRAME_NOISE if frames else noise})"
+    )
     if kept:
         path = write_dataset(
             out,
@@ -97,8 +120,8 @@ def record_expert(
             env.observation_space,
             env.action_space,
             env=env,
-            algorithm_name=f"robokit scripted expert (noise {FRAME_NOISE if frames else noise})",
-            description=f"{len(kept)} scripted-expert episodes of {env_id}"
+            algorithm_name=who,
+            description=f"{len(kept)} {'policy' if policy else 'scripted-expert'} episodes of {env_id}"
             + (", successes only" if successes_only else "")
             + (", labelled frames (run past success)" if frames else ""),
         )

@@ -50,7 +50,11 @@ class Record:
     """Record on the real robot this YAML file describes (with --frames): an operator labels frames
     with key presses while the arm moves (s = success, f = failure, n = next episode, q = quit)."""
     policy: Path | None = None
-    """With --config: a trained run whose policy moves the arm (default: slow random wandering)."""
+    """A trained run whose policy acts instead of the expert (with --frames: the policy's own mistakes
+    become labelled failures, the hard negatives a classifier needs); of a reset-free run, the
+    --direction agent. With --config it moves the real arm (default there: slow random wandering)."""
+    explore: bool = False
+    """With --policy: sample its actions as in training (more varied frames) instead of its mean."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,40 @@ def _direction_kwargs(env_id: str, direction: str | None) -> dict:
     return {"task_kwargs": {"direction": direction}}
 
 
+def _policy_driver(args: Record):
+    """(obs -> action, env id) of the run in --policy ((None, None) without one); the policy sees
+    only the observation keys it was trained on (a state policy can drive a Vision twin that keeps
+    the object features)."""
+    if args.policy is None:
+        return None, None
+    import jax
+    import numpy as np
+
+    from robokit.policy_io import load_policy
+
+    agent, params, policy_env, chunk, _ = load_policy(args.policy, args.direction)
+    if chunk is not None:
+        raise ValueError(
+            f"{args.policy} holds a flow policy, which acts in chunks: record with a SAC policy or "
+            "without --policy."
+        )
+    shapes = {key: shape for key, shape, _ in agent.spec.observations}
+    keys, state = agent.spec.observation_keys, {"key": jax.random.PRNGKey(args.seed)}
+
+    def policy(obs):
+        missing = [k for k in keys if k not in obs or obs[k].shape != shapes[k]]
+        if missing:
+            raise ValueError(
+                f"{args.policy}'s policy reads {', '.join(missing)}, which this env does not give in "
+                "that shape: record on the task it was trained on (or its Vision twin)."
+            )
+        state["key"], sub = jax.random.split(state["key"])
+        batched = {k: obs[k][None] for k in keys}
+        return np.asarray(agent.act(params, batched, sub, explore=args.explore))[0]
+
+    return policy, policy_env
+
+
 def _record_real(args: Record, console) -> None:
     from robokit.envs.labelling import KeyLabels, record_labelled_real_frames
     from robokit.envs.real import make_real_env
@@ -170,25 +208,7 @@ def _record_real(args: Record, console) -> None:
     if not args.frames:
         raise ValueError("on the real robot `robokit record` records labelled frames: add --frames.")
     out = args.out or _new_folder(Path("data") / f"real-frames-{time.strftime('%Y%m%d-%H%M%S')}")
-    policy = None
-    if args.policy is not None:
-        import jax
-        import numpy as np
-
-        from robokit.policy_io import load_policy
-
-        agent, params, _, chunk, _ = load_policy(args.policy)
-        if chunk is not None:
-            raise ValueError(
-                f"{args.policy} holds a flow policy, which acts in chunks: label with a SAC policy or "
-                "without --policy (the arm then wanders)."
-            )
-        key = jax.random.PRNGKey(args.seed)
-
-        def policy(obs):
-            batched = {k: v[None] for k, v in obs.items()}
-            return np.asarray(agent.act(params, batched, key, explore=False))[0]
-
+    policy, _ = _policy_driver(args)
     env = make_real_env(args.config, terminate_on_success=False)
     labels = KeyLabels()
     try:
@@ -211,6 +231,10 @@ def _record(args: Record) -> None:
     env_id = check_env_id(args.env)
     out = args.out or _new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
+    policy, policy_env = _policy_driver(args)
+    env_kwargs = _direction_kwargs(env_id, args.direction)
+    if policy is not None and "Vision" in env_id and "Vision" not in policy_env:
+        env_kwargs["privileged_state"] = True  # the state policy's object features, beside the frames
 
     def progress(episode) -> None:
         done.append(episode.success)
@@ -227,14 +251,15 @@ def _record(args: Record) -> None:
         noise=args.noise,
         camera_size=args.camera_size,
         on_episode=progress,
-        env_kwargs=_direction_kwargs(env_id, args.direction),
+        env_kwargs=env_kwargs,
         frames=args.frames,
+        policy=policy,
     )
     if summary.interrupted:
         console.print("[yellow]interrupted: saving the episodes recorded so far[/yellow]")
     console.print(
-        f"[bold]{env_id}[/bold] scripted expert: success rate {summary.success_rate:.1%} "
-        f"({summary.successes}/{summary.attempts} episodes)"
+        f"[bold]{env_id}[/bold] {'policy' if args.policy else 'scripted expert'}: success rate "
+        f"{summary.success_rate:.1%} ({summary.successes}/{summary.attempts} episodes)"
     )
     if summary.path is None:
         console.print("nothing was recorded, so no dataset was written")

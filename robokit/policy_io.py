@@ -32,11 +32,13 @@ class LoadedPolicy(NamedTuple):
     discount: float = 0.99
 
 
-def load_policy(run_dir: Path) -> LoadedPolicy:
-    """The agent, policy params and env id of a run's newest checkpoint (SAC or flow policy)."""
+def load_policy(run_dir: Path, direction: str | None = None) -> LoadedPolicy:
+    """The agent, policy params and env id of a run's newest checkpoint (SAC or flow policy); of a
+    reset-free run, the `direction` agent's (forward or backward)."""
     run_dir = Path(run_dir)
     config_file = run_dir / "config.json"
-    if config_file.exists() and json.loads(config_file.read_text()).get("algo") in ("flow-bc", "ogpo"):
+    saved = json.loads(config_file.read_text()) if config_file.exists() else {}
+    if saved.get("algo") in ("flow-bc", "ogpo"):
         from robokit.flow_training import load_flow_run
 
         agent, state, saved = load_flow_run(run_dir)
@@ -44,15 +46,22 @@ def load_policy(run_dir: Path) -> LoadedPolicy:
         return LoadedPolicy(
             agent, agent.policy_params(state), saved["train"]["env"], config.chunk, config.discount
         )
-    latest = checkpoint.latest(run_dir / "checkpoints")
-    if not config_file.exists() or latest is None:
+    checkpoints, env_id = run_dir / "checkpoints", saved.get("train", {}).get("env")
+    if "reset_free" in saved:
+        if direction not in ("forward", "backward"):
+            raise ValueError(
+                f"{run_dir} is a reset-free run with two policies: pick one with --direction forward "
+                "or --direction backward."
+            )
+        checkpoints, env_id = checkpoints / direction, saved["reset_free"]["env"]
+    latest = checkpoint.latest(checkpoints)
+    if "spec" not in saved or latest is None:
         raise FileNotFoundError(
             f"{run_dir} holds no trained policy: pass a run folder that `robokit train` wrote."
         )
-    saved = json.loads(config_file.read_text())
     spec = saved_spec(saved)
     agent_fields = dict(saved["agent"])
     agent_fields["hidden_dims"] = tuple(agent_fields["hidden_dims"])
     agent = SAC(SACConfig(**agent_fields), spec)
     state, _, _ = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), spec)
-    return LoadedPolicy(agent, agent.policy_params(state), saved["train"]["env"])
+    return LoadedPolicy(agent, agent.policy_params(state), env_id)

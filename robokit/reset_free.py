@@ -134,6 +134,14 @@ def evaluate_alternating(env, turns: dict[str, Turn], episodes: int, seed: int, 
     }
 
 
+def _save(run_dir: Path, turns: dict[str, Turn], steps: dict[str, int]) -> None:
+    for direction, turn in turns.items():
+        checkpoint.save(
+            run_dir / "checkpoints" / direction, steps[direction], turn.learner.state, turn.learner.buffers,
+            {"env_steps": steps[direction], "updates": turn.learner.updates},
+        )  # fmt: skip
+
+
 def train_reset_free(
     config: ResetFreeConfig,
     make_env: Callable[[], object],
@@ -158,6 +166,7 @@ def train_reset_free(
     resolved = {
         "reset_free": asdict(config),
         "agent": asdict(agent_config),
+        "spec": json.loads(json.dumps(asdict(spec))),
         "demos": {d: str(p) for d, p in demos.items()},
     }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
@@ -201,15 +210,12 @@ def train_reset_free(
                 f"({time.time() - started:.0f} s)"
             )
             recent.append(result["success_rate"])
+            _save(run_dir, turns, steps)  # a run stopped early still leaves its policies (for labelling)
             if streak_reached(recent, config.stop_at_success, 2):
                 break
     final = evaluate_alternating(eval_env, turns, config.final_eval_episodes, 50_000, classifiers)
     log.evaluation(sum(steps.values()), time.time() - started, {**final, "final": True})
-    for direction, turn in turns.items():
-        checkpoint.save(
-            run_dir / "checkpoints" / direction, steps[direction], turn.learner.state, turn.learner.buffers,
-            {"env_steps": steps[direction], "updates": turn.learner.updates},
-        )  # fmt: skip
+    _save(run_dir, turns, steps)
     log.plot_curve(f"{config.env} reset-free (lower of forward and backward)")
     log.close()
     env.close()

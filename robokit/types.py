@@ -32,6 +32,10 @@ class EnvSpec:
         return cls(observations=obs, action_dim=int(action_space.shape[0]))
 
     @property
+    def observation_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _, _ in self.observations)
+
+    @property
     def image_keys(self) -> tuple[str, ...]:
         return tuple(key for key, shape, dtype in self.observations if dtype == "uint8" and len(shape) == 3)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from cli_run import robokit
 
+from robokit.data.datasets import read_episodes
 from robokit.envs.experts import make_expert
 from robokit.envs.registration import make
 from robokit.reset_free import Alternation, evaluate_alternating
+from robokit.rewards import LabelledFrames
 
 
 def test_directions_alternate_and_only_the_first_reset_places_objects():
@@ -77,3 +81,22 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "over 4 alternating episodes (objects placed once)" in " ".join(result.stdout.split())
     assert (run / "curve.png").exists() and (run / "checkpoints" / "backward").is_dir()
+    # the run's policies label frames of their own behaviour (the hard negatives of a second round)
+    frames = tmp_path / "frames"
+    result = robokit(
+        "record", "--env", "RelocateVision-v0", "--camera-size", "32", "--frames", "--episodes", "1",
+        "--policy", str(run), "--out", str(frames),
+    )  # fmt: skip
+    assert result.returncode == 2 and "pick one with --direction forward" in result.stderr
+    result = robokit(
+        "record", "--env", "RelocateVision-v0", "--camera-size", "32", "--frames", "--episodes", "2",
+        "--policy", str(run), "--direction", "backward", "--explore", "--out", str(frames),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    episodes = read_episodes(frames)
+    labelled = LabelledFrames.from_episodes(episodes, ("front", "wrist"))
+    assert len(episodes) == 2 and len(labelled) == sum(len(ep) + 1 for ep in episodes)
+    assert labelled.images["front"].shape[1:] == (32, 32, 3)
+    spec = json.loads((run / "config.json").read_text())["spec"]
+    policy_input = {key: tuple(shape) for key, shape, _ in spec["observations"]}
+    assert episodes[0].observations["state"].shape[1:] == policy_input["state"]  # object features kept
