@@ -127,3 +127,56 @@ def record_expert(
         )
     env.close()
     return RecordSummary(path, attempts, successes, len(kept), interrupted)
+
+
+def record_alternating_frames(
+    env_id: str,
+    policies: dict[str, Callable[[dict], np.ndarray]],
+    episodes: int,
+    out: Path,
+    seed: int = 0,
+    camera_size: int = 64,
+    on_episode: Callable[[str, Episode], None] | None = None,
+    env_kwargs: dict | None = None,
+) -> dict[str, Path | None]:
+    """Labelled frames of the states reset-free training visits: a reset-free run's forward and
+    backward policies take turns as `robokit train-reset-free` runs them (objects placed once, at
+    the first reset), each episode runs to its time limit, and each frame is labelled by the
+    simulator's success of its episode's direction. Writes out/forward and out/backward; Ctrl-C
+    keeps the episodes finished so far."""
+    from robokit.reset_free import Alternation
+
+    if episodes < 2:
+        raise ValueError(f"--episodes {episodes}: alternating needs at least 2 (one per direction).")
+    out = check_output_dir(out)
+    env = make(env_id, camera_size=camera_size, terminate_on_success=False, **(env_kwargs or {}))
+    kept: dict[str, list[Episode]] = {direction: [] for direction in policies}
+    alternation = Alternation()
+    try:
+        for index in range(episodes):
+            direction, options = alternation.next_episode()
+            obs, info = env.reset(seed=seed if index == 0 else None, options=options)
+            recorder, done = EpisodeRecorder(), False
+            recorder.start(obs, info, seed=seed if index == 0 else None)
+            while not done:
+                action = policies[direction](obs)
+                obs, reward, terminated, truncated, info = env.step(action)
+                recorder.add(action, obs, reward, terminated, truncated, info)
+                done = terminated or truncated
+            kept[direction].append(recorder.finish())
+            if on_episode is not None:
+                on_episode(direction, kept[direction][-1])
+    except KeyboardInterrupt:
+        pass
+    paths = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for direction, eps in kept.items():
+        paths[direction] = None
+        if eps:
+            paths[direction] = write_dataset(
+                out / direction, eps, env.observation_space, env.action_space, env=env,
+                algorithm_name="a reset-free run's policies, alternating",
+                description=f"{len(eps)} {direction} episodes of {env_id}, objects placed once, frames",
+            )  # fmt: skip
+    env.close()
+    return paths

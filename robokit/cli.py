@@ -55,6 +55,10 @@ class Record:
     --direction agent. With --config it moves the real arm (default there: slow random wandering)."""
     explore: bool = False
     """With --policy: sample its actions as in training (more varied frames) instead of its mean."""
+    alternate: bool = False
+    """With --frames and a reset-free run as --policy: its forward and backward agents take turns,
+    objects placed once (the states reset-free training visits, where a classifier's false successes
+    get exploited); writes OUT/forward and OUT/backward."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,44 @@ def _direction_kwargs(env_id: str, direction: str | None) -> dict:
     return {"task_kwargs": {"direction": direction}}
 
 
+def _twin_kwargs(env_id: str, policy_env: str | None) -> dict:
+    """A state policy recording frames on a Vision twin keeps the object features it reads."""
+    if policy_env is not None and "Vision" in env_id and "Vision" not in policy_env:
+        return {"privileged_state": True}
+    return {}
+
+
+def _record_alternating(args: Record, env_id: str, console) -> None:
+    import dataclasses
+
+    from robokit.envs.recording import record_alternating_frames
+
+    if not args.frames or args.policy is None or args.direction is not None:
+        raise ValueError(
+            "--alternate records frames of a reset-free run: add --frames --policy RUN, no --direction."
+        )
+    policies, policy_env = {}, None
+    for direction in ("forward", "backward"):
+        policies[direction], policy_env = _policy_driver(dataclasses.replace(args, direction=direction))
+    out = args.out or _new_folder(
+        Path("data") / f"{env_id.split('/')[1]}-alternating-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    kwargs = _twin_kwargs(env_id, policy_env)
+
+    def progress(direction: str, episode) -> None:
+        console.print(
+            f"{direction:8s} episode: {int(episode.infos['success'].sum())} of {len(episode) + 1} "
+            "frames labelled success"
+        )
+
+    paths = record_alternating_frames(
+        env_id, policies, args.episodes, out, seed=args.seed, camera_size=args.camera_size,
+        on_episode=progress, env_kwargs=kwargs,
+    )  # fmt: skip
+    for direction, path in paths.items():
+        console.print(f"{direction}: {path if path else 'nothing recorded'}")
+
+
 def _policy_driver(args: Record):
     """(obs -> action, env id) of the run in --policy ((None, None) without one); the policy sees
     only the observation keys it was trained on (a state policy can drive a Vision twin that keeps
@@ -229,12 +271,12 @@ def _record(args: Record) -> None:
     if args.config is not None:
         return _record_real(args, console)
     env_id = check_env_id(args.env)
+    if args.alternate:
+        return _record_alternating(args, env_id, console)
     out = args.out or _new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
     policy, policy_env = _policy_driver(args)
-    env_kwargs = _direction_kwargs(env_id, args.direction)
-    if policy is not None and "Vision" in env_id and "Vision" not in policy_env:
-        env_kwargs["privileged_state"] = True  # the state policy's object features, beside the frames
+    env_kwargs = _direction_kwargs(env_id, args.direction) | _twin_kwargs(env_id, policy_env)
 
     def progress(episode) -> None:
         done.append(episode.success)

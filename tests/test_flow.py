@@ -240,3 +240,30 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
     assert result.returncode == 0 and "success rate" in result.stdout, result.stderr[-2000:]
     result = robokit("train", "--algo", "ogpo", "--run-dir", str(tmp_path / "x"))
     assert result.returncode == 2 and "pass --init RUN" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.extended
+def test_ogpo_takes_a_weak_flow_bc_start_past_90_percent_on_pickcube(tmp_path):
+    """The OGPO headline: BC kept at <= 45% success, finetuned with no demos online, >= 90% on 50
+    fresh episodes (the README's commands, the cpu preset; ~10-20 minutes on two cores)."""
+    import json
+
+    from cli_run import robokit
+
+    bc, run = tmp_path / "bc", tmp_path / "ogpo"
+    result = robokit(
+        "pretrain", "--algo", "flow-bc", "--run-dir", str(bc), "--eval-every", "25", "--max-success", "0.45",
+        timeout=1800,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    evals = [json.loads(x) for x in (bc / "evals.jsonl").read_text().splitlines()]
+    assert evals[-2]["success_rate"] <= 0.45 < evals[-1]["success_rate"]  # the start kept is the weak one
+    result = robokit(
+        "train", "--algo", "ogpo", "--init", str(bc), "--run-dir", str(run), "--max-env-steps", "30000",
+        "--eval-every", "2000", "--start-after", "1000", timeout=3600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    final = [json.loads(x) for x in (run / "evals.jsonl").read_text().splitlines()][-1]
+    assert final["final"] and final["episodes"] == 50
+    assert final["success_rate"] >= 0.9, final

@@ -100,3 +100,13 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
     spec = json.loads((run / "config.json").read_text())["spec"]
     policy_input = {key: tuple(shape) for key, shape, _ in spec["observations"]}
     assert episodes[0].observations["state"].shape[1:] == policy_input["state"]  # object features kept
+    # ... and take turns as in training (objects placed once), one dataset per direction
+    alternating = tmp_path / "alternating"
+    args = ["record", "--env", "RelocateVision-v0", "--camera-size", "32", "--frames", "--episodes", "2"]
+    result = robokit(*args, "--policy", str(run), "--alternate", "--direction", "forward")
+    assert result.returncode == 2 and "no --direction" in result.stderr
+    result = robokit(*args, "--policy", str(run), "--alternate", "--out", str(alternating))
+    assert result.returncode == 0, result.stderr[-2000:]
+    for direction in ("forward", "backward"):
+        (episode,) = read_episodes(alternating / direction)
+        assert "success" in episode.infos and episode.observations["front"].shape[1:] == (32, 32, 3)

@@ -212,7 +212,11 @@ def test_a_learner_killed_mid_run_resumes_with_every_transition_its_actors_took(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("actors", [[], ["--actors", "2"]], ids=["defaults", "two_actor_processes"])
+@pytest.mark.parametrize(
+    "actors",
+    [[], pytest.param(["--actors", "2"], marks=pytest.mark.extended)],
+    ids=["defaults", "two_actor_processes"],
+)
 def test_default_training_reaches_90_percent_on_pickcube(tmp_path, actors):
     """The README's main job: `robokit train` with its defaults (one actor process), and the same
     with two actor processes, judged on 50 fresh episodes."""
