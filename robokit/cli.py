@@ -249,6 +249,11 @@ def _record_real(args: Record, console) -> None:
 
     if not args.frames:
         raise ValueError("on the real robot `robokit record` records labelled frames: add --frames.")
+    if args.alternate:
+        raise ValueError(
+            "--alternate runs in simulation only: on the real arm record each direction with "
+            "--policy RUN --direction forward|backward."
+        )
     out = args.out or _new_folder(Path("data") / f"real-frames-{time.strftime('%Y%m%d-%H%M%S')}")
     policy, _ = _policy_driver(args)
     env = make_real_env(args.config, terminate_on_success=False)

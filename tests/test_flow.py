@@ -260,7 +260,7 @@ def test_ogpo_takes_a_weak_flow_bc_start_past_90_percent_on_pickcube(tmp_path):
     evals = [json.loads(x) for x in (bc / "evals.jsonl").read_text().splitlines()]
     assert evals[-2]["success_rate"] <= 0.45 < evals[-1]["success_rate"]  # the start kept is the weak one
     result = robokit(
-        "train", "--algo", "ogpo", "--init", str(bc), "--run-dir", str(run), "--max-env-steps", "30000",
+        "train", "--algo", "ogpo", "--init", str(bc), "--run-dir", str(run), "--max-env-steps", "40000",
         "--eval-every", "2000", "--start-after", "1000", timeout=3600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
