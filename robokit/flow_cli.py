@@ -86,23 +86,26 @@ def pretrain(args: Pretrain) -> None:
 
 
 def train_ogpo(config, console) -> None:
-    """`robokit train --algo ogpo --init RUN`: OGPO finetuning in one process, no demos online."""
+    """`robokit train --algo ogpo --init RUN` (or `--resume OGPO_RUN`): OGPO finetuning in one
+    process, no demos online."""
     from robokit.envs.registration import check_env_id
     from robokit.flow_training import finetune_ogpo, load_flow_run
 
-    if config.init is None:
+    if config.init is None and config.resume is None:
         raise ValueError(
             "--algo ogpo finetunes a flow policy: pass --init RUN from `robokit pretrain --algo flow-bc`."
         )
-    env_id = check_env_id(config.env)
-    agent, _, _ = load_flow_run(config.init)
-    run_dir = config.run_dir or Path("runs") / f"{env_id.split('/')[1]}-ogpo-{time.strftime('%Y%m%d-%H%M%S')}"
+    agent, _, saved = load_flow_run(config.resume or config.init)
+    env_id = check_env_id(saved["train"]["env"] if config.resume else config.env)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = config.resume or config.run_dir or Path("runs") / f"{env_id.split('/')[1]}-ogpo-{stamp}"
     result = finetune_ogpo(
         env_id, _chunk_env_factory(env_id, agent.config.chunk, agent.config.discount), config.init, run_dir,
         max_env_steps=config.max_env_steps, start_after=max(config.start_after // agent.config.chunk, 1),
         eval_every=config.eval_every, eval_episodes=config.eval_episodes,
         final_eval_episodes=config.final_eval_episodes, stop_at_success=config.stop_at_success,
-        seed=config.seed, say=console.print,
+        checkpoint_every=config.checkpoint_every, resume=config.resume is not None, seed=config.seed,
+        say=console.print,
     )  # fmt: skip
     final = result.final_eval
     console.print(

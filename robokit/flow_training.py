@@ -133,29 +133,37 @@ class FinetuneResult:
     evals: list
 
 
-def load_flow_run(run_dir: Path) -> tuple[OGPO, object, dict]:
-    """(agent, state, saved config) of a flow run's newest checkpoint."""
+def _flow_run_config(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
-    latest = checkpoint.latest(run_dir / "checkpoints")
-    if saved.get("algo") not in ("flow-bc", "ogpo") or latest is None:
+    if saved.get("algo") not in ("flow-bc", "ogpo") or checkpoint.latest(run_dir / "checkpoints") is None:
         raise FileNotFoundError(
             f"{run_dir} holds no flow policy: pass a folder that `robokit pretrain --algo flow-bc` "
             "(or `robokit train --algo ogpo`) wrote."
         )
+    return saved
+
+
+def _flow_agent(saved: dict) -> OGPO:
     fields = dict(saved["agent"])
     for key in ("actor_hidden_dims", "critic_hidden_dims"):
         fields[key] = tuple(fields[key])
-    spec = saved_spec(saved)
-    agent = OGPO(FlowConfig(**fields), spec)
-    state, _, _ = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), spec)
+    return OGPO(FlowConfig(**fields), saved_spec(saved))
+
+
+def load_flow_run(run_dir: Path) -> tuple[OGPO, object, dict]:
+    """(agent, state, saved config) of a flow run's newest checkpoint."""
+    saved = _flow_run_config(run_dir)
+    agent = _flow_agent(saved)
+    latest = checkpoint.latest(Path(run_dir) / "checkpoints")
+    state, _, _ = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), agent.spec)
     return agent, state, saved
 
 
 def finetune_ogpo(
     env_id: str,
     make_env: Callable[[], object],
-    init: Path,
+    init: Path | None,
     run_dir: Path,
     max_env_steps: int = 50_000,
     start_after: int = 1_000,
@@ -164,12 +172,31 @@ def finetune_ogpo(
     final_eval_episodes: int = 50,
     stop_at_success: float | None = 0.95,
     stop_streak: int = STOP_STREAK,
+    checkpoint_every: int = 5_000,
+    resume: bool = False,
     seed: int = 0,
     say: Callable[[str], None] = print,
 ) -> FinetuneResult:
-    """OGPO from the flow policy in `init`, with no demo data in any buffer."""
-    agent, state, saved = load_flow_run(init)
-    run_dir = fresh_run_dir(run_dir)
+    """OGPO from the flow policy in `init`, with no demo data in any buffer. Every
+    `checkpoint_every` env steps, and on Ctrl-C, the agent, both buffers, the counters and the RNGs
+    are saved; `resume=True` continues the OGPO run in `run_dir` from its newest checkpoint (a new
+    episode starts; the one under way when it stopped is not in the buffers)."""
+    if resume:
+        run_dir = Path(run_dir)
+        saved = _flow_run_config(run_dir)
+        if saved["algo"] != "ogpo":
+            raise ValueError(
+                f"{run_dir} is not an OGPO run: resume a folder `robokit train --algo ogpo` wrote."
+            )
+        agent = _flow_agent(saved)
+        latest = checkpoint.latest(run_dir / "checkpoints")
+        state, buffers, counters = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), agent.spec)
+        online, successes = buffers["online"], buffers["successes"]
+        init = Path(saved["train"]["init"])
+    else:
+        agent, state, saved = load_flow_run(init)
+        run_dir = fresh_run_dir(run_dir)
+        counters = None
     env, eval_env = make_env(), make_env()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     if spec != agent.spec:
@@ -177,60 +204,87 @@ def finetune_ogpo(
             f"the policy in {init} was trained on {saved['train']['env']}, not {env_id}: pass the same --env."
         )
     config = agent.config
-    extra = {"init": str(init), "max_env_steps": max_env_steps, "start_after": start_after, "seed": seed}
-    _write_run_config(run_dir, "ogpo", env_id, config, spec, extra)
-    online = ReplayBuffer(spec, max(max_env_steps, 1_000))
-    successes = ReplayBuffer(spec, max(max_env_steps, 1_000))
-    log, rng, started = RunLog(run_dir), np.random.default_rng(seed), time.time()
-    key = jax.random.PRNGKey(seed + 1)
-    env_steps = updates = chunks = 0
-    recent: list[float] = []
-    next_eval = eval_every
-    obs, _ = env.reset(seed=seed)
+    if counters is None:
+        extra = {"init": str(init), "max_env_steps": max_env_steps, "start_after": start_after, "seed": seed}
+        _write_run_config(run_dir, "ogpo", env_id, config, spec, extra)
+        online = ReplayBuffer(spec, max(max_env_steps, 1_000))
+        successes = ReplayBuffer(spec, max(max_env_steps, 1_000))
+        counters = {
+            "env_steps": 0,
+            "updates": 0,
+            "chunks": 0,
+            "next_eval": eval_every,
+            "recent": [],
+            "wall_s": 0.0,
+        }
+        rng, key = np.random.default_rng(seed), jax.random.PRNGKey(seed + 1)
+    else:
+        rng, key = checkpoint.rng_from_state(counters["rng"]), jax.numpy.asarray(counters["key"], np.uint32)
+    log, started = RunLog(run_dir), time.time() - counters["wall_s"]
+    env_steps, updates, chunks = counters["env_steps"], counters["updates"], counters["chunks"]
+    recent, next_eval = counters["recent"], counters["next_eval"]
+    next_checkpoint = (env_steps // checkpoint_every + 1) * checkpoint_every
+
+    def save() -> None:
+        checkpoint.save(
+            run_dir / "checkpoints", env_steps, state, {"online": online, "successes": successes},
+            {"env_steps": env_steps, "updates": updates, "chunks": chunks, "next_eval": next_eval,
+             "recent": recent, "wall_s": time.time() - started, "rng": checkpoint.rng_state(rng),
+             "key": np.asarray(key).tolist()},
+        )  # fmt: skip
+
+    obs, _ = env.reset(seed=seed + env_steps)
     episode: list[tuple] = []
-    while env_steps < max_env_steps:
-        key, sub = jax.random.split(key)
-        batched = {k: v[None] for k, v in obs.items()}
-        action = np.asarray(agent.act(agent.policy_params(state), batched, sub, explore=True))[0]
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        transition = (obs, action, reward, terminated, truncated, next_obs)
-        online.insert(*transition)
-        episode.append(transition)
-        env_steps += int(info.get("chunk_steps", 1))
-        chunks += 1
-        obs = next_obs
-        if terminated or truncated:
-            if info.get("success", False):
-                for done in episode:
-                    successes.insert(*done)
-            log.scalars(env_steps, {"success": float(info.get("success", False))}, "episode")
-            episode = []
-            obs, _ = env.reset()
-        if chunks >= start_after:
-            batch = online.sample(config.batch_size, rng)
-            use_success = success_term_active(len(successes), config)
-            success_batch = successes.sample(config.batch_size, rng) if use_success else None
-            state, metrics = agent.update(state, batch, success_batch, use_success=use_success)
-            updates += 1
-            if updates % 100 == 0:
-                log.scalars(env_steps, {k: float(v) for k, v in metrics.items()}, "train")
-        if env_steps >= next_eval:
-            next_eval += eval_every
-            result = evaluate(
-                eval_env, agent, agent.policy_params(state), eval_episodes, seed=10_000 + env_steps
-            )
-            log.evaluation(env_steps, time.time() - started, result)
-            say(
-                f"{env_steps} env steps: success {result['success_rate']:.0%} ({time.time() - started:.0f} s)"
-            )
-            recent.append(result["success_rate"])
-            if streak_reached(recent, stop_at_success, stop_streak):
-                break
+    try:
+        while env_steps < max_env_steps:
+            key, sub = jax.random.split(key)
+            batched = {k: v[None] for k, v in obs.items()}
+            action = np.asarray(agent.act(agent.policy_params(state), batched, sub, explore=True))[0]
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            transition = (obs, action, reward, terminated, truncated, next_obs)
+            online.insert(*transition)
+            episode.append(transition)
+            env_steps += int(info.get("chunk_steps", 1))
+            chunks += 1
+            obs = next_obs
+            if terminated or truncated:
+                if info.get("success", False):
+                    for done in episode:
+                        successes.insert(*done)
+                log.scalars(env_steps, {"success": float(info.get("success", False))}, "episode")
+                episode = []
+                obs, _ = env.reset()
+            if chunks >= start_after:
+                batch = online.sample(config.batch_size, rng)
+                use_success = success_term_active(len(successes), config)
+                success_batch = successes.sample(config.batch_size, rng) if use_success else None
+                state, metrics = agent.update(state, batch, success_batch, use_success=use_success)
+                updates += 1
+                if updates % 100 == 0:
+                    log.scalars(env_steps, {k: float(v) for k, v in metrics.items()}, "train")
+            if env_steps >= next_eval:
+                next_eval += eval_every
+                result = evaluate(
+                    eval_env, agent, agent.policy_params(state), eval_episodes, seed=10_000 + env_steps
+                )
+                log.evaluation(env_steps, time.time() - started, result)
+                say(
+                    f"{env_steps} env steps: success {result['success_rate']:.0%} "
+                    f"({time.time() - started:.0f} s)"
+                )
+                recent.append(result["success_rate"])
+                if streak_reached(recent, stop_at_success, stop_streak):
+                    break
+            if env_steps >= next_checkpoint:
+                next_checkpoint += checkpoint_every
+                save()
+    except KeyboardInterrupt:
+        save()
+        say(f"interrupted: checkpoint at {env_steps} env steps; continue with --resume {run_dir}")
+        raise
     final = evaluate(eval_env, agent, agent.policy_params(state), final_eval_episodes, seed=50_000)
     log.evaluation(env_steps, time.time() - started, {**final, "final": True})
-    checkpoint.save(
-        run_dir / "checkpoints", env_steps, state, {}, {"env_steps": env_steps, "updates": updates}
-    )
+    save()
     log.plot_curve(f"{env_id} OGPO from {Path(init).name}")
     log.close()
     env.close()

@@ -221,6 +221,8 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
 
     from cli_run import robokit
 
+    from robokit import checkpoint
+
     bc = tmp_path / "bc"
     result = robokit(
         "pretrain", "--algo", "flow-bc", "--run-dir", str(bc), "--num-demos", "2", "--steps", "60",
@@ -240,6 +242,26 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
     assert result.returncode == 0 and "success rate" in result.stdout, result.stderr[-2000:]
     result = robokit("train", "--algo", "ogpo", "--run-dir", str(tmp_path / "x"))
     assert result.returncode == 2 and "pass --init RUN" in result.stderr
+    # --resume continues the run: counters, both buffers and the evaluation log carry on
+    first = checkpoint.latest(run / "checkpoints")
+    before = json.loads((first / "counters.json").read_text())
+    with np.load(first / "buffer_online.npz") as buffer:
+        stored_before = int(buffer["counters"][1])
+    result = robokit(
+        "train", "--algo", "ogpo", "--resume", str(run), "--max-env-steps", "240", "--eval-every", "120",
+        "--eval-episodes", "1", "--final-eval-episodes", "1", "--start-after", "40",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = json.loads((checkpoint.latest(run / "checkpoints") / "counters.json").read_text())
+    with np.load(checkpoint.latest(run / "checkpoints") / "buffer_online.npz") as buffer:
+        stored_after = int(buffer["counters"][1])
+    assert before["env_steps"] >= 120 and after["env_steps"] >= 240
+    assert after["updates"] == before["updates"] + (after["chunks"] - before["chunks"])  # one per chunk
+    assert stored_after == stored_before + after["chunks"] - before["chunks"]
+    finals = [json.loads(x) for x in (run / "evals.jsonl").read_text().splitlines() if '"final"' in x]
+    assert len(finals) == 2
+    result = robokit("train", "--algo", "ogpo", "--resume", str(bc))
+    assert result.returncode == 2 and "is not an OGPO run" in result.stderr
 
 
 @pytest.mark.slow
