@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import tyro
 
 IMAGE_SHAPE_RANK = 3
 
@@ -12,8 +15,9 @@ IMAGE_SHAPE_RANK = 3
 class TrainClassifier:
     """Train a success classifier on labelled camera frames (datasets from `robokit record --frames`)."""
 
-    data: tuple[Path, ...]
-    """One or more Minari datasets whose episodes carry a per-step `success` label."""
+    data: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction]
+    """A Minari dataset whose episodes carry a per-step `success` label; repeat --data for several
+    (e.g. the first round and a hard-negative round)."""
     out: Path
     """Folder to write the classifier to (replaced if it exists)."""
     cameras: tuple[str, ...] = ()

@@ -133,11 +133,12 @@ def test_train_classifier_command_prints_figures_and_a_confusion_matrix(tmp_path
     )
     data = write_dataset(tmp_path / "frames", episodes, space, gym.spaces.Box(-1, 1, (4,), np.float32))
     out = tmp_path / "clf"
-    result = robokit(
-        "train-classifier", "--data", str(data), "--out", str(out), "--steps", "200", "--downsample", "1"
-    )
+    twice = ["--data", str(data), "--data", str(data)]  # repeated --data: every dataset is used
+    result = robokit("train-classifier", *twice, "--out", str(out), "--steps", "200", "--downsample", "1")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "held-out test episodes" in result.stdout and "confusion matrix" in result.stdout
+    frames_used = sum(len(ep) + 1 for ep in episodes) * 2
+    assert f"{frames_used} frames from {2 * len(episodes)} episodes" in " ".join(result.stdout.split())
     assert RewardClassifier.load(out).frame_shapes == {"front": (SIZE, SIZE, 3), "wrist": (SIZE, SIZE, 3)}
 
 
