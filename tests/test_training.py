@@ -214,7 +214,7 @@ def test_a_learner_killed_mid_run_resumes_with_every_transition_its_actors_took(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "actors",
-    [[], pytest.param(["--actors", "2"], marks=pytest.mark.extended)],
+    [[], pytest.param(["--actors", "2"], marks=[pytest.mark.extended, pytest.mark.timeout(1800)])],
     ids=["defaults", "two_actor_processes"],
 )
 def test_default_training_reaches_90_percent_on_pickcube(tmp_path, actors):
