@@ -89,13 +89,13 @@ def train_ogpo(config, console) -> None:
     """`robokit train --algo ogpo --init RUN` (or `--resume OGPO_RUN`): OGPO finetuning in one
     process, no demos online."""
     from robokit.envs.registration import check_env_id
-    from robokit.flow_training import finetune_ogpo, load_flow_run
+    from robokit.flow_training import finetune_ogpo, flow_run_agent
 
     if config.init is None and config.resume is None:
         raise ValueError(
             "--algo ogpo finetunes a flow policy: pass --init RUN from `robokit pretrain --algo flow-bc`."
         )
-    agent, _, saved = load_flow_run(config.resume or config.init)
+    agent, saved = flow_run_agent(config.resume or config.init)
     env_id = check_env_id(saved["train"]["env"] if config.resume else config.env)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = config.resume or config.run_dir or Path("runs") / f"{env_id.split('/')[1]}-ogpo-{stamp}"

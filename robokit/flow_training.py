@@ -26,7 +26,7 @@ from robokit.agents.sac import state_statistics
 from robokit.data.datasets import read_episodes
 from robokit.data.replay import ReplayBuffer
 from robokit.evaluation import evaluate
-from robokit.policy_io import saved_spec
+from robokit.policy_io import saved_spec, spec_json
 from robokit.run_log import RunLog, fresh_run_dir
 from robokit.training import STOP_STREAK, streak_reached
 from robokit.types import EnvSpec
@@ -57,7 +57,7 @@ def _write_run_config(run_dir: Path, algo: str, env_id: str, config: FlowConfig,
         "algo": algo,
         "train": {"env": env_id, **extra},
         "agent": asdict(config),
-        "spec": json.loads(json.dumps(asdict(spec))),
+        "spec": spec_json(spec),
     }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
 
@@ -133,7 +133,8 @@ class FinetuneResult:
     evals: list
 
 
-def _flow_run_config(run_dir: Path) -> dict:
+def flow_run_agent(run_dir: Path) -> tuple[OGPO, dict]:
+    """(agent, saved config) of a flow run, from its config.json alone (no checkpoint is read)."""
     run_dir = Path(run_dir)
     saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
     if saved.get("algo") not in ("flow-bc", "ogpo") or checkpoint.latest(run_dir / "checkpoints") is None:
@@ -141,20 +142,15 @@ def _flow_run_config(run_dir: Path) -> dict:
             f"{run_dir} holds no flow policy: pass a folder that `robokit pretrain --algo flow-bc` "
             "(or `robokit train --algo ogpo`) wrote."
         )
-    return saved
-
-
-def _flow_agent(saved: dict) -> OGPO:
     fields = dict(saved["agent"])
     for key in ("actor_hidden_dims", "critic_hidden_dims"):
         fields[key] = tuple(fields[key])
-    return OGPO(FlowConfig(**fields), saved_spec(saved))
+    return OGPO(FlowConfig(**fields), saved_spec(saved)), saved
 
 
 def load_flow_run(run_dir: Path) -> tuple[OGPO, object, dict]:
     """(agent, state, saved config) of a flow run's newest checkpoint."""
-    saved = _flow_run_config(run_dir)
-    agent = _flow_agent(saved)
+    agent, saved = flow_run_agent(run_dir)
     latest = checkpoint.latest(Path(run_dir) / "checkpoints")
     state, _, _ = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), agent.spec)
     return agent, state, saved
@@ -183,12 +179,11 @@ def finetune_ogpo(
     episode starts; the one under way when it stopped is not in the buffers)."""
     if resume:
         run_dir = Path(run_dir)
-        saved = _flow_run_config(run_dir)
+        agent, saved = flow_run_agent(run_dir)
         if saved["algo"] != "ogpo":
             raise ValueError(
                 f"{run_dir} is not an OGPO run: resume a folder `robokit train --algo ogpo` wrote."
             )
-        agent = _flow_agent(saved)
         latest = checkpoint.latest(run_dir / "checkpoints")
         state, buffers, counters = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), agent.spec)
         online, successes = buffers["online"], buffers["successes"]

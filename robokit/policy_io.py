@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -12,6 +13,11 @@ from robokit import checkpoint
 from robokit.agents.sac import SAC
 from robokit.agents.sac_config import SACConfig
 from robokit.types import EnvSpec
+
+
+def spec_json(spec: EnvSpec) -> dict:
+    """An EnvSpec as a run's config.json records it (what `saved_spec` reads back)."""
+    return json.loads(json.dumps(asdict(spec)))
 
 
 def saved_spec(saved: dict) -> EnvSpec:

@@ -24,6 +24,7 @@ from robokit import checkpoint
 from robokit.agents.sac import SAC
 from robokit.learner import Learner
 from robokit.link import InProcessLink
+from robokit.policy_io import spec_json
 from robokit.run_log import RunLog
 from robokit.train_config import PRESETS
 from robokit.training import demo_and_online_buffers, learner_setup, streak_reached
@@ -166,7 +167,7 @@ def train_reset_free(
     resolved = {
         "reset_free": asdict(config),
         "agent": asdict(agent_config),
-        "spec": json.loads(json.dumps(asdict(spec))),
+        "spec": spec_json(spec),
         "demos": {d: str(p) for d, p in demos.items()},
     }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))

@@ -29,6 +29,7 @@ from robokit.link import InProcessLink
 from robokit.link.keys import check_listen_address, split_address
 from robokit.link.wire import config_hash
 from robokit.link.zmq_learner import ZmqLearnerLink
+from robokit.policy_io import spec_json
 from robokit.run_log import RunLog
 from robokit.train_config import BUDGET_FIELDS, TrainConfig
 from robokit.types import EnvSpec
@@ -126,7 +127,7 @@ def _write_config(run_dir: Path, config: TrainConfig, agent_config: SACConfig, s
     resolved = {
         "train": _jsonable(config),
         "agent": _jsonable(agent_config),
-        "spec": _jsonable(spec),
+        "spec": spec_json(spec),
         "demos": str(demos),
     }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2))
