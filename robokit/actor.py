@@ -38,12 +38,14 @@ class Actor:
         return np.asarray(self.agent.act(self.params, batched, sub, explore=True))[0]
 
     def collect(self, steps: int) -> None:
-        """Run `steps` env steps, sending each transition and each finished episode's metrics."""
+        """Take `steps` actions (each an action chunk's env steps with a chunking env), sending each
+        transition and each finished episode's metrics."""
         self.refresh_params()
         transitions = []
         for _ in range(steps):
             action = self.act(self.obs)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
+            env_steps = int(info.get("chunk_steps", 1))  # an action chunk runs several
             transitions.append(
                 {
                     "observations": self.obs,
@@ -52,11 +54,12 @@ class Actor:
                     "terminated": bool(terminated),
                     "truncated": bool(truncated),
                     "next_observations": next_obs,
+                    "steps": env_steps,
                 }
             )
-            self.env_steps += 1
+            self.env_steps += env_steps
             self.episode_return += float(reward)
-            self.episode_length += 1
+            self.episode_length += env_steps
             if terminated or truncated:
                 self.episodes += 1
                 self.link.send(

@@ -105,13 +105,13 @@ def bench_ogpo(repeats: int = 3, calls: int = 3) -> Iterator[dict]:
         agent = OGPO(config, spec)
         state = agent.init(jax.random.PRNGKey(0))
         batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.batch_size, rng))
-        state, _ = agent.update(state, batch, batch, use_success=True)  # compile
+        state, _ = agent.update(state, {**batch, "successes": batch})  # compile
         jax.block_until_ready(state)
         per_call = []
         for _ in range(repeats):
             start = time.perf_counter()
             for _ in range(calls):
-                state, _ = agent.update(state, batch, batch, use_success=True)
+                state, _ = agent.update(state, {**batch, "successes": batch})
             jax.block_until_ready(state)
             per_call.append((time.perf_counter() - start) / calls)
         seconds = statistics.median(per_call)

@@ -135,6 +135,10 @@ class ActorCommand:
     """The learner's agent preset (the handshake refuses a mismatch)."""
     critic_ensemble: int | None = None
     utd_ratio: int | None = None
+    algo: Literal["sac", "ogpo"] = "sac"
+    """The learner's algorithm; ogpo acts in action chunks with the flow policy of --init."""
+    init: Path | None = None
+    """--algo ogpo: the flow run the learner finetunes (its config.json describes the policy)."""
     keys: Path | None = None
     """CURVE keys folder made by `robokit keys` (needed when the learner uses keys)."""
     spool_dir: Path | None = None
@@ -385,8 +389,9 @@ def _train(config) -> None:
     from robokit.training import train
 
     console = Console()
+    flow = None  # --algo ogpo: the flow agent, whose action chunks the envs take
     if config.algo == "ogpo":
-        return flow_cli.train_ogpo(config, console)
+        config, flow = flow_cli.ogpo_config(config)
     spec, make_env, record = None, None, None
     if config.robot_config is not None:
         from robokit.envs.real import spec_of
@@ -395,6 +400,8 @@ def _train(config) -> None:
             raise ValueError(REAL_CLASSIFIER)
 
         spec = spec_of(config.robot_config)
+        if flow is not None:
+            spec = dataclasses.replace(spec, action_dim=spec.action_dim * flow.config.chunk)
         env_id = f"real robot ({config.robot_config})"
         config = dataclasses.replace(config, env="real")
     else:
@@ -408,6 +415,8 @@ def _train(config) -> None:
         config = dataclasses.replace(config, env=env_id)
 
         make_env = _sim_env_factory(env_id, config.reward_classifier)
+        if flow is not None:
+            make_env = flow_cli.chunked_factory(make_env, flow.config)
 
         def record(out: Path, episodes: int) -> Path:
             console.print(f"recording {episodes} scripted-expert demos of {env_id} into {out}")
@@ -427,9 +436,14 @@ def _train(config) -> None:
         from robokit.actor_fleet import ActorProcesses
 
         run_dir = Path(config.resume or config.run_dir)
-        agent_options = ["--preset", config.preset]
-        agent_options += ["--critic-ensemble", str(config.critic_ensemble)] if config.critic_ensemble else []
-        agent_options += ["--utd-ratio", str(config.utd_ratio)] if config.utd_ratio else []
+        if flow is not None:
+            agent_options = ["--algo", "ogpo", "--init", str(config.init)]
+        else:
+            agent_options = ["--preset", config.preset]
+            agent_options += (
+                ["--critic-ensemble", str(config.critic_ensemble)] if config.critic_ensemble else []
+            )
+            agent_options += ["--utd-ratio", str(config.utd_ratio)] if config.utd_ratio else []
         agent_options += ["--keys", str(config.keys)] if config.keys else []
         agent_options += ["--config", str(config.robot_config)] if config.robot_config else []
         if config.reward_classifier is not None:
@@ -452,7 +466,7 @@ def _train(config) -> None:
     if final.get("interrupted"):
         console.print(
             f"[yellow]interrupted at {result.env_steps} env steps[/yellow]: resume with "
-            f"robokit train --resume {result.run_dir}"
+            f"robokit train{' --algo ogpo' if flow else ''} --resume {result.run_dir}"
         )
     elif "success_rate" not in final:
         console.print(
@@ -461,7 +475,8 @@ def _train(config) -> None:
         )
     else:
         console.print(
-            f"[bold]{env_id}[/bold]: success rate {final['success_rate']:.0%} on {final['episodes']} "
+            f"[bold]{env_id}[/bold]{' OGPO' if flow else ''}: success rate {final['success_rate']:.0%} on "
+            f"{final['episodes']} "
             f"fresh episodes after {result.env_steps} env steps, {result.updates} updates, "
             f"{result.wall_s / 60:.1f} min"
         )
@@ -475,6 +490,7 @@ def _actor(args: ActorCommand) -> None:
 
     from robokit.actor import Actor, run_actor
     from robokit.actor_fleet import exit_with_parent
+    from robokit.agents.flow import OGPO
     from robokit.agents.sac import SAC
     from robokit.envs.registration import check_env_id
     from robokit.link.keys import split_address
@@ -493,10 +509,20 @@ def _actor(args: ActorCommand) -> None:
     else:
         env = _sim_env_factory(check_env_id(args.env), args.reward_classifier)()
         paced, on_lost = args.paced, args.on_learner_lost or "continue"
+    if args.algo == "ogpo":
+        try:
+            _, agent = flow_cli.ogpo_config(TrainConfig(algo="ogpo", init=args.init))
+        except BaseException:
+            env.close()
+            raise
+        agent_config = agent.config
+        env = flow_cli.chunked(env, agent_config.chunk, agent_config.discount)
+    else:
+        agent_config = TrainConfig(
+            preset=args.preset, critic_ensemble=args.critic_ensemble, utd_ratio=args.utd_ratio
+        ).agent_config()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
-    agent_config = TrainConfig(
-        preset=args.preset, critic_ensemble=args.critic_ensemble, utd_ratio=args.utd_ratio
-    ).agent_config()
+    agent = OGPO(agent_config, spec) if args.algo == "ogpo" else SAC(agent_config, spec)
     spool = args.spool_dir or Path("spool") / f"actor_{args.actor_id}"
     try:
         link = ZmqActorLink(
@@ -517,7 +543,7 @@ def _actor(args: ActorCommand) -> None:
     try:
         if not link.wait_connected(10.0):
             print(f"actor {args.actor_id}: no answer from {args.learner} yet; acting and spooling meanwhile")
-        actor = Actor(env, SAC(agent_config, spec), link, seed=args.seed, actor_id=args.actor_id)
+        actor = Actor(env, agent, link, seed=args.seed, actor_id=args.actor_id)
         steps = run_actor(actor, link, lambda: stop["requested"], on_lost, args.send_every, args.max_steps)
         flushed = link.flush(timeout_s=5.0)
         left = "all acknowledged" if flushed else f"{len(link.spool)} batches kept in {spool} for next time"

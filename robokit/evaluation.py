@@ -16,7 +16,8 @@ def evaluate(
     seed: int = 10_000,
     on_frame: Callable[[np.ndarray], None] | None = None,
 ) -> dict[str, float]:
-    """Success rate, mean return and mean length over `episodes` episodes with seeds seed, seed+1, ...
+    """Success rate, mean return and mean length (in env steps) over `episodes` episodes with seeds
+    seed, seed+1, ...
 
     Each step gets its own key (split from `seed`): a deterministic SAC policy ignores it, while a
     flow policy starts its ODE from fresh noise each time (one fixed noise for every step pins it to
@@ -34,7 +35,7 @@ def evaluate(
             action = np.asarray(agent.act(params, batched, sub, explore=False))[0]
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
-            length += 1
+            length += int(info.get("chunk_steps", 1))  # in env steps, for action chunks too
             done = terminated or truncated
         if on_frame is not None:
             on_frame(env.render())

@@ -43,10 +43,9 @@ def chunked(env, chunk: int | None, discount: float):
     return ActionChunk(env, chunk, discount)
 
 
-def _chunk_env_factory(env_id: str, chunk: int, discount: float):
-    from robokit.envs.registration import make
-
-    return lambda: chunked(make(env_id), chunk, discount)
+def chunked_factory(make_env, config):
+    """`make_env` whose envs take the action chunks of a flow policy with this FlowConfig."""
+    return lambda: chunked(make_env(), config.chunk, config.discount)
 
 
 def pretrain(args: Pretrain) -> None:
@@ -54,7 +53,7 @@ def pretrain(args: Pretrain) -> None:
 
     from robokit.agents.flow_config import FLOW_PRESETS
     from robokit.envs.recording import record_expert
-    from robokit.envs.registration import check_env_id
+    from robokit.envs.registration import check_env_id, make
     from robokit.flow_training import pretrain_flow_bc
 
     console = Console()
@@ -70,7 +69,7 @@ def pretrain(args: Pretrain) -> None:
         return record_expert(env_id, args.num_demos, out, successes_only=True).path
 
     result = pretrain_flow_bc(
-        env_id, _chunk_env_factory(env_id, config.chunk, config.discount), demos, run_dir, config,
+        env_id, chunked_factory(lambda: make(env_id), config), demos, run_dir, config,
         steps=args.steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         max_success=args.max_success, seed=args.seed, say=console.print,
     )  # fmt: skip
@@ -85,31 +84,25 @@ def pretrain(args: Pretrain) -> None:
     )
 
 
-def train_ogpo(config, console) -> None:
-    """`robokit train --algo ogpo --init RUN` (or `--resume OGPO_RUN`): OGPO finetuning in one
-    process, no demos online."""
-    from robokit.envs.registration import check_env_id
-    from robokit.flow_training import finetune_ogpo, flow_run_agent
+def ogpo_config(config):
+    """(config, agent) for `robokit train --algo ogpo`: the flow agent of --init (or, with
+    --resume, of the run, whose --init is filled in from its config.json)."""
+    import json
 
-    if config.init is None and config.resume is None:
+    from robokit.flow_training import flow_run_agent
+
+    if config.resume is not None:
+        saved_file = Path(config.resume) / "config.json"
+        saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
+        if saved.get("algo") != "ogpo":
+            raise ValueError(
+                f"{config.resume} is not an OGPO run: resume a folder `robokit train --algo ogpo` wrote."
+            )
+        if config.init is None:
+            config = dataclasses.replace(config, init=Path(saved["train"]["init"]))
+    if config.init is None:
         raise ValueError(
             "--algo ogpo finetunes a flow policy: pass --init RUN from `robokit pretrain --algo flow-bc`."
         )
-    agent, saved = flow_run_agent(config.resume or config.init)
-    env_id = check_env_id(saved["train"]["env"] if config.resume else config.env)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = config.resume or config.run_dir or Path("runs") / f"{env_id.split('/')[1]}-ogpo-{stamp}"
-    result = finetune_ogpo(
-        env_id, _chunk_env_factory(env_id, agent.config.chunk, agent.config.discount), config.init, run_dir,
-        max_env_steps=config.max_env_steps, start_after=max(config.start_after // agent.config.chunk, 1),
-        eval_every=config.eval_every, eval_episodes=config.eval_episodes,
-        final_eval_episodes=config.final_eval_episodes, stop_at_success=config.stop_at_success,
-        checkpoint_every=config.checkpoint_every, resume=config.resume is not None, seed=config.seed,
-        say=console.print,
-    )  # fmt: skip
-    final = result.final_eval
-    console.print(
-        f"[bold]{env_id}[/bold] OGPO: success rate {final['success_rate']:.0%} on {final['episodes']} fresh "
-        f"episodes after {result.env_steps} env steps, {result.updates} updates, {result.wall_s / 60:.1f} min"
-    )
-    console.print(f"run: {result.run_dir} (curve.png, evals.jsonl, checkpoints)")
+    agent, _ = flow_run_agent(config.init)
+    return config, agent

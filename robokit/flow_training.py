@@ -1,12 +1,13 @@
 """Flow policies in training: behaviour cloning on demo chunks (`robokit pretrain --algo flow-bc`)
-and OGPO finetuning online from such a start (`robokit train --algo ogpo --init RUN`).
+and the start of an OGPO run (`robokit train --algo ogpo --init RUN`).
 
-Both run in one process, lock-step: each chunk the actor executes (H env steps, through the
-ActionChunk wrapper that `make_env` returns) is followed by one update. The online buffer holds only
-what the finetuned policy itself collected (no demos); transitions of its successful episodes are
-also copied into a success buffer, whose flow-matching term joins the PPO loss once it holds
-batch + H of them. Run folders look like `robokit train`'s (config.json with "algo", checkpoints,
-evals.jsonl, curve.png, tb/), so `robokit eval` takes them.
+OGPO itself runs in `robokit.training.train`, through the same Learner, Actor and link as SAC:
+actors act in chunks (the ActionChunk wrapper; one transition per chunk, carrying its env steps),
+the learner makes one update per chunk, and the online buffer holds only what the finetuned policy
+collected (no demos). The learner copies each episode that ended in success into a success buffer
+(robokit.data.successes), whose flow-matching term joins the PPO loss once it holds batch + H
+transitions. Run folders look like SAC's (config.json with "algo", checkpoints, evals.jsonl,
+curve.png, tb/), so `robokit eval` and `--resume` take them.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import jax
 import numpy as np
 
 from robokit import checkpoint
-from robokit.agents.flow import OGPO, FlowConfig, success_term_active
+from robokit.agents.flow import OGPO, FlowConfig, success_gate
 from robokit.agents.sac import state_statistics
 from robokit.data.datasets import read_episodes
 from robokit.data.replay import ReplayBuffer
 from robokit.evaluation import evaluate
+from robokit.learner import LearnerConfig
 from robokit.policy_io import saved_spec, spec_json
 from robokit.run_log import RunLog, fresh_run_dir
-from robokit.training import STOP_STREAK, streak_reached
 from robokit.types import EnvSpec
 
 
@@ -123,16 +124,6 @@ def pretrain_flow_bc(
     return PretrainResult(run_dir, step, kept_step, kept_success, log.evaluations())
 
 
-@dataclass(frozen=True)
-class FinetuneResult:
-    run_dir: Path
-    env_steps: int
-    updates: int
-    wall_s: float
-    final_eval: dict
-    evals: list
-
-
 def flow_run_agent(run_dir: Path) -> tuple[OGPO, dict]:
     """(agent, saved config) of a flow run, from its config.json alone (no checkpoint is read)."""
     run_dir = Path(run_dir)
@@ -156,132 +147,33 @@ def load_flow_run(run_dir: Path) -> tuple[OGPO, object, dict]:
     return agent, state, saved
 
 
-def finetune_ogpo(
-    env_id: str,
-    make_env: Callable[[], object],
-    init: Path | None,
-    run_dir: Path,
-    max_env_steps: int = 50_000,
-    start_after: int = 1_000,
-    eval_every: int = 2_000,
-    eval_episodes: int = 20,
-    final_eval_episodes: int = 50,
-    stop_at_success: float | None = 0.95,
-    stop_streak: int = STOP_STREAK,
-    checkpoint_every: int = 5_000,
-    resume: bool = False,
-    seed: int = 0,
-    say: Callable[[str], None] = print,
-) -> FinetuneResult:
-    """OGPO from the flow policy in `init`, with no demo data in any buffer. Every
-    `checkpoint_every` env steps, and on Ctrl-C, the agent, both buffers, the counters and the RNGs
-    are saved; `resume=True` continues the OGPO run in `run_dir` from its newest checkpoint (a new
-    episode starts; the one under way when it stopped is not in the buffers)."""
-    if resume:
-        run_dir = Path(run_dir)
-        agent, saved = flow_run_agent(run_dir)
-        if saved["algo"] != "ogpo":
-            raise ValueError(
-                f"{run_dir} is not an OGPO run: resume a folder `robokit train --algo ogpo` wrote."
-            )
-        latest = checkpoint.latest(run_dir / "checkpoints")
-        state, buffers, counters = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), agent.spec)
-        online, successes = buffers["online"], buffers["successes"]
-        init = Path(saved["train"]["init"])
-    else:
-        agent, state, saved = load_flow_run(init)
-        run_dir = fresh_run_dir(run_dir)
-        counters = None
-    env, eval_env = make_env(), make_env()
-    spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+def start_ogpo(config, spec: EnvSpec, resume_dir: Path | None):
+    """(agent, state, buffers, LearnerConfig) of an OGPO run of `robokit.training.train`: the flow
+    policy of `config.init`, empty online and success buffers (no demos in either). Resuming, the
+    agent is the run's own and its state and buffers come from its checkpoint instead (None here)."""
+    source = resume_dir or config.init
+    if source is None:
+        raise ValueError(
+            "--algo ogpo finetunes a flow policy: pass --init RUN from `robokit pretrain --algo flow-bc`."
+        )
+    agent, saved = flow_run_agent(source)
     if spec != agent.spec:
         raise ValueError(
-            f"the policy in {init} was trained on {saved['train']['env']}, not {env_id}: pass the same --env."
+            f"the policy in {source} was trained on {saved['train']['env']}, not {config.env}: "
+            "pass the same --env."
         )
-    config = agent.config
-    if counters is None:
-        extra = {"init": str(init), "max_env_steps": max_env_steps, "start_after": start_after, "seed": seed}
-        _write_run_config(run_dir, "ogpo", env_id, config, spec, extra)
-        online = ReplayBuffer(spec, max(max_env_steps, 1_000))
-        successes = ReplayBuffer(spec, max(max_env_steps, 1_000))
-        counters = {
-            "env_steps": 0,
-            "updates": 0,
-            "chunks": 0,
-            "next_eval": eval_every,
-            "recent": [],
-            "wall_s": 0.0,
-        }
-        rng, key = np.random.default_rng(seed), jax.random.PRNGKey(seed + 1)
-    else:
-        rng, key = checkpoint.rng_from_state(counters["rng"]), jax.numpy.asarray(counters["key"], np.uint32)
-    log, started = RunLog(run_dir), time.time() - counters["wall_s"]
-    env_steps, updates, chunks = counters["env_steps"], counters["updates"], counters["chunks"]
-    recent, next_eval = counters["recent"], counters["next_eval"]
-    next_checkpoint = (env_steps // checkpoint_every + 1) * checkpoint_every
-
-    def save() -> None:
-        checkpoint.save(
-            run_dir / "checkpoints", env_steps, state, {"online": online, "successes": successes},
-            {"env_steps": env_steps, "updates": updates, "chunks": chunks, "next_eval": next_eval,
-             "recent": recent, "wall_s": time.time() - started, "rng": checkpoint.rng_state(rng),
-             "key": np.asarray(key).tolist()},
-        )  # fmt: skip
-
-    obs, _ = env.reset(seed=seed + env_steps)
-    episode: list[tuple] = []
-    try:
-        while env_steps < max_env_steps:
-            key, sub = jax.random.split(key)
-            batched = {k: v[None] for k, v in obs.items()}
-            action = np.asarray(agent.act(agent.policy_params(state), batched, sub, explore=True))[0]
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            transition = (obs, action, reward, terminated, truncated, next_obs)
-            online.insert(*transition)
-            episode.append(transition)
-            env_steps += int(info.get("chunk_steps", 1))
-            chunks += 1
-            obs = next_obs
-            if terminated or truncated:
-                if info.get("success", False):
-                    for done in episode:
-                        successes.insert(*done)
-                log.scalars(env_steps, {"success": float(info.get("success", False))}, "episode")
-                episode = []
-                obs, _ = env.reset()
-            if chunks >= start_after:
-                batch = online.sample(config.batch_size, rng)
-                use_success = success_term_active(len(successes), config)
-                success_batch = successes.sample(config.batch_size, rng) if use_success else None
-                state, metrics = agent.update(state, batch, success_batch, use_success=use_success)
-                updates += 1
-                if updates % 100 == 0:
-                    log.scalars(env_steps, {k: float(v) for k, v in metrics.items()}, "train")
-            if env_steps >= next_eval:
-                next_eval += eval_every
-                result = evaluate(
-                    eval_env, agent, agent.policy_params(state), eval_episodes, seed=10_000 + env_steps
-                )
-                log.evaluation(env_steps, time.time() - started, result)
-                say(
-                    f"{env_steps} env steps: success {result['success_rate']:.0%} "
-                    f"({time.time() - started:.0f} s)"
-                )
-                recent.append(result["success_rate"])
-                if streak_reached(recent, stop_at_success, stop_streak):
-                    break
-            if env_steps >= next_checkpoint:
-                next_checkpoint += checkpoint_every
-                save()
-    except KeyboardInterrupt:
-        save()
-        say(f"interrupted: checkpoint at {env_steps} env steps; continue with --resume {run_dir}")
-        raise
-    final = evaluate(eval_env, agent, agent.policy_params(state), final_eval_episodes, seed=50_000)
-    log.evaluation(env_steps, time.time() - started, {**final, "final": True})
-    save()
-    log.plot_curve(f"{env_id} OGPO from {Path(init).name}")
-    log.close()
-    env.close()
-    eval_env.close()
-    return FinetuneResult(run_dir, env_steps, updates, time.time() - started, final, log.evaluations())
+    c = agent.config
+    state = buffers = None
+    if resume_dir is None:
+        latest = checkpoint.latest(Path(source) / "checkpoints")
+        state, _, _ = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), spec)
+        capacity = max(config.max_env_steps, 1_000)
+        buffers = {"online": ReplayBuffer(spec, capacity), "successes": ReplayBuffer(spec, capacity)}
+    learner_config = LearnerConfig(
+        start_after=max(config.start_after // c.chunk, 1),  # in chunks
+        publish_every=1,
+        batch_size=c.batch_size,
+        utd_ratio=c.utd_ratio,
+        success_after=success_gate(c),
+    )
+    return agent, state, buffers, learner_config

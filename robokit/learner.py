@@ -18,6 +18,7 @@ import numpy as np
 
 from robokit.data.mixer import Mixer
 from robokit.data.replay import ReplayBuffer
+from robokit.data.successes import SuccessfulEpisodes
 from robokit.link.base import LearnerLink
 from robokit.link.wire import transition_rows
 
@@ -30,6 +31,9 @@ class LearnerConfig:
     """Publish policy params every this many updates."""
     batch_size: int = 256
     utd_ratio: int = 1
+    success_after: int | None = None
+    """With a "successes" buffer (OGPO): each batch also carries batch_size of its transitions as
+    batch["successes"] once it holds this many."""
 
 
 class Learner:
@@ -45,10 +49,12 @@ class Learner:
     ):
         self.agent, self.state, self.link, self.config = agent, state, link, config
         self.buffers = buffers
-        self.mixer = Mixer(buffers, ratios)
+        self.mixer = Mixer({k: buffers[k] for k in ratios}, ratios)
+        self.successes = SuccessfulEpisodes(buffers["successes"]) if "successes" in buffers else None
         self.rng = np.random.default_rng(seed)
         self.updates = 0
-        self.env_steps = 0
+        self.env_steps = 0  # env steps (an action chunk's transition stands for several)
+        self.transitions = 0
         self.published_version = -1
         self.episodes: list[dict] = []  # metrics of finished episodes, in arrival order
         self.update_seconds = 0.0
@@ -58,32 +64,37 @@ class Learner:
         return len(self.buffers["online"]) >= self.config.start_after
 
     def ingest(self) -> int:
-        """Move everything actors sent into the online buffer; returns the transitions received."""
+        """Move everything actors sent into the online buffer (and, with a success buffer, each
+        successful episode into it); returns the transitions received."""
         received = self.link.drain()
-        online = self.buffers["online"]
         count = 0
         for t in received["transitions"]:
-            if "obs_index" in t:  # a checked column batch from a network link
+            if "obs_index" in t:  # a checked column batch from a network link, from one source
                 for row in transition_rows(t):
-                    online.insert(*row)
-                    count += 1
+                    self._insert(t.get("source", 0), row)
+                self.env_steps += int(t["steps"].sum())
+                count += len(t["obs_index"])
             else:
-                online.insert(
-                    t["observations"],
-                    t["actions"],
-                    t["rewards"],
-                    t["terminated"],
-                    t["truncated"],
-                    t["next_observations"],
-                )
+                keys = ("observations", "actions", "rewards", "terminated", "truncated", "next_observations")
+                self._insert(0, tuple(t[k] for k in keys))
+                self.env_steps += int(t.get("steps", 1))
                 count += 1
-        self.env_steps += count
+        self.transitions += count
         self.episodes.extend(received["metrics"])
         return count
 
+    def _insert(self, source: int, row: tuple) -> None:
+        self.buffers["online"].insert(*row)
+        if self.successes is not None:
+            self.successes.add(source, row)
+
     def sample(self):
         c = self.config
-        return self.mixer.sample(c.utd_ratio * c.batch_size, self.rng)
+        batch = self.mixer.sample(c.utd_ratio * c.batch_size, self.rng)
+        successes = self.buffers.get("successes")
+        if successes is not None and c.success_after is not None and len(successes) >= c.success_after:
+            batch["successes"] = successes.sample(c.batch_size, self.rng)
+        return batch
 
     def update(self, batch=None) -> dict[str, float]:
         batch = self.sample() if batch is None else batch

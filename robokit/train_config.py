@@ -43,6 +43,7 @@ class TrainConfig:
     """Override the preset's critic updates per env step."""
     max_env_steps: int = 20_000
     start_after: int = 500
+    """Env steps from the first policy (random for sac, --init's for ogpo) before updates start."""
     eval_every: int = 1000
     eval_episodes: int = 20
     final_eval_episodes: int = 50
@@ -56,7 +57,8 @@ class TrainConfig:
     resume: Path | None = None
     """Continue the run in this folder from its latest checkpoint."""
     algo: Literal["sac", "ogpo"] = "sac"
-    """sac: SAC/RLPD from demos. ogpo: finetune the flow policy of --init (in one process)."""
+    """sac: SAC/RLPD from demos. ogpo: finetune the flow policy of --init with OGPO (no demos
+    online; the same actors, link and checkpoints as sac)."""
     init: Path | None = None
     """--algo ogpo: the run `robokit pretrain --algo flow-bc` wrote."""
     reward_classifier: Path | None = None

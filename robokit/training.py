@@ -63,6 +63,18 @@ def learner_setup(agent_config: SACConfig, start_after: int, buffers: dict, demo
     return learner_config, ratios
 
 
+def _start_sac(config: TrainConfig, spec: EnvSpec, run_dir: Path, record_demos):
+    """(agent, agent config, initial state, buffers, demos path) of a new SAC/RLPD run."""
+    agent_config = config.agent_config()
+    agent = SAC(agent_config, spec)
+    demo_path = config.demos
+    if demo_path is None and record_demos is not None:
+        demo_path = record_demos(run_dir / "demos", config.num_demos)
+    # (a real robot without recorded demos learns from its own data only)
+    buffers, mean, std = demo_and_online_buffers(spec, max(config.max_env_steps, 1000), demo_path)
+    return agent, agent_config, agent.init(jax.random.PRNGKey(config.seed), mean, std), buffers, demo_path
+
+
 def streak_reached(recent: list[float], bar: float | None, streak: int) -> bool:
     """Whether the last `streak` evaluations all reached `bar` (never, with no bar)."""
     return bar is not None and len(recent) >= streak and min(recent[-streak:]) >= bar
@@ -115,7 +127,11 @@ def _open_run_dir(config: TrainConfig) -> Path:
             raise FileNotFoundError(
                 f"{run_dir} holds no checkpoint to resume: pass a run folder that `robokit train` wrote."
             )
-        check_resume_config(json.loads(config_file.read_text())["train"], config)
+        saved = json.loads(config_file.read_text())
+        algo = saved.get("algo", "sac")
+        if algo != config.algo:
+            raise ValueError(f"{run_dir} holds a {algo} run: resume it with --algo {algo}.")
+        check_resume_config(saved["train"], config)
         checkpoint.discard_partials(run_dir / "checkpoints")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(f"{run_dir} already exists: pass a new --run-dir, or --resume it.")
@@ -123,8 +139,9 @@ def _open_run_dir(config: TrainConfig) -> Path:
     return run_dir
 
 
-def _write_config(run_dir: Path, config: TrainConfig, agent_config: SACConfig, spec, demos: Path) -> None:
+def _write_config(run_dir: Path, config: TrainConfig, agent_config, spec, demos: Path) -> None:
     resolved = {
+        "algo": config.algo,
         "train": _jsonable(config),
         "agent": _jsonable(agent_config),
         "spec": spec_json(spec),
@@ -160,22 +177,26 @@ def train(
         spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     elif spec is None:
         raise ValueError("train() needs make_env or the env spec: pass one of them.")
-    agent_config = config.agent_config()
-    agent = SAC(agent_config, spec)
     counters = {"env_steps": 0, "updates": 0, "wall_s": 0.0}
+    if config.algo == "ogpo":
+        from robokit.flow_training import start_ogpo
+
+        agent, state, buffers, learner_config = start_ogpo(config, spec, run_dir if config.resume else None)
+        agent_config, ratios, demo_path = agent.config, {"online": 1.0}, None
+    else:
+        if config.resume:
+            agent_config = config.agent_config()
+            agent = SAC(agent_config, spec)
+        else:
+            agent, agent_config, state, buffers, demo_path = _start_sac(config, spec, run_dir, record_demos)
+        learner_config, ratios = None, None
     if config.resume:
         template = agent.init(jax.random.PRNGKey(config.seed))
         state, buffers, counters = checkpoint.restore(checkpoint.latest(ckpt_dir), template, spec)
     else:
-        demo_path = config.demos
-        if demo_path is None and record_demos is not None:
-            demo_path = record_demos(run_dir / "demos", config.num_demos)
-        # (a real robot without recorded demos learns from its own data only)
-        buffers, mean, std = demo_and_online_buffers(spec, max(config.max_env_steps, 1000), demo_path)
-        state = agent.init(jax.random.PRNGKey(config.seed), mean, std)
         _write_config(run_dir, config, agent_config, spec, demo_path or "")
-
-    learner_config, ratios = learner_setup(agent_config, config.start_after, buffers, config.demo_ratio)
+    if learner_config is None:
+        learner_config, ratios = learner_setup(agent_config, config.start_after, buffers, config.demo_ratio)
     remote = serve or config.actors > 0
     if remote:
         applied = {int(k): v for k, v in counters.get("link_applied", {}).items()}
@@ -186,8 +207,11 @@ def train(
         link = InProcessLink()
     learner = Learner(agent, state, buffers, ratios, link, learner_config, seed=config.seed)
     learner.env_steps, learner.updates = counters["env_steps"], counters["updates"]
+    learner.transitions = counters.get("transitions", learner.env_steps)
     if "learner_rng" in counters:
         learner.rng = checkpoint.rng_from_state(counters["learner_rng"])
+    if config.algo == "ogpo":
+        learner.maybe_publish(force=True)  # actors act with the flow policy from the first step
     actor = None if remote else Actor(env, agent, link, seed=config.seed + learner.env_steps)
     log = RunLog(run_dir)
 
@@ -197,6 +221,7 @@ def train(
     def save() -> Path:
         saved_counters = {
             "env_steps": learner.env_steps,
+            "transitions": learner.transitions,
             "updates": learner.updates,
             "wall_s": wall_s(),
             "learner_rng": checkpoint.rng_state(learner.rng),
@@ -234,11 +259,12 @@ def train(
             if remote:
                 # pacing: paced (simulated) actors wait once they are `PACE_SLACK` steps ahead of the
                 # update-to-data ratio; the learner waits for data when it is ahead
-                ahead = learner.updates + config.start_after + PACE_SLACK - learner.env_steps
+                ahead = learner.updates + learner_config.start_after + PACE_SLACK - learner.transitions
                 link.allow(link.received_transitions + max(ahead, 0))
                 for event in link.events() + (fleet.check() if fleet is not None else []):
                     say(event)
-            if learner.ready and learner.updates < learner.env_steps - config.start_after + 1:
+            # one update per utd_ratio x transition (an action chunk is one transition)
+            if learner.ready and learner.updates < learner.transitions - learner_config.start_after + 1:
                 metrics = learner.update()
                 learner.maybe_publish()
                 if learner.updates % 100 == 0:
@@ -296,7 +322,8 @@ def train(
         log.evaluation(learner.env_steps, wall_s(), {**final, "final": True})
     final["interrupted"] = stop["requested"]
     final["stopped_at_success"] = reached
-    curve = log.plot_curve(f"{config.env} ({config.preset} preset)")
+    title = f"OGPO from {Path(config.init).name}" if config.algo == "ogpo" else f"{config.preset} preset"
+    curve = log.plot_curve(f"{config.env} ({title})")
     log.close()
     return TrainResult(
         run_dir,

@@ -24,7 +24,7 @@ from robokit.agents.flow import (
     ogpo_actor_loss,
     ppo_loss,
     sample_chain,
-    success_term_active,
+    success_gate,
     td_target,
 )
 from robokit.types import EnvSpec
@@ -138,9 +138,70 @@ def test_the_chunk_wrapper_returns_the_discounted_chunk_return(make_env):
     np.testing.assert_allclose(obs["state"], plain.unwrapped._observe()["state"])
 
 
-def test_the_success_buffer_term_waits_for_batch_plus_h_transitions():
-    config = FlowConfig(batch_size=256, chunk=4)
-    assert not success_term_active(259, config) and success_term_active(260, config)
+class ColumnBatches:
+    """A LearnerLink that hands over checked column batches, each from one source, in a fixed order."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def drain(self):
+        out, self.batches = self.batches, []
+        return {"transitions": out, "metrics": []}
+
+
+def episode_columns(spec, source: int, first: int, count: int, end: str | None):
+    """`count` chunk transitions of `source` whose actions are first, first+1, ...; the last one
+    ends the episode when `end` is "terminated" or "truncated"."""
+    from robokit.link import wire
+
+    obs = [{"state": np.full(3, first + i, np.float32)} for i in range(count + 1)]
+    items = [
+        {
+            "observations": obs[i],
+            "actions": np.full(spec.action_dim, first + i, np.float32),
+            "rewards": 0.0,
+            "terminated": end == "terminated" and i == count - 1,
+            "truncated": end == "truncated" and i == count - 1,
+            "next_observations": obs[i + 1],
+            "steps": 4,
+        }
+        for i in range(count)
+    ]
+    frame = wire.pack({"t": "batch", "d": wire.encode_transitions(items, spec)})
+    columns = wire.decode_transitions(wire.unpack(frame)["d"], spec)
+    return dict(columns, source=source)
+
+
+def test_the_learner_keeps_each_actors_successful_episodes_and_gates_the_success_batch():
+    """Two actors' streams interleave; only episodes that terminated (success) reach the success
+    buffer, whole and per actor; batches carry batch["successes"] once it holds batch + H."""
+    from robokit.data.replay import ReplayBuffer
+    from robokit.learner import Learner, LearnerConfig
+
+    spec = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
+    config = FlowConfig(batch_size=4, chunk=2)
+    assert success_gate(config) == 6
+    buffers = {"online": ReplayBuffer(spec, 100), "successes": ReplayBuffer(spec, 100)}
+    link = ColumnBatches(
+        [
+            episode_columns(spec, source=1, first=0, count=2, end=None),  # actor 1's episode, begun
+            episode_columns(spec, source=2, first=100, count=3, end="truncated"),  # time limit: dropped
+            episode_columns(spec, source=1, first=2, count=2, end="terminated"),  # actor 1 succeeds
+            episode_columns(spec, source=2, first=200, count=2, end=None),
+        ]
+    )
+    learner_config = LearnerConfig(1, batch_size=4, success_after=success_gate(config))
+    learner = Learner(None, None, buffers, {"online": 1.0}, link, learner_config)
+    assert learner.ingest() == 9 and learner.transitions == 9 and learner.env_steps == 36
+    successes = buffers["successes"]
+    assert sorted(successes.actions[: len(successes), 0].tolist()) == [0, 1, 2, 3]
+    assert "successes" not in learner.sample()  # 4 < batch + H
+    link.batches = [episode_columns(spec, source=2, first=202, count=1, end="terminated")]
+    learner.ingest()
+    assert sorted(successes.actions[: len(successes), 0].tolist()) == [0, 1, 2, 3, 200, 201, 202]
+    batch = learner.sample()
+    assert batch["successes"]["actions"].shape == (4, 2) and batch["actions"].shape == (4, 2)
+    assert set(batch["successes"]["actions"][:, 0].tolist()) <= {0, 1, 2, 3, 200, 201, 202}
 
 
 def test_an_actor_update_against_an_oracle_critic_raises_expected_q():
@@ -200,8 +261,10 @@ def test_the_ogpo_agent_updates_and_acts_with_finite_outputs():
         "masks": np.ones(8, np.float32),
         "next_observations": {"state": rng.normal(size=(8, 5)).astype(np.float32)},
     }
-    state, metrics = agent.update(state, batch, batch, use_success=True)
+    state, metrics = agent.update(state, {**batch, "successes": batch})
     assert all(np.isfinite(float(v)) for v in metrics.values()) and float(metrics["success_fm_loss"]) > 0
+    _, without = agent.update(state, batch)  # no success batch: no flow-matching term
+    assert float(without["success_fm_loss"]) == 0.0
     state, bc = agent.bc_update(state, batch)
     assert np.isfinite(float(bc["bc_loss"]))
     actions = agent.act(
@@ -234,6 +297,7 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
     result = robokit(
         "train", "--algo", "ogpo", "--init", str(bc), "--run-dir", str(run), "--max-env-steps", "120",
         "--start-after", "40", "--eval-every", "120", "--eval-episodes", "1", "--final-eval-episodes", "1",
+        "--actors", "0",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "OGPO: success rate" in " ".join(result.stdout.split())
@@ -249,19 +313,35 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
         stored_before = int(buffer["counters"][1])
     result = robokit(
         "train", "--algo", "ogpo", "--resume", str(run), "--max-env-steps", "240", "--eval-every", "120",
-        "--eval-episodes", "1", "--final-eval-episodes", "1", "--start-after", "40",
+        "--eval-episodes", "1", "--final-eval-episodes", "1", "--start-after", "40", "--actors", "0",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     after = json.loads((checkpoint.latest(run / "checkpoints") / "counters.json").read_text())
     with np.load(checkpoint.latest(run / "checkpoints") / "buffer_online.npz") as buffer:
         stored_after = int(buffer["counters"][1])
     assert before["env_steps"] >= 120 and after["env_steps"] >= 240
-    assert after["updates"] == before["updates"] + (after["chunks"] - before["chunks"])  # one per chunk
-    assert stored_after == stored_before + after["chunks"] - before["chunks"]
+    chunks = after["transitions"] - before["transitions"]
+    assert after["updates"] == before["updates"] + chunks  # one update per chunk
+    assert stored_after == stored_before + chunks and 4 * chunks >= after["env_steps"] - before["env_steps"]
     finals = [json.loads(x) for x in (run / "evals.jsonl").read_text().splitlines() if '"final"' in x]
     assert len(finals) == 2
     result = robokit("train", "--algo", "ogpo", "--resume", str(bc))
     assert result.returncode == 2 and "is not an OGPO run" in result.stderr
+    result = robokit("train", "--resume", str(run))
+    assert result.returncode == 2 and "resume it with --algo ogpo" in result.stderr
+    # through the zmq link: two actor processes act in chunks with the flow policy
+    linked = tmp_path / "linked"
+    result = robokit(
+        "train", "--algo", "ogpo", "--init", str(bc), "--run-dir", str(linked), "--max-env-steps", "400",
+        "--start-after", "40", "--eval-every", "400", "--eval-episodes", "1", "--final-eval-episodes", "1",
+        "--actors", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    counters = json.loads((checkpoint.latest(linked / "checkpoints") / "counters.json").read_text())
+    assert len(counters["link_applied"]) == 2 and counters["updates"] > 0
+    # chunks of 4 env steps (shorter only where an episode ended inside one)
+    assert 3 * counters["transitions"] < counters["env_steps"] <= 4 * counters["transitions"]
+    assert json.loads((linked / "config.json").read_text())["algo"] == "ogpo"
 
 
 @pytest.mark.slow

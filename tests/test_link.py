@@ -54,6 +54,18 @@ def test_transitions_survive_the_wire_and_shared_frames_are_sent_once():
         assert reward == i and terminated == (i == 4)
 
 
+def test_an_action_chunks_env_steps_cross_the_wire_and_plain_steps_count_one():
+    chunked = [dict(t, steps=4 - i) for i, t in enumerate(transitions(0, 0, 3))]
+    assert roundtrip(chunked)["steps"].tolist() == [4, 3, 2]
+    plain = wire.encode_transitions(transitions(0, 0, 3), SPEC)
+    assert "steps" not in plain  # nothing extra sent without chunks
+    assert roundtrip(transitions(0, 0, 3))["steps"].tolist() == [1, 1, 1]
+    for bad in (0, wire.MAX_CHUNK_STEPS + 1):
+        columns = wire.encode_transitions([dict(t, steps=bad) for t in transitions(0, 0, 3)], SPEC)
+        with pytest.raises(wire.MessageError, match="steps per transition"):
+            wire.decode_transitions(msgpack.unpackb(msgpack.packb(columns), raw=False), SPEC)
+
+
 @pytest.mark.parametrize(
     "corrupt, words",
     [

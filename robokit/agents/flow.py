@@ -194,9 +194,9 @@ def ogpo_actor_loss(velocity: Velocity, features, chain, behaviour_log_prob, adv
     return ppo_loss(log_prob - behaviour_log_prob, advantages, config.clip_eps)
 
 
-def success_term_active(successes: int, config: FlowConfig) -> bool:
-    """The success-buffer loss joins once there are at least batch + H such transitions."""
-    return successes >= config.batch_size + config.chunk
+def success_gate(config: FlowConfig) -> int:
+    """The success-buffer loss joins once that buffer holds at least batch + H transitions."""
+    return config.batch_size + config.chunk
 
 
 class FlowState(struct.PyTreeNode):
@@ -297,11 +297,13 @@ class OGPO:
         actor = optax.apply_updates(state.actor, updates)
         return state.replace(actor=actor, target_actor=actor, bc_opt=bc_opt, rng=rng), {"bc_loss": loss}
 
-    @partial(jax.jit, static_argnames=("self", "use_success"))
-    def update(self, state: FlowState, batch: Batch, success_batch: Batch | None = None, use_success=False):
-        """One critic step and one actor step (UTD 1); `success_batch` adds lambda x flow matching."""
+    @partial(jax.jit, static_argnames="self")
+    def update(self, state: FlowState, batch: Batch):
+        """One critic step and one actor step (UTD 1). A batch that carries batch["successes"] (a
+        batch of the success buffer: robokit.learner adds it once the gate opens) adds lambda x
+        flow matching on it; with and without it are two compilations."""
         state, critic_metrics = self._critic_step(state, batch)
-        state, actor_metrics = self._actor_step(state, batch, success_batch if use_success else None)
+        state, actor_metrics = self._actor_step(state, batch, batch.get("successes"))
         return state.replace(step=state.step + 1), critic_metrics | actor_metrics
 
     def _critic_step(self, state: FlowState, batch: Batch):

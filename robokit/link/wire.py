@@ -23,6 +23,7 @@ MAX_MESSAGE_BYTES = 256 * 2**20
 MAX_ITEMS = 100_000  # transitions or metric rows per batch
 MAX_ROW_FIELDS = 64  # fields of one metrics / interventions / corrections row
 MAX_TEXT = 4096
+MAX_CHUNK_STEPS = 1024  # env steps one transition (an action chunk) may stand for
 
 
 class MessageError(ValueError):
@@ -111,12 +112,15 @@ def encode_transitions(items: list[dict], spec: EnvSpec) -> dict:
         "terminated": encode_array(np.asarray([t["terminated"] for t in items], bool)),
         "truncated": encode_array(np.asarray([t["truncated"] for t in items], bool)),
     }
+    if any(t.get("steps", 1) != 1 for t in items):  # action chunks: env steps per transition
+        columns["steps"] = encode_array(np.asarray([t.get("steps", 1) for t in items], np.int32))
     return columns
 
 
 def decode_transitions(data: Any, spec: EnvSpec) -> dict[str, Any]:
     """Checked columns: frames {key: (m, ...)}, obs_index/next_index (n,), actions (n, A), rewards,
-    terminated, truncated (n,). Raises MessageError on any mismatch with `spec`."""
+    terminated, truncated, steps (n,: env steps per transition, 1 unless sent). Raises MessageError
+    on any mismatch with `spec`."""
     if not isinstance(data, dict) or not isinstance(data.get("frames"), dict):
         raise MessageError("transitions are not a map with 'frames'")
     if set(data["frames"]) != {k for k, _, _ in spec.observations}:
@@ -137,6 +141,12 @@ def decode_transitions(data: Any, spec: EnvSpec) -> dict[str, Any]:
         "terminated": decode_array(data.get("terminated"), "terminated", "bool", ()),
         "truncated": decode_array(data.get("truncated"), "truncated", "bool", ()),
     }
+    if "steps" in data:
+        out["steps"] = decode_array(data["steps"], "steps", "int32", ())
+        if len(out["steps"]) and not 1 <= out["steps"].min() <= out["steps"].max() <= MAX_CHUNK_STEPS:
+            raise MessageError(f"steps per transition must be 1 to {MAX_CHUNK_STEPS}")
+    else:
+        out["steps"] = np.ones(n, np.int32)
     if not 1 <= n <= MAX_ITEMS or any(len(out[k]) != n for k in out if k != "frames"):
         raise MessageError("transition columns have different or out-of-range lengths")
     (m,) = counts if len(counts) == 1 else (-1,)
@@ -152,7 +162,8 @@ def decode_transitions(data: Any, spec: EnvSpec) -> dict[str, Any]:
 
 
 def transition_rows(columns: dict):
-    """Yield (obs, action, reward, terminated, truncated, next_obs) per transition of checked columns."""
+    """Yield (obs, action, reward, terminated, truncated, next_obs) per transition of checked columns
+    (their env steps are columns["steps"])."""
     frames = columns["frames"]
     for i, (a, b) in enumerate(zip(columns["obs_index"], columns["next_index"], strict=True)):
         yield (

@@ -145,6 +145,8 @@ class ZmqLearnerLink:
 
     def _accept(self, source: int, seq: int, stream: str, data) -> None:
         self.accepted[source] = seq
+        if stream == "transitions":
+            data["source"] = source  # which actor spool: a learner follows each one's episodes
         with self._lock:
             # transitions stay one column batch per message; other streams arrive as rows
             (self._ready[stream].append if stream == "transitions" else self._ready[stream].extend)(data)
