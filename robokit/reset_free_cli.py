@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,9 @@ class TrainResetFree:
     env: str = "Relocate-v0"
     num_demos: int = 20
     """Scripted-expert demos recorded per direction."""
+    demo_starts: Literal["scattered", "regions"] = "scattered"
+    """Where the demos' cube starts: anywhere on the workspace (an episode starts wherever the last
+    one left the cube) or only in the direction's start region."""
     max_env_steps: int = 60_000
     stop_at_success: float | None = 0.9
     eval_every: int = 2_000
@@ -51,8 +55,8 @@ def run(args: TrainResetFree) -> None:
 
         classifiers = {d: RewardClassifier.load(given[d]) for d in DIRECTIONS}
 
-    def make_env(direction: str = "forward"):
-        kwargs = {"task_kwargs": {"direction": direction}}
+    def make_env(direction: str = "forward", scatter: bool = False):
+        kwargs = {"task_kwargs": {"direction": direction, "scatter": scatter}}
         if classifiers is None:
             return make(env_id, **kwargs)
         from robokit.envs.rewarded import make_classifier_rewarded
@@ -64,9 +68,11 @@ def run(args: TrainResetFree) -> None:
     for direction in DIRECTIONS:
         out = run_dir / "demos" / direction
         console.print(f"recording {args.num_demos} scripted-expert {direction} demos into {out}")
+        scatter = args.demo_starts == "scattered"
         summary = record_expert(
-            env_id, args.num_demos, out, successes_only=True, make_env=lambda d=direction: make_env(d)
-        )
+            env_id, args.num_demos, out, successes_only=True,
+            make_env=lambda d=direction, s=scatter: make_env(d, s),
+        )  # fmt: skip
         demos[direction] = summary.path
     config = ResetFreeConfig(
         env=env_id,

@@ -35,6 +35,25 @@ class ExpertTurn:
         return self.expert(obs)
 
 
+def test_scattered_starts_cover_the_workspace_outside_the_goal_and_default_starts_do_not():
+    from robokit.envs.tasks.relocate import REGION_RADIUS, REGIONS, START_SPREAD
+
+    for direction, goal in (("forward", "b"), ("backward", "a")):
+        starts = {}
+        for scatter in (False, True):
+            env = make("Relocate-v0", task_kwargs={"direction": direction, "scatter": scatter})
+            positions = []
+            for seed in range(20):
+                env.reset(seed=seed)
+                positions.append(env.unwrapped.task.object_pos()[:2])
+            starts[scatter] = np.array(positions)
+        home = REGIONS["a" if goal == "b" else "b"]
+        assert np.abs(starts[False] - home).max() <= START_SPREAD + 1e-3
+        spread = starts[True].max(axis=0) - starts[True].min(axis=0)
+        assert spread[0] > 0.15 and spread[1] > 0.35, spread  # across the table, both regions' sides
+        assert np.linalg.norm(starts[True] - REGIONS[goal], axis=1).min() > REGION_RADIUS
+
+
 def test_each_episode_starts_where_the_last_one_left_the_cube():
     env = make("Relocate-v0")
     task = env.unwrapped.task

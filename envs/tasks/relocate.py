@@ -15,6 +15,7 @@ OBJECT_HALF = 0.02
 REGIONS = {"a": np.array([0.5, -0.15]), "b": np.array([0.5, 0.15])}
 REGION_RADIUS = 0.05
 START_SPREAD = 0.025
+SCATTER_LOW, SCATTER_HIGH = np.array([0.38, -0.25]), np.array([0.62, 0.25])  # reachable, on the table
 DIRECTIONS = {"forward": ("a", "b"), "backward": ("b", "a")}
 
 
@@ -24,9 +25,10 @@ class Relocate(SimTask):
     start_tcp = (0.5, 0.0, 0.2)
     object_state_dim = 5
 
-    def __init__(self, direction: str = "forward") -> None:
+    def __init__(self, direction: str = "forward", scatter: bool = False) -> None:
         super().__init__()
         self.direction = self._check_direction(direction)
+        self.scatter = scatter
 
     @staticmethod
     def _check_direction(direction: str) -> str:
@@ -45,8 +47,15 @@ class Relocate(SimTask):
         super().reset(rng, options)
 
     def place_objects(self, rng, options) -> None:
-        start = REGIONS[DIRECTIONS[self.direction][0]]
-        xy = start + rng.uniform(-START_SPREAD, START_SPREAD, size=2)
+        """The cube near the start region's centre; with `scatter`, anywhere on the workspace outside
+        the goal region (demos for reset-free training, whose episodes start wherever the last one
+        left the cube)."""
+        if self.scatter:
+            xy = self.goal_xy
+            while np.linalg.norm(xy - self.goal_xy) <= 2 * REGION_RADIUS:
+                xy = rng.uniform(SCATTER_LOW, SCATTER_HIGH)
+        else:
+            xy = REGIONS[DIRECTIONS[self.direction][0]] + rng.uniform(-START_SPREAD, START_SPREAD, size=2)
         self.world.set_free_body("object", np.array([xy[0], xy[1], OBJECT_HALF]))
 
     def object_pos(self) -> np.ndarray:
