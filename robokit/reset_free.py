@@ -62,6 +62,9 @@ class ResetFreeConfig:
     final_eval_episodes: int = 50
     stop_at_success: float | None = 0.9
     """Stop once two evaluations in a row reach this success in both directions."""
+    shared_agent: bool = False
+    """One goal-conditioned agent for both directions (the goal region is in the observation):
+    one learner, one set of buffers holding both directions' demos and episodes."""
     seed: int = 0
 
 
@@ -77,8 +80,9 @@ class ResetFreeResult:
 class Turn:
     """One direction's agent, learner and buffers."""
 
-    def __init__(self, agent: SAC, spec: EnvSpec, demos: Path | None, config: ResetFreeConfig, seed: int):
-        buffers, mean, std = demo_and_online_buffers(spec, config.max_env_steps, demos)
+    def __init__(self, agent: SAC, spec: EnvSpec, demos, config: ResetFreeConfig, seed: int):
+        # (the last episode may run past the budget)
+        buffers, mean, std = demo_and_online_buffers(spec, config.max_env_steps + 1_000, demos)
         learner_config, ratios = learner_setup(agent.config, config.start_after, buffers, config.demo_ratio)
         self.agent, self.link = agent, InProcessLink()
         state = agent.init(jax.random.PRNGKey(seed), mean, std)
@@ -161,9 +165,13 @@ def train_reset_free(
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     agent_config = PRESETS[config.preset]
     agent = SAC(agent_config, spec)
-    turns = {
-        d: Turn(agent, spec, demos.get(d), config, config.seed + 10 * i) for i, d in enumerate(DIRECTIONS)
-    }
+    if config.shared_agent:
+        both = [p for p in (demos.get(d) for d in DIRECTIONS) if p is not None]
+        turns = dict.fromkeys(DIRECTIONS, Turn(agent, spec, both, config, config.seed))
+    else:
+        turns = {
+            d: Turn(agent, spec, demos.get(d), config, config.seed + 10 * i) for i, d in enumerate(DIRECTIONS)
+        }
     resolved = {
         "reset_free": asdict(config),
         "agent": asdict(agent_config),

@@ -23,6 +23,9 @@ class TrainResetFree:
     demo_starts: Literal["scattered", "regions"] = "scattered"
     """Where the demos' cube starts: anywhere on the workspace (an episode starts wherever the last
     one left the cube) or only in the direction's start region."""
+    shared_agent: bool = False
+    """One goal-conditioned agent for both directions (the goal is in the observation), learning
+    from both directions' demos and episodes; default: a forward and a backward agent."""
     max_env_steps: int = 60_000
     stop_at_success: float | None = 0.9
     eval_every: int = 2_000
@@ -80,6 +83,7 @@ def run(args: TrainResetFree) -> None:
         stop_at_success=args.stop_at_success,
         eval_every=args.eval_every,
         final_eval_episodes=args.final_eval_episodes,
+        shared_agent=args.shared_agent,
         seed=args.seed,
     )
     reward = "classifier" if classifiers else "simulator"

@@ -40,13 +40,15 @@ PACE_SLACK = 32
 STOP_STREAK = 3
 
 
-def demo_and_online_buffers(spec: EnvSpec, capacity: int, demo_path: Path | None):
-    """(buffers, state mean, state std): an empty online buffer and, when there are demos, their
-    buffer and their "state" statistics (None without demos)."""
+def demo_and_online_buffers(spec: EnvSpec, capacity: int, demo_path: Path | list[Path] | None):
+    """(buffers, state mean, state std): an empty online buffer and, when there are demos (one
+    dataset or several), their buffer and their "state" statistics (None without demos)."""
     buffers = {"online": ReplayBuffer(spec, capacity)}
-    if demo_path is None:
+    if not demo_path:
         return buffers, None, None
-    demos = buffers["demos"] = ReplayBuffer.from_episodes(spec, read_episodes(demo_path))
+    paths = demo_path if isinstance(demo_path, list) else [demo_path]
+    episodes = [episode for path in paths for episode in read_episodes(path)]
+    demos = buffers["demos"] = ReplayBuffer.from_episodes(spec, episodes)
     mean, std = state_statistics(demos.obs["state"][: len(demos)])
     return buffers, mean, std
 

@@ -129,3 +129,28 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
     for direction in ("forward", "backward"):
         (episode,) = read_episodes(alternating / direction)
         assert "success" in episode.infos and episode.observations["front"].shape[1:] == (32, 32, 3)
+
+
+def test_a_shared_agent_learns_from_both_directions_demos_and_episodes(tmp_path):
+    from robokit import checkpoint
+    from robokit.envs.recording import record_expert
+    from robokit.reset_free import ResetFreeConfig, train_reset_free
+
+    def make_env(direction="forward", scatter=False):
+        return make("Relocate-v0", task_kwargs={"direction": direction, "scatter": scatter})
+
+    demos = {
+        d: record_expert("Relocate-v0", 1, tmp_path / d, make_env=lambda d=d: make_env(d, True)).path
+        for d in ("forward", "backward")
+    }
+    demo_steps = sum(len(ep) for d in demos.values() for ep in read_episodes(d))
+    config = ResetFreeConfig(
+        max_env_steps=300, start_after=100, eval_every=300, final_eval_episodes=2, shared_agent=True
+    )
+    result = train_reset_free(config, make_env, tmp_path / "run", demos, say=lambda _: None)
+    total = sum(result.env_steps.values())
+    assert result.env_steps["forward"] > 0 and result.env_steps["backward"] > 0
+    for direction in ("forward", "backward"):  # one agent: each direction's checkpoint holds it all
+        latest = checkpoint.latest(tmp_path / "run" / "checkpoints" / direction)
+        with np.load(latest / "buffer_online.npz") as online, np.load(latest / "buffer_demos.npz") as held:
+            assert int(online["counters"][1]) == total and int(held["counters"][1]) == demo_steps
