@@ -62,6 +62,11 @@ class ResetFreeConfig:
     final_eval_episodes: int = 50
     stop_at_success: float | None = 0.9
     """Stop once two evaluations in a row reach this success in both directions."""
+    fallback_reset_after: int | None = None
+    """After this many backward episodes in a row that did not end in (rewarded) success, the next
+    forward episode starts from the scripted placement: a person's intervention on a real arm. They
+    are counted ("interventions" in the evaluations and the result); evaluations never use them.
+    None: never (fully reset-free training)."""
     shared_agent: bool = False
     """One goal-conditioned agent for both directions (the goal region is in the observation):
     one learner, one set of buffers holding both directions' demos and episodes."""
@@ -75,6 +80,25 @@ class ResetFreeResult:
     wall_s: float
     final_eval: dict
     evals: list = field(default_factory=list)
+    interventions: int = 0
+
+
+class Fallback:
+    """Counts backward episodes in a row that failed; says when the next reset must place objects."""
+
+    def __init__(self, after: int | None):
+        self.after, self.failures, self.interventions = after, 0, 0
+
+    def episode_ended(self, direction: str, succeeded: bool) -> None:
+        if direction == "backward":
+            self.failures = 0 if succeeded else self.failures + 1
+
+    def options(self, options: dict) -> dict:
+        """`options` of the next reset, with the objects placed if it is time to intervene."""
+        if self.after is None or options["direction"] != "forward" or self.failures < self.after:
+            return options
+        self.failures, self.interventions = 0, self.interventions + 1
+        return {**options, "keep_objects": False}
 
 
 class Turn:
@@ -180,12 +204,13 @@ def train_reset_free(
     }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
     log = RunLog(run_dir)
-    alternation = Alternation()
+    alternation, fallback = Alternation(), Fallback(config.fallback_reset_after)
     steps = {d: 0 for d in DIRECTIONS}
     recent: list[float] = []
     next_eval = config.eval_every
     while sum(steps.values()) < config.max_env_steps:
         direction, options = alternation.next_episode()
+        options = fallback.options(options)
         use_direction(env, direction, classifiers)
         obs, info = env.reset(seed=config.seed if alternation.episodes == 1 else None, options=options)
         turn, done, episode_return = turns[direction], False, 0.0
@@ -206,6 +231,7 @@ def train_reset_free(
             steps[direction] += 1
             episode_return += float(reward)
             obs, done = next_obs, terminated or truncated
+        fallback.episode_ended(direction, bool(terminated))  # the episode's own reward: success
         total = sum(steps.values())
         log.scalars(
             total, {"success": float(info.get("success", False)), "return": episode_return}, direction
@@ -213,6 +239,7 @@ def train_reset_free(
         if total >= next_eval:
             next_eval += config.eval_every
             result = evaluate_alternating(eval_env, turns, config.eval_episodes, 10_000 + total, classifiers)
+            result["interventions"] = fallback.interventions
             log.evaluation(total, time.time() - started, result)
             say(
                 f"{total} env steps: forward {result['forward']:.0%}, backward {result['backward']:.0%} "
@@ -223,10 +250,13 @@ def train_reset_free(
             if streak_reached(recent, config.stop_at_success, 2):
                 break
     final = evaluate_alternating(eval_env, turns, config.final_eval_episodes, 50_000, classifiers)
+    final["interventions"] = fallback.interventions
     log.evaluation(sum(steps.values()), time.time() - started, {**final, "final": True})
     _save(run_dir, turns, steps)
     log.plot_curve(f"{config.env} reset-free (lower of forward and backward)")
     log.close()
     env.close()
     eval_env.close()
-    return ResetFreeResult(run_dir, steps, time.time() - started, final, log.evaluations())
+    return ResetFreeResult(
+        run_dir, steps, time.time() - started, final, log.evaluations(), fallback.interventions
+    )

@@ -23,6 +23,9 @@ class TrainResetFree:
     demo_starts: Literal["scattered", "regions"] = "scattered"
     """Where the demos' cube starts: anywhere on the workspace (an episode starts wherever the last
     one left the cube) or only in the direction's start region."""
+    fallback_reset_after: int | None = None
+    """Place the cube by script (a person, on a real arm) before a forward episode once this many
+    backward episodes in a row have failed; counted and reported. Default: never."""
     shared_agent: bool = False
     """One goal-conditioned agent for both directions (the goal is in the observation), learning
     from both directions' demos and episodes; default: a forward and a backward agent."""
@@ -84,6 +87,7 @@ def run(args: TrainResetFree) -> None:
         eval_every=args.eval_every,
         final_eval_episodes=args.final_eval_episodes,
         shared_agent=args.shared_agent,
+        fallback_reset_after=args.fallback_reset_after,
         seed=args.seed,
     )
     reward = "classifier" if classifiers else "simulator"
@@ -97,6 +101,6 @@ def run(args: TrainResetFree) -> None:
         f"over {final['episodes']} alternating episodes (objects placed once); "
         f"{sum(result.env_steps.values())} env steps "
         f"({result.env_steps['forward']} forward, {result.env_steps['backward']} backward), "
-        f"{result.wall_s / 60:.1f} min"
+        f"{result.interventions} scripted placements in training, {result.wall_s / 60:.1f} min"
     )
     console.print(f"run: {result.run_dir} (curve.png, evals.jsonl, checkpoints/forward|backward)")

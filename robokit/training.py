@@ -180,18 +180,17 @@ def train(
     elif spec is None:
         raise ValueError("train() needs make_env or the env spec: pass one of them.")
     counters = {"env_steps": 0, "updates": 0, "wall_s": 0.0}
+    learner_config, ratios, demo_path = None, None, None
     if config.algo == "ogpo":
         from robokit.flow_training import start_ogpo
 
         agent, state, buffers, learner_config = start_ogpo(config, spec, run_dir if config.resume else None)
-        agent_config, ratios, demo_path = agent.config, {"online": 1.0}, None
+        agent_config, ratios = agent.config, {"online": 1.0}
+    elif config.resume:
+        agent_config = config.agent_config()
+        agent = SAC(agent_config, spec)
     else:
-        if config.resume:
-            agent_config = config.agent_config()
-            agent = SAC(agent_config, spec)
-        else:
-            agent, agent_config, state, buffers, demo_path = _start_sac(config, spec, run_dir, record_demos)
-        learner_config, ratios = None, None
+        agent, agent_config, state, buffers, demo_path = _start_sac(config, spec, run_dir, record_demos)
     if config.resume:
         template = agent.init(jax.random.PRNGKey(config.seed))
         state, buffers, counters = checkpoint.restore(checkpoint.latest(ckpt_dir), template, spec)
@@ -265,7 +264,7 @@ def train(
                 link.allow(link.received_transitions + max(ahead, 0))
                 for event in link.events() + (fleet.check() if fleet is not None else []):
                     say(event)
-            # one update per utd_ratio x transition (an action chunk is one transition)
+            # one update (utd_ratio critic steps) per transition; an action chunk is one transition
             if learner.ready and learner.updates < learner.transitions - learner_config.start_after + 1:
                 metrics = learner.update()
                 learner.maybe_publish()

@@ -22,6 +22,30 @@ def test_directions_alternate_and_only_the_first_reset_places_objects():
     assert all(o["direction"] == d for d, o in episodes)
 
 
+def test_the_fallback_places_objects_only_after_enough_failed_resets_and_counts_it():
+    from robokit.reset_free import Fallback
+
+    def run(fallback, backward_outcomes):
+        """Alternate episodes; backward ones end as given. Which forward resets placed objects?"""
+        alternation, placed = Alternation(), []
+        alternation.next_episode()  # the first reset places objects anyway
+        fallback.episode_ended("forward", False)
+        for succeeded in backward_outcomes:
+            direction, options = alternation.next_episode()
+            assert direction == "backward" and fallback.options(options) == options  # never before backward
+            fallback.episode_ended(direction, succeeded)
+            direction, options = alternation.next_episode()
+            placed.append(not fallback.options(options)["keep_objects"])
+            fallback.episode_ended(direction, False)
+        return placed
+
+    assert run(Fallback(None), [False] * 4) == [False] * 4
+    twice = Fallback(2)
+    assert run(twice, [False, False, False, True, False, False]) == [False, True, False, False, False, True]
+    assert twice.interventions == 2
+    assert run(Fallback(1), [True, False]) == [False, True]
+
+
 class ExpertTurn:
     """The scripted expert standing in for a trained agent (it reads the task's current direction)."""
 
@@ -96,9 +120,12 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
     result = robokit(
         "train-reset-free", "--run-dir", str(run), "--num-demos", "1", "--max-env-steps", "300",
         "--eval-every", "300", "--stop-at-success", "1.1", "--final-eval-episodes", "4",
+        "--fallback-reset-after", "1",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "over 4 alternating episodes (objects placed once)" in " ".join(result.stdout.split())
+    out = " ".join(result.stdout.split())
+    assert "over 4 alternating episodes (objects placed once)" in out and "scripted placements" in out
+    assert "interventions" in json.loads((run / "evals.jsonl").read_text().splitlines()[-1])
     assert (run / "curve.png").exists() and (run / "checkpoints" / "backward").is_dir()
     # the run's policies label frames of their own behaviour (the hard negatives of a second round)
     frames = tmp_path / "frames"
