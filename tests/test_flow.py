@@ -294,9 +294,13 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((bc / "config.json").read_text())["algo"] == "flow-bc"
     run = tmp_path / "ogpo"
-    result = robokit(
-        "train", "--algo", "ogpo", "--init", str(bc), "--run-dir", str(run), "--max-env-steps", "120",
-        "--start-after", "40", "--eval-every", "120", "--eval-episodes", "1", "--final-eval-episodes", "1",
+
+    def ogpo(*args):  # tiny budgets: 40 env steps from the BC policy, then one update per chunk
+        short = ("--start-after", "40", "--eval-episodes", "1", "--final-eval-episodes", "1")
+        return robokit("train", "--algo", "ogpo", *short, *args)
+
+    result = ogpo(
+        "--init", str(bc), "--run-dir", str(run), "--max-env-steps", "120", "--eval-every", "120",
         "--actors", "0",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -311,10 +315,7 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
     before = json.loads((first / "counters.json").read_text())
     with np.load(first / "buffer_online.npz") as buffer:
         stored_before = int(buffer["counters"][1])
-    result = robokit(
-        "train", "--algo", "ogpo", "--resume", str(run), "--max-env-steps", "240", "--eval-every", "120",
-        "--eval-episodes", "1", "--final-eval-episodes", "1", "--start-after", "40", "--actors", "0",
-    )  # fmt: skip
+    result = ogpo("--resume", str(run), "--max-env-steps", "240", "--eval-every", "120", "--actors", "0")
     assert result.returncode == 0, result.stderr[-2000:]
     after = json.loads((checkpoint.latest(run / "checkpoints") / "counters.json").read_text())
     with np.load(checkpoint.latest(run / "checkpoints") / "buffer_online.npz") as buffer:
@@ -331,9 +332,8 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
     assert result.returncode == 2 and "resume it with --algo ogpo" in result.stderr
     # through the zmq link: two actor processes act in chunks with the flow policy
     linked = tmp_path / "linked"
-    result = robokit(
-        "train", "--algo", "ogpo", "--init", str(bc), "--run-dir", str(linked), "--max-env-steps", "400",
-        "--start-after", "40", "--eval-every", "400", "--eval-episodes", "1", "--final-eval-episodes", "1",
+    result = ogpo(
+        "--init", str(bc), "--run-dir", str(linked), "--max-env-steps", "400", "--eval-every", "400",
         "--actors", "2",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
