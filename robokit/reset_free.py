@@ -4,9 +4,11 @@ previous one left the scene.
 Nobody, and no script, puts the object back between episodes: the backward agent's task is the
 forward task's reset ("the object is back where an episode starts"), so the two undo each other.
 Each agent has its own buffers, demos and reward (on a real arm its own classifier: the backward one
-is the reset classifier). The arm itself goes home and to a randomised start before every episode,
-as a real arm's scripted reset does; only the objects are left alone. Lock-step, in one process:
-each env step of an agent is followed by one update of that agent.
+is the reset classifier), or one goal-conditioned agent serves both (`shared_agent`). The arm
+itself goes home and to a randomised start before every episode, as a real arm's scripted reset
+does; only the objects are left alone, unless `fallback_reset_after` asks for a counted scripted
+placement after failed backward episodes (a person's intervention on a real arm). Lock-step, in
+one process: each env step of an agent is followed by one update of that agent.
 """
 
 from __future__ import annotations
