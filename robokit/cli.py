@@ -493,12 +493,14 @@ def _actor(args: ActorCommand) -> None:
     from robokit.agents.flow import OGPO
     from robokit.agents.sac import SAC
     from robokit.envs.registration import check_env_id
+    from robokit.flow_training import flow_run_agent, require_init
     from robokit.link.keys import split_address
     from robokit.link.zmq_actor import LinkRefused, ZmqActorLink
     from robokit.training import agent_config_hash
     from robokit.types import EnvSpec
 
     split_address(args.learner)  # a malformed address is one sentence before the robot is opened
+    flow = flow_run_agent(require_init(args.init))[0] if args.algo == "ogpo" else None  # likewise
     if args.config is not None:
         from robokit.envs.real import make_real_env
 
@@ -509,20 +511,15 @@ def _actor(args: ActorCommand) -> None:
     else:
         env = _sim_env_factory(check_env_id(args.env), args.reward_classifier)()
         paced, on_lost = args.paced, args.on_learner_lost or "continue"
-    if args.algo == "ogpo":
-        try:
-            _, agent = flow_cli.ogpo_config(TrainConfig(algo="ogpo", init=args.init))
-        except BaseException:
-            env.close()
-            raise
-        agent_config = agent.config
+    if flow is not None:
+        agent_config = flow.config
         env = flow_cli.chunked(env, agent_config.chunk, agent_config.discount)
     else:
         agent_config = TrainConfig(
             preset=args.preset, critic_ensemble=args.critic_ensemble, utd_ratio=args.utd_ratio
         ).agent_config()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
-    agent = OGPO(agent_config, spec) if args.algo == "ogpo" else SAC(agent_config, spec)
+    agent = OGPO(agent_config, spec) if flow is not None else SAC(agent_config, spec)
     spool = args.spool_dir or Path("spool") / f"actor_{args.actor_id}"
     try:
         link = ZmqActorLink(

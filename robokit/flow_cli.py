@@ -89,7 +89,7 @@ def ogpo_config(config):
     --resume, of the run, whose --init is filled in from its config.json)."""
     import json
 
-    from robokit.flow_training import flow_run_agent
+    from robokit.flow_training import flow_run_agent, require_init
 
     if config.resume is not None:
         saved_file = Path(config.resume) / "config.json"
@@ -100,9 +100,5 @@ def ogpo_config(config):
             )
         if config.init is None:
             config = dataclasses.replace(config, init=Path(saved["train"]["init"]))
-    if config.init is None:
-        raise ValueError(
-            "--algo ogpo finetunes a flow policy: pass --init RUN from `robokit pretrain --algo flow-bc`."
-        )
-    agent, _ = flow_run_agent(config.init)
+    agent, _ = flow_run_agent(require_init(config.init))
     return config, agent

@@ -147,28 +147,34 @@ def load_flow_run(run_dir: Path) -> tuple[OGPO, object, dict]:
     return agent, state, saved
 
 
+def require_init(init: Path | None) -> Path:
+    """The flow run OGPO starts from; one sentence when none was given."""
+    if init is None:
+        raise ValueError(
+            "--algo ogpo finetunes a flow policy: pass --init RUN from `robokit pretrain --algo flow-bc`."
+        )
+    return Path(init)
+
+
 def start_ogpo(config, spec: EnvSpec, resume_dir: Path | None):
     """(agent, state, buffers, LearnerConfig) of an OGPO run of `robokit.training.train`: the flow
     policy of `config.init`, empty online and success buffers (no demos in either). Resuming, the
     agent is the run's own and its state and buffers come from its checkpoint instead (None here)."""
-    source = resume_dir or config.init
-    if source is None:
-        raise ValueError(
-            "--algo ogpo finetunes a flow policy: pass --init RUN from `robokit pretrain --algo flow-bc`."
-        )
-    agent, saved = flow_run_agent(source)
+    state = buffers = None
+    if resume_dir is None:
+        source = require_init(config.init)
+        agent, state, saved = load_flow_run(source)
+        capacity = max(config.max_env_steps, 1_000)
+        buffers = {"online": ReplayBuffer(spec, capacity), "successes": ReplayBuffer(spec, capacity)}
+    else:
+        source = resume_dir
+        agent, saved = flow_run_agent(source)
     if spec != agent.spec:
         raise ValueError(
             f"the policy in {source} was trained on {saved['train']['env']}, not {config.env}: "
             "pass the same --env."
         )
     c = agent.config
-    state = buffers = None
-    if resume_dir is None:
-        latest = checkpoint.latest(Path(source) / "checkpoints")
-        state, _, _ = checkpoint.restore(latest, agent.init(jax.random.PRNGKey(0)), spec)
-        capacity = max(config.max_env_steps, 1_000)
-        buffers = {"online": ReplayBuffer(spec, capacity), "successes": ReplayBuffer(spec, capacity)}
     learner_config = LearnerConfig(
         start_after=max(config.start_after // c.chunk, 1),  # in chunks
         publish_every=1,

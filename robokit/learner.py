@@ -22,6 +22,9 @@ from robokit.data.successes import SuccessfulEpisodes
 from robokit.link.base import LearnerLink
 from robokit.link.wire import transition_rows
 
+#: a transition dict's fields in ReplayBuffer.insert's order
+ROW_KEYS = ("observations", "actions", "rewards", "terminated", "truncated", "next_observations")
+
 
 @dataclass(frozen=True)
 class LearnerConfig:
@@ -75,8 +78,7 @@ class Learner:
                 self.env_steps += int(t["steps"].sum())
                 count += len(t["obs_index"])
             else:
-                keys = ("observations", "actions", "rewards", "terminated", "truncated", "next_observations")
-                self._insert(0, tuple(t[k] for k in keys))
+                self._insert(0, tuple(t[k] for k in ROW_KEYS))
                 self.env_steps += int(t.get("steps", 1))
                 count += 1
         self.transitions += count
