@@ -39,7 +39,8 @@ def make_sim_env(
         render_size=(max(width, RENDER_SIZE), max(height, RENDER_SIZE)),
     )
     sim_task.bind(world)
-    arm = SimFrankaArm(world, SimArmConfig(control_hz=control_hz, physics_hz=physics_hz))
+    box = {} if sim_task.safety_box is None else {"safety_box": sim_task.safety_box}
+    arm = SimFrankaArm(world, SimArmConfig(control_hz=control_hz, physics_hz=physics_hz, **box))
     cameras = {}
     if vision:
         cameras = {key: SimCamera(world, name, width, height) for key, name in SIM_CAMERAS.items()}

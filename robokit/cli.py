@@ -46,6 +46,9 @@ class Record:
     the expert's noise varies episode by episode, every frame keeps the simulator's success label."""
     direction: Literal["forward", "backward"] | None = None
     """Relocate only: 'forward' (region A to B) or 'backward' (B to A, the reset task)."""
+    scattered: bool = False
+    """Relocate only, with --direction: the cube starts anywhere on the tray outside the goal (where
+    reset-free episodes start) instead of in the start region."""
     config: Path | None = None
     """Record on the real robot this YAML file describes (with --frames): an operator labels frames
     with key presses while the arm moves (s = success, f = failure, n = next episode, q = quit)."""
@@ -167,12 +170,14 @@ class Keys:
     out: Path
 
 
-def _direction_kwargs(env_id: str, direction: str | None) -> dict:
+def _direction_kwargs(env_id: str, direction: str | None, scattered: bool = False) -> dict:
     if direction is None:
+        if scattered:
+            raise ValueError("--scattered places Relocate's cube for one direction: add --direction.")
         return {}
     if "Relocate" not in env_id:
         raise ValueError(f"--direction applies to Relocate only, not {env_id}: drop it.")
-    return {"task_kwargs": {"direction": direction}}
+    return {"task_kwargs": {"direction": direction, "scatter": scattered}}
 
 
 def _twin_kwargs(env_id: str, policy_env: str | None) -> dict:
@@ -285,7 +290,7 @@ def _record(args: Record) -> None:
     out = args.out or _new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
     policy, policy_env = _policy_driver(args)
-    env_kwargs = _direction_kwargs(env_id, args.direction) | _twin_kwargs(env_id, policy_env)
+    env_kwargs = _direction_kwargs(env_id, args.direction, args.scattered) | _twin_kwargs(env_id, policy_env)
 
     def progress(episode) -> None:
         done.append(episode.success)

@@ -74,8 +74,41 @@ def test_scattered_starts_cover_the_workspace_outside_the_goal_and_default_start
         home = REGIONS["a" if goal == "b" else "b"]
         assert np.abs(starts[False] - home).max() <= START_SPREAD + 1e-3
         spread = starts[True].max(axis=0) - starts[True].min(axis=0)
-        assert spread[0] > 0.15 and spread[1] > 0.35, spread  # across the table, both regions' sides
+        assert spread[0] > 0.2 and spread[1] > 0.4, spread  # across the tray, both regions' sides
         assert np.linalg.norm(starts[True] - REGIONS[goal], axis=1).min() > REGION_RADIUS
+
+
+def test_the_tray_keeps_a_pushed_cube_where_the_arm_can_still_grasp_it():
+    """Pushed hard against each side, the cube stays on the tray's floor (the rim stops it; the
+    task's safety box keeps the fingers inside), and the expert then relocates it from there."""
+    from robokit.envs.tasks.relocate import SCATTER_HIGH, SCATTER_LOW, TCP_BOX
+
+    env = make("Relocate-v0", task_kwargs={"direction": "backward"})
+    task, expert = env.unwrapped.task, make_expert(env, seed=0)
+    for axis, sign in ((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0)):
+        env.reset(seed=0)
+        cube = np.array([0.48, 0.0])
+        task.world.set_free_body("object", np.array([*cube, 0.02]))
+        push = np.zeros(4, np.float32)
+        push[axis] = sign
+        for t in range(60):  # behind the cube and down, then through it to the side and beyond
+            tcp = task.tcp_pos()
+            behind = np.array([*(cube - 0.06 * push[:2]), 0.025])
+            action = np.clip((behind - tcp) / 0.03, -1, 1) if t < 25 else push[:3]
+            env.step(np.array([*action, 1.0], np.float32))  # closed fingers: a paddle
+            assert TCP_BOX.contains(task.tcp_pos(), tolerance=0.005)
+        pos = task.object_pos()
+        assert np.all(pos[:2] >= SCATTER_LOW - 0.02) and np.all(pos[:2] <= SCATTER_HIGH + 0.02), (
+            pos
+        )  # the rim
+        assert abs(pos[axis] - cube[axis]) > 0.1, f"the push along axis {axis} did not move the cube: {pos}"
+        env.reset(options={"direction": "forward", "keep_objects": True})
+        expert.reset()
+        for _ in range(env.spec.max_episode_steps):
+            *_, terminated, truncated, info = env.step(expert(None))
+            if terminated or truncated:
+                break
+        assert info["success"], f"the expert could not fetch the cube from {pos}"
 
 
 def test_each_episode_starts_where_the_last_one_left_the_cube():
@@ -110,6 +143,8 @@ def test_alternating_evaluation_scores_each_direction_on_its_own_episodes():
 
 
 def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
+    from robokit.envs.tasks.relocate import REGIONS, START_SPREAD
+
     result = robokit("train-reset-free", "--env", "PickCube-v0", "--run-dir", str(tmp_path / "r"))
     assert result.returncode == 2 and "use Relocate-v0" in result.stderr
     result = robokit(
@@ -146,6 +181,19 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
     spec = json.loads((run / "config.json").read_text())["spec"]
     policy_input = {key: tuple(shape) for key, shape, _ in spec["observations"]}
     assert episodes[0].observations["state"].shape[1:] == policy_input["state"]  # object features kept
+    # demos and frames from where reset-free episodes start: anywhere on the tray
+    result = robokit(
+        "record", "--env", "Relocate-v0", "--episodes", "3", "--scattered", "--out", str(tmp_path / "s")
+    )
+    assert result.returncode == 2 and "add --direction" in result.stderr
+    scattered = tmp_path / "scattered"
+    result = robokit(
+        "record", "--env", "Relocate-v0", "--episodes", "4", "--direction", "forward", "--scattered",
+        "--out", str(scattered),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    starts = np.array([ep.observations["state"][0, 7:9] for ep in read_episodes(scattered)])
+    assert np.abs(starts - REGIONS["a"]).max() > 2 * START_SPREAD, starts
     # ... and take turns as in training (objects placed once), one dataset per direction
     alternating = tmp_path / "alternating"
     args = ["record", "--env", "RelocateVision-v0", "--camera-size", "32", "--frames", "--episodes", "2"]

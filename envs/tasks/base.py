@@ -10,7 +10,7 @@ import mujoco
 import numpy as np
 
 from robokit.envs.sim.scene import ASSETS
-from robokit.types import RobotState
+from robokit.types import RobotState, SafetyBox
 
 
 class Task(ABC):
@@ -25,6 +25,9 @@ class Task(ABC):
     """Where each episode starts the TCP (the arm drives there from home at reset); None: at home."""
     start_spread: float = 0.03
     """Half-width (m) of the uniform random offset added to `start_tcp` in x and y."""
+    safety_box: SafetyBox | None = None
+    """The box a simulated task confines the TCP to (its cell's workspace); None: the arm's default.
+    On the real arm the box is robot.yaml's."""
 
     @abstractmethod
     def reset(self, rng: np.random.Generator, options: dict[str, Any]) -> None:

@@ -9,13 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from robokit.envs.tasks.base import SimTask, reach_progress
-from robokit.types import RobotState
+from robokit.types import RobotState, SafetyBox
 
 OBJECT_HALF = 0.02
 REGIONS = {"a": np.array([0.5, -0.15]), "b": np.array([0.5, 0.15])}
 REGION_RADIUS = 0.05
 START_SPREAD = 0.025
-SCATTER_LOW, SCATTER_HIGH = np.array([0.38, -0.25]), np.array([0.62, 0.25])  # reachable, on the table
+# The tray's floor, where the cube's centre can be (the rim's inner faces less half the cube), and
+# the TCP's box: over all of that floor, so that a cube anywhere on it can be grasped, and never low
+# enough (fingertips 5 mm below the TCP) for an open finger reaching past the 1.4 cm rim to catch it.
+SCATTER_LOW, SCATTER_HIGH = np.array([0.31, -0.27]), np.array([0.65, 0.27])
+TCP_BOX = SafetyBox(low=(0.3, -0.27, 0.025), high=(0.65, 0.27, 0.55))  # home is inside
 DIRECTIONS = {"forward": ("a", "b"), "backward": ("b", "a")}
 
 
@@ -24,6 +28,7 @@ class Relocate(SimTask):
     scene_file = "relocate.xml"
     start_tcp = (0.5, 0.0, 0.2)
     object_state_dim = 5
+    safety_box = TCP_BOX
 
     def __init__(self, direction: str = "forward", scatter: bool = False) -> None:
         super().__init__()
@@ -47,7 +52,7 @@ class Relocate(SimTask):
         super().reset(rng, options)
 
     def place_objects(self, rng, options) -> None:
-        """The cube near the start region's centre; with `scatter`, anywhere on the workspace outside
+        """The cube near the start region's centre; with `scatter`, anywhere on the tray's floor outside
         the goal region (demos for reset-free training, whose episodes start wherever the last one
         left the cube)."""
         if self.scatter:
