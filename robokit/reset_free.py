@@ -14,6 +14,7 @@ one process: each env step of an agent is followed by one update of that agent.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -104,16 +105,46 @@ class Fallback:
 
 
 class Turn:
-    """One direction's agent, learner and buffers."""
+    """One direction's agent, learner and buffers; from demos, or from its checkpoint (`restore`)."""
 
-    def __init__(self, agent: SAC, spec: EnvSpec, demos, config: ResetFreeConfig, seed: int):
-        # (the last episode may run past the budget)
-        buffers, mean, std = demo_and_online_buffers(spec, config.max_env_steps + 1_000, demos)
-        learner_config, ratios = learner_setup(agent.config, config.start_after, buffers, config.demo_ratio)
+    def __init__(
+        self,
+        agent: SAC,
+        spec: EnvSpec,
+        demos,
+        config: ResetFreeConfig,
+        seed: int,
+        restore: Path | None = None,
+    ):
         self.agent, self.link = agent, InProcessLink()
-        state = agent.init(jax.random.PRNGKey(seed), mean, std)
+        counters = {}
+        if restore is None:
+            # (the last episode may run past the budget)
+            buffers, mean, std = demo_and_online_buffers(spec, config.max_env_steps + 1_000, demos)
+            state = agent.init(jax.random.PRNGKey(seed), mean, std)
+        else:
+            template = agent.init(jax.random.PRNGKey(seed))
+            state, buffers, counters = checkpoint.restore(restore, template, spec)
+        learner_config, ratios = learner_setup(agent.config, config.start_after, buffers, config.demo_ratio)
         self.learner = Learner(agent, state, buffers, ratios, self.link, learner_config, seed=seed)
         self.rng, self.key = np.random.default_rng(seed), jax.random.PRNGKey(seed + 1)
+        if counters:
+            self.learner.env_steps = self.learner.transitions = counters["learner_env_steps"]
+            self.learner.updates = counters["updates"]
+            self.learner.rng = checkpoint.rng_from_state(counters["learner_rng"])
+            self.rng = checkpoint.rng_from_state(counters["explore_rng"])
+            self.key = jax.numpy.asarray(counters["key"], dtype=jax.numpy.uint32)
+        self.loop = counters.get("loop")
+        """The loop's own state when restored (see `_save`)."""
+
+    def counters(self) -> dict:
+        return {
+            "learner_env_steps": self.learner.env_steps,
+            "updates": self.learner.updates,
+            "learner_rng": checkpoint.rng_state(self.learner.rng),
+            "explore_rng": checkpoint.rng_state(self.rng),
+            "key": np.asarray(self.key).tolist(),
+        }
 
     def start_episode(self) -> None:
         """Called before each of this agent's episodes (a policy with memory would reset it here)."""
@@ -165,12 +196,45 @@ def evaluate_alternating(env, turns: dict[str, Turn], episodes: int, seed: int, 
     }
 
 
-def _save(run_dir: Path, turns: dict[str, Turn], steps: dict[str, int]) -> None:
+def _save(run_dir: Path, turns: dict[str, Turn], loop: dict) -> None:
+    """Each direction's agent and buffers, with the loop's state (step counts, the alternation, the
+    fallback's count, evaluations, and where the objects are) so that `resume` goes on from here."""
     for direction, turn in turns.items():
+        counters = {"env_steps": loop["steps"][direction], **turn.counters(), "loop": loop}
         checkpoint.save(
-            run_dir / "checkpoints" / direction, steps[direction], turn.learner.state, turn.learner.buffers,
-            {"env_steps": steps[direction], "updates": turn.learner.updates},
+            run_dir / "checkpoints" / direction, loop["steps"][direction], turn.learner.state,
+            turn.learner.buffers, counters,
         )  # fmt: skip
+
+
+def _object_poses(env) -> list | None:
+    """Where a simulated scene's objects are (None on a real arm: they stay where they physically are)."""
+    world = getattr(env.unwrapped.task, "world", None)
+    return None if world is None else world.free_body_poses()
+
+
+def _episode(env, obs: dict, turn: Turn, direction: str, steps: dict[str, int]) -> tuple[dict, bool, float]:
+    """One training episode from `obs`, each step learnt from at once; its last info, whether it
+    terminated (its reward's success) and its return. Counts its steps into `steps`."""
+    turn.start_episode()
+    done, episode_return, terminated = False, 0.0, False
+    while not done:
+        action = turn.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        turn.learn(
+            {
+                "observations": obs,
+                "actions": action,
+                "rewards": float(reward),
+                "terminated": bool(terminated),
+                "truncated": bool(truncated),
+                "next_observations": next_obs,
+            }
+        )
+        steps[direction] += 1
+        episode_return += float(reward)
+        obs, done = next_obs, terminated or truncated
+    return info, bool(terminated), episode_return
 
 
 def train_reset_free(
@@ -180,10 +244,16 @@ def train_reset_free(
     demos: dict[str, Path | None],
     classifiers: dict | None = None,
     say: Callable[[str], None] = print,
+    resume: bool = False,
+    classifier_paths: dict | None = None,
 ) -> ResetFreeResult:
     """Alternate forward and backward episodes until the budget or two evaluations in a row at
     `stop_at_success` in both directions; then evaluate on `final_eval_episodes` fresh alternating
-    episodes (the evaluation env's objects are placed once, at its first reset)."""
+    episodes (the evaluation env's objects are placed once, at its first reset).
+
+    Ctrl-C (SIGINT) ends the episode under way, checkpoints and returns without the final
+    evaluation; `resume=True` goes on from the run's latest checkpoints: agents, buffers, counters,
+    the alternation and the objects where they were."""
     started = time.time()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -191,70 +261,93 @@ def train_reset_free(
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     agent_config = PRESETS[config.preset]
     agent = SAC(agent_config, spec)
+    saved = {d: checkpoint.latest(run_dir / "checkpoints" / d) if resume else None for d in DIRECTIONS}
+    if resume and None in saved.values():
+        raise ValueError(
+            f"{run_dir} holds no reset-free checkpoint: pass a run folder train-reset-free wrote."
+        )
     if config.shared_agent:
         both = [p for p in (demos.get(d) for d in DIRECTIONS) if p is not None]
-        turns = dict.fromkeys(DIRECTIONS, Turn(agent, spec, both, config, config.seed))
+        turns = dict.fromkeys(DIRECTIONS, Turn(agent, spec, both, config, config.seed, saved["forward"]))
     else:
         turns = {
-            d: Turn(agent, spec, demos.get(d), config, config.seed + 10 * i) for i, d in enumerate(DIRECTIONS)
+            d: Turn(agent, spec, demos.get(d), config, config.seed + 10 * i, saved[d])
+            for i, d in enumerate(DIRECTIONS)
         }
-    resolved = {
-        "reset_free": asdict(config),
-        "agent": asdict(agent_config),
-        "spec": spec_json(spec),
-        "demos": {d: str(p) for d, p in demos.items()},
-    }
-    (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
+    if not resume:
+        resolved = {
+            "reset_free": asdict(config),
+            "agent": asdict(agent_config),
+            "spec": spec_json(spec),
+            "demos": {d: str(p) for d, p in demos.items()},
+            "classifiers": {d: p and str(p) for d, p in (classifier_paths or {}).items()},
+        }
+        (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
     log = RunLog(run_dir)
     alternation, fallback = Alternation(), Fallback(config.fallback_reset_after)
-    steps = {d: 0 for d in DIRECTIONS}
-    recent: list[float] = []
-    next_eval = config.eval_every
-    while sum(steps.values()) < config.max_env_steps:
-        direction, options = alternation.next_episode()
-        options = fallback.options(options)
-        use_direction(env, direction, classifiers)
-        obs, info = env.reset(seed=config.seed if alternation.episodes == 1 else None, options=options)
-        turn, done, episode_return = turns[direction], False, 0.0
-        turn.start_episode()
-        while not done:
-            action = turn.act(obs)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            turn.learn(
-                {
-                    "observations": obs,
-                    "actions": action,
-                    "rewards": float(reward),
-                    "terminated": bool(terminated),
-                    "truncated": bool(truncated),
-                    "next_observations": next_obs,
-                }
+    loop = turns["forward"].loop or {
+        "steps": {d: 0 for d in DIRECTIONS},
+        "episodes": 0,
+        "failures": 0,
+        "interventions": 0,
+        "recent": [],
+        "next_eval": config.eval_every,
+        "wall_s": 0.0,
+    }
+    steps = loop["steps"]
+    alternation.episodes = loop["episodes"]
+    fallback.failures, fallback.interventions = loop["failures"], loop["interventions"]
+    if loop.get("objects") is not None:  # the scene as the interrupted run left it
+        env.unwrapped.task.world.set_free_body_poses(loop["objects"])
+    started -= loop["wall_s"]
+
+    def save() -> None:
+        loop.update(
+            episodes=alternation.episodes, failures=fallback.failures, interventions=fallback.interventions,
+            wall_s=time.time() - started, objects=_object_poses(env),
+        )  # fmt: skip
+        _save(run_dir, turns, loop)
+
+    stop = {"requested": False}
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.update(requested=True))
+    try:
+        recent = loop["recent"]
+        while sum(steps.values()) < config.max_env_steps and not stop["requested"]:
+            direction, options = alternation.next_episode()
+            options = fallback.options(options)
+            use_direction(env, direction, classifiers)
+            obs, _ = env.reset(seed=config.seed if alternation.episodes == 1 else None, options=options)
+            info, terminated, episode_return = _episode(env, obs, turns[direction], direction, steps)
+            fallback.episode_ended(direction, terminated)  # the episode's own reward: success
+            total = sum(steps.values())
+            log.scalars(
+                total, {"success": float(info.get("success", False)), "return": episode_return}, direction
             )
-            steps[direction] += 1
-            episode_return += float(reward)
-            obs, done = next_obs, terminated or truncated
-        fallback.episode_ended(direction, bool(terminated))  # the episode's own reward: success
-        total = sum(steps.values())
-        log.scalars(
-            total, {"success": float(info.get("success", False)), "return": episode_return}, direction
-        )
-        if total >= next_eval:
-            next_eval += config.eval_every
-            result = evaluate_alternating(eval_env, turns, config.eval_episodes, 10_000 + total, classifiers)
-            result["interventions"] = fallback.interventions
-            log.evaluation(total, time.time() - started, result)
-            say(
-                f"{total} env steps: forward {result['forward']:.0%}, backward {result['backward']:.0%} "
-                f"({time.time() - started:.0f} s)"
-            )
-            recent.append(result["success_rate"])
-            _save(run_dir, turns, steps)  # a run stopped early still leaves its policies (for labelling)
-            if streak_reached(recent, config.stop_at_success, 2):
-                break
-    final = evaluate_alternating(eval_env, turns, config.final_eval_episodes, 50_000, classifiers)
-    final["interventions"] = fallback.interventions
-    log.evaluation(sum(steps.values()), time.time() - started, {**final, "final": True})
-    _save(run_dir, turns, steps)
+            if total >= loop["next_eval"]:
+                loop["next_eval"] += config.eval_every
+                result = evaluate_alternating(
+                    eval_env, turns, config.eval_episodes, 10_000 + total, classifiers
+                )
+                result["interventions"] = fallback.interventions
+                log.evaluation(total, time.time() - started, result)
+                say(
+                    f"{total} env steps: forward {result['forward']:.0%}, backward {result['backward']:.0%} "
+                    f"({time.time() - started:.0f} s)"
+                )
+                recent.append(result["success_rate"])
+                save()  # a run stopped early still leaves its policies (for labelling), and can go on
+                if streak_reached(recent, config.stop_at_success, 2):
+                    break
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    final = None
+    if stop["requested"]:
+        say("interrupted: checkpointed after the episode under way; go on with --resume")
+    else:
+        final = evaluate_alternating(eval_env, turns, config.final_eval_episodes, 50_000, classifiers)
+        final["interventions"] = fallback.interventions
+        log.evaluation(sum(steps.values()), time.time() - started, {**final, "final": True})
+    save()
     log.plot_curve(f"{config.env} reset-free (lower of forward and backward)")
     log.close()
     env.close()

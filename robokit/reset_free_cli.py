@@ -21,7 +21,7 @@ class TrainResetFree:
     num_demos: int = 20
     """Scripted-expert demos recorded per direction."""
     demo_starts: Literal["scattered", "regions"] = "scattered"
-    """Where the demos' cube starts: anywhere on the workspace (an episode starts wherever the last
+    """Where the demos' cube starts: anywhere on the tray (an episode starts wherever the last
     one left the cube) or only in the direction's start region."""
     fallback_reset_after: int | None = None
     """Place the cube by script (a person, on a real arm) before a forward episode once this many
@@ -29,13 +29,18 @@ class TrainResetFree:
     shared_agent: bool = False
     """One goal-conditioned agent for both directions (the goal is in the observation), learning
     from both directions' demos and episodes; default: a forward and a backward agent."""
-    max_env_steps: int = 60_000
+    max_env_steps: int | None = None
+    """Env steps of both directions together; default 60,000 (with --resume: the run's own)."""
     stop_at_success: float | None = 0.9
     eval_every: int = 2_000
     final_eval_episodes: int = 50
     """Alternating episodes of the final evaluation (the objects are placed once, before the first)."""
     seed: int = 0
     run_dir: Path | None = None
+    resume: Path | None = None
+    """Go on with this run (Ctrl-C checkpoints one): its agents, buffers, counters, classifiers and
+    scene; of this command's options only --max-env-steps, --stop-at-success and
+    --final-eval-episodes apply."""
 
 
 def run(args: TrainResetFree) -> None:
@@ -55,6 +60,20 @@ def run(args: TrainResetFree) -> None:
     given = {"forward": args.forward_classifier, "backward": args.backward_classifier}
     if (given["forward"] is None) != (given["backward"] is None):
         raise ValueError("pass both --forward-classifier and --backward-classifier, or neither.")
+    if args.resume is not None:
+        config, given, demos, run_dir = _resumed(args, given)
+    else:
+        run_dir = fresh_run_dir(args.run_dir or Path("runs") / f"reset-free-{time.strftime('%Y%m%d-%H%M%S')}")
+        config = ResetFreeConfig(
+            env=env_id,
+            max_env_steps=args.max_env_steps or ResetFreeConfig.max_env_steps,
+            stop_at_success=args.stop_at_success,
+            eval_every=args.eval_every,
+            final_eval_episodes=args.final_eval_episodes,
+            shared_agent=args.shared_agent,
+            fallback_reset_after=args.fallback_reset_after,
+            seed=args.seed,
+        )
     classifiers = None
     if given["forward"] is not None:
         from robokit.rewards import RewardClassifier
@@ -64,43 +83,71 @@ def run(args: TrainResetFree) -> None:
     def make_env(direction: str = "forward", scatter: bool = False):
         kwargs = {"task_kwargs": {"direction": direction, "scatter": scatter}}
         if classifiers is None:
-            return make(env_id, **kwargs)
+            return make(config.env, **kwargs)
         from robokit.envs.rewarded import make_classifier_rewarded
 
-        return make_classifier_rewarded(env_id, classifiers[direction], **kwargs)
+        return make_classifier_rewarded(config.env, classifiers[direction], **kwargs)
 
-    run_dir = fresh_run_dir(args.run_dir or Path("runs") / f"reset-free-{time.strftime('%Y%m%d-%H%M%S')}")
-    demos = {}
-    for direction in DIRECTIONS:
-        out = run_dir / "demos" / direction
-        console.print(f"recording {args.num_demos} scripted-expert {direction} demos into {out}")
-        scatter = args.demo_starts == "scattered"
-        summary = record_expert(
-            env_id, args.num_demos, out, successes_only=True,
-            make_env=lambda d=direction, s=scatter: make_env(d, s),
-        )  # fmt: skip
-        demos[direction] = summary.path
-    config = ResetFreeConfig(
-        env=env_id,
-        max_env_steps=args.max_env_steps,
-        stop_at_success=args.stop_at_success,
-        eval_every=args.eval_every,
-        final_eval_episodes=args.final_eval_episodes,
-        shared_agent=args.shared_agent,
-        fallback_reset_after=args.fallback_reset_after,
-        seed=args.seed,
-    )
+    if args.resume is None:
+        demos = {}
+        for direction in DIRECTIONS:
+            out = run_dir / "demos" / direction
+            console.print(f"recording {args.num_demos} scripted-expert {direction} demos into {out}")
+            scatter = args.demo_starts == "scattered"
+            summary = record_expert(
+                env_id, args.num_demos, out, successes_only=True,
+                make_env=lambda d=direction, s=scatter: make_env(d, s),
+            )  # fmt: skip
+            demos[direction] = summary.path
     reward = "classifier" if classifiers else "simulator"
     console.print(
-        f"reset-free training on {env_id} ({reward} rewards); objects are placed once, at the start"
+        f"reset-free training on {config.env} ({reward} rewards); objects are placed once, at the start"
     )
-    result = train_reset_free(config, make_env, run_dir, demos, classifiers, say=console.print)
+    result = train_reset_free(
+        config, make_env, run_dir, demos, classifiers, console.print, args.resume is not None, given
+    )
     final = result.final_eval
+    if final is None:  # interrupted
+        console.print(f"run: {result.run_dir}; go on with robokit train-reset-free --resume {result.run_dir}")
+        return
     console.print(
-        f"[bold]{env_id} reset-free[/bold]: forward {final['forward']:.0%}, backward {final['backward']:.0%} "
+        f"[bold]{config.env} reset-free[/bold]: forward {final['forward']:.0%}, "
+        f"backward {final['backward']:.0%} "
         f"over {final['episodes']} alternating episodes (objects placed once); "
         f"{sum(result.env_steps.values())} env steps "
         f"({result.env_steps['forward']} forward, {result.env_steps['backward']} backward), "
         f"{result.interventions} scripted placements in training, {result.wall_s / 60:.1f} min"
     )
     console.print(f"run: {result.run_dir} (curve.png, evals.jsonl, checkpoints/forward|backward)")
+
+
+def _resumed(args: TrainResetFree, given: dict):
+    """The config, classifier paths, demos and folder of the run `--resume` names."""
+    import dataclasses
+    import json
+
+    from robokit.reset_free import ResetFreeConfig
+
+    run_dir = Path(args.resume).absolute()
+    if not (run_dir / "config.json").is_file():
+        raise ValueError(f"{run_dir} holds no reset-free run: pass a folder train-reset-free wrote.")
+    if given["forward"] is not None:
+        raise ValueError(
+            "--resume uses the run's own classifiers: drop --forward- and --backward-classifier."
+        )
+    saved = json.loads((run_dir / "config.json").read_text())
+    if "reset_free" not in saved:
+        raise ValueError(f"{run_dir} holds a `robokit train` run: resume it with robokit train --resume.")
+    config = ResetFreeConfig(**saved["reset_free"])
+    budget = {"stop_at_success": args.stop_at_success, "final_eval_episodes": args.final_eval_episodes}
+    if args.max_env_steps is not None:
+        budget["max_env_steps"] = args.max_env_steps
+    config = dataclasses.replace(config, **budget)
+    classifiers = saved.get("classifiers") or {}
+    demos = {d: Path(p) for d, p in saved["demos"].items()}
+    return (
+        config,
+        {d: classifiers.get(d) and Path(classifiers[d]) for d in ("forward", "backward")},
+        demos,
+        run_dir,
+    )

@@ -10,7 +10,7 @@ from cli_run import robokit
 from robokit.data.datasets import read_episodes
 from robokit.envs.experts import make_expert
 from robokit.envs.registration import make
-from robokit.reset_free import Alternation, evaluate_alternating
+from robokit.reset_free import DIRECTIONS, Alternation, evaluate_alternating
 from robokit.rewards import LabelledFrames
 
 
@@ -162,6 +162,20 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
     assert "over 4 alternating episodes (objects placed once)" in out and "scripted placements" in out
     assert "interventions" in json.loads((run / "evals.jsonl").read_text().splitlines()[-1])
     assert (run / "curve.png").exists() and (run / "checkpoints" / "backward").is_dir()
+    # --resume goes on from the run's checkpoints, with this command's budget
+    result = robokit("train-reset-free", "--resume", str(tmp_path))
+    assert result.returncode == 2 and "holds no reset-free run" in result.stderr
+    clf = ["--forward-classifier", str(tmp_path), "--backward-classifier", str(tmp_path)]
+    result = robokit("train-reset-free", "--resume", str(run), *clf)
+    assert result.returncode == 2 and "drop --forward- and --backward-classifier" in result.stderr
+    result = robokit(
+        "train-reset-free", "--resume", str(run), "--max-env-steps", "420", "--stop-at-success", "1.1",
+        "--final-eval-episodes", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    finals = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
+    finals = [row for row in finals if row.get("final")]
+    assert [row["episodes"] for row in finals] == [4, 2] and finals[1]["env_steps"] >= 420
     # the run's policies label frames of their own behaviour (the hard negatives of a second round)
     frames = tmp_path / "frames"
     result = robokit(
@@ -229,3 +243,64 @@ def test_a_shared_agent_learns_from_both_directions_demos_and_episodes(tmp_path)
         latest = checkpoint.latest(tmp_path / "run" / "checkpoints" / direction)
         with np.load(latest / "buffer_online.npz") as online, np.load(latest / "buffer_demos.npz") as held:
             assert int(online["counters"][1]) == total and int(held["counters"][1]) == demo_steps
+
+
+def test_an_interrupted_reset_free_run_resumes_with_its_agents_counters_and_scene(tmp_path):
+    import os
+    import signal
+
+    from robokit import checkpoint
+    from robokit.envs.recording import record_expert
+    from robokit.reset_free import ResetFreeConfig, train_reset_free
+
+    resets, runs = [], []  # (run, cube position after each reset); the runs finished so far
+
+    def make_env(direction="forward", scatter=False):
+        env = make("Relocate-v0", task_kwargs={"direction": direction, "scatter": scatter})
+        reset = env.reset
+
+        def recording_reset(**kwargs):
+            out = reset(**kwargs)
+            resets.append((len(runs), env.unwrapped.task.object_pos().copy()))
+            return out
+
+        env.reset = recording_reset
+        return env
+
+    demos = {
+        d: record_expert("Relocate-v0", 1, tmp_path / d, make_env=lambda d=d: make_env(d)).path
+        for d in DIRECTIONS
+    }
+    config = ResetFreeConfig(
+        max_env_steps=600, start_after=100, eval_every=250, eval_episodes=2, final_eval_episodes=2,
+        stop_at_success=None,
+    )  # fmt: skip
+    run = tmp_path / "run"
+
+    def interrupt_at_first_evaluation(line: str) -> None:
+        if "env steps:" in line:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: handled by the run, which stops cleanly
+
+    first = train_reset_free(config, make_env, run, demos, say=interrupt_at_first_evaluation)
+    assert first.final_eval is None and 250 <= sum(first.env_steps.values()) < 600
+
+    def counters(direction: str) -> dict:
+        return json.loads((checkpoint.latest(run / "checkpoints" / direction) / "counters.json").read_text())
+
+    loop = counters("forward")["loop"]
+    assert loop["steps"] == first.env_steps and loop == counters("backward")["loop"]
+    updates_before = counters("forward")["updates"]
+    runs.append(first)
+    second = train_reset_free(config, make_env, run, demos, say=lambda _: None, resume=True)
+    assert second.final_eval is not None and sum(second.env_steps.values()) >= 600
+    assert all(second.env_steps[d] > first.env_steps[d] for d in DIRECTIONS)
+    resumed_resets = [pos for r, pos in resets if r == 1]
+    # the resumed run's first reset (the eval env resets too, after it) finds the cube where it was
+    assert np.allclose(resumed_resets[0], loop["objects"][0][:3], atol=1e-6)
+    after = counters("forward")
+    assert after["updates"] > updates_before and after["loop"]["episodes"] > loop["episodes"]
+    for direction in DIRECTIONS:  # each learner and buffer holds both runs' steps of its direction
+        assert counters(direction)["learner_env_steps"] == second.env_steps[direction]
+        with np.load(checkpoint.latest(run / "checkpoints" / direction) / "buffer_online.npz") as online:
+            assert int(online["counters"][1]) == second.env_steps[direction]
+    assert len([row for row in second.evals if not row.get("final")]) >= 2  # both runs' evaluations

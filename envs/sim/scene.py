@@ -105,14 +105,30 @@ class World:
 
     def reset(self, keep_free_bodies: bool = False) -> None:
         """Back to the model's initial state; optionally keep every free body's pose."""
-        m, d = self.model, self.data
-        free = [j for j in range(m.njnt) if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
-        saved = [d.qpos[m.jnt_qposadr[j] : m.jnt_qposadr[j] + 7].copy() for j in free]
-        mujoco.mj_resetData(m, d)
+        saved = self.free_body_poses()
+        mujoco.mj_resetData(self.model, self.data)
         if keep_free_bodies:
-            for j, qpos in zip(free, saved, strict=True):
-                d.qpos[m.jnt_qposadr[j] : m.jnt_qposadr[j] + 7] = qpos
-        mujoco.mj_forward(m, d)
+            self.set_free_body_poses(saved)
+        mujoco.mj_forward(self.model, self.data)
+
+    def _free_joints(self) -> list[int]:
+        m = self.model
+        return [j for j in range(m.njnt) if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
+
+    def free_body_poses(self) -> list[list[float]]:
+        """Position and quaternion (7 numbers) of every free body, in joint order."""
+        adr = self.model.jnt_qposadr
+        return [self.data.qpos[adr[j] : adr[j] + 7].tolist() for j in self._free_joints()]
+
+    def set_free_body_poses(self, poses: list[list[float]]) -> None:
+        """Put every free body at a pose from `free_body_poses` (at rest); call mj_forward after."""
+        free = self._free_joints()
+        if len(poses) != len(free):
+            raise ValueError(f"{len(poses)} poses for {len(free)} free bodies: pass one per free body.")
+        for j, pose in zip(free, poses, strict=True):
+            adr, dof = self.model.jnt_qposadr[j], self.model.jnt_dofadr[j]
+            self.data.qpos[adr : adr + 7] = pose
+            self.data.qvel[dof : dof + 6] = 0.0
 
     def body_pos(self, name: str) -> np.ndarray:
         return self.data.body(name).xpos.copy()
