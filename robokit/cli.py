@@ -138,6 +138,7 @@ class ActorCommand:
     """The learner's agent preset (the handshake refuses a mismatch)."""
     critic_ensemble: int | None = None
     utd_ratio: int | None = None
+    bc_weight: float | None = None
     algo: Literal["sac", "ogpo"] = "sac"
     """The learner's algorithm; ogpo acts in action chunks with the flow policy of --init."""
     init: Path | None = None
@@ -449,6 +450,7 @@ def _train(config) -> None:
                 ["--critic-ensemble", str(config.critic_ensemble)] if config.critic_ensemble else []
             )
             agent_options += ["--utd-ratio", str(config.utd_ratio)] if config.utd_ratio else []
+            agent_options += ["--bc-weight", str(config.bc_weight)] if config.bc_weight else []
         agent_options += ["--keys", str(config.keys)] if config.keys else []
         agent_options += ["--config", str(config.robot_config)] if config.robot_config else []
         if config.reward_classifier is not None:
@@ -521,7 +523,10 @@ def _actor(args: ActorCommand) -> None:
         env = flow_cli.chunked(env, agent_config.chunk, agent_config.discount)
     else:
         agent_config = TrainConfig(
-            preset=args.preset, critic_ensemble=args.critic_ensemble, utd_ratio=args.utd_ratio
+            preset=args.preset,
+            critic_ensemble=args.critic_ensemble,
+            utd_ratio=args.utd_ratio,
+            bc_weight=args.bc_weight,
         ).agent_config()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     agent = OGPO(agent_config, spec) if flow is not None else SAC(agent_config, spec)

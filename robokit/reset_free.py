@@ -17,7 +17,7 @@ import json
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import jax
@@ -70,6 +70,8 @@ class ResetFreeConfig:
     forward episode starts from the scripted placement: a person's intervention on a real arm. They
     are counted ("interventions" in the evaluations and the result); evaluations never use them.
     None: never (fully reset-free training)."""
+    bc_weight: float = 0.0
+    """The agents' behaviour-cloning weight on demo rows (SACConfig.bc_weight)."""
     shared_agent: bool = False
     """One goal-conditioned agent for both directions (the goal region is in the observation):
     one learner, one set of buffers holding both directions' demos and episodes."""
@@ -259,7 +261,7 @@ def train_reset_free(
     run_dir.mkdir(parents=True, exist_ok=True)
     env, eval_env = make_env(), make_env()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
-    agent_config = PRESETS[config.preset]
+    agent_config = replace(PRESETS[config.preset], bc_weight=config.bc_weight)
     agent = SAC(agent_config, spec)
     saved = {d: checkpoint.latest(run_dir / "checkpoints" / d) if resume else None for d in DIRECTIONS}
     if resume and None in saved.values():

@@ -29,6 +29,8 @@ class TrainResetFree:
     shared_agent: bool = False
     """One goal-conditioned agent for both directions (the goal is in the observation), learning
     from both directions' demos and episodes; default: a forward and a backward agent."""
+    bc_weight: float = 0.0
+    """Behaviour-cloning weight on the demo rows in the actor loss (0: RLPD's actor loss alone)."""
     max_env_steps: int | None = None
     """Env steps of both directions together; default 60,000 (with --resume: the run's own)."""
     stop_at_success: float | None = 0.9
@@ -71,6 +73,7 @@ def run(args: TrainResetFree) -> None:
             eval_every=args.eval_every,
             final_eval_episodes=args.final_eval_episodes,
             shared_agent=args.shared_agent,
+            bc_weight=args.bc_weight,
             fallback_reset_after=args.fallback_reset_after,
             seed=args.seed,
         )

@@ -41,6 +41,8 @@ class TrainConfig:
     """Override the preset's number of critics."""
     utd_ratio: int | None = None
     """Override the preset's critic updates per env step."""
+    bc_weight: float | None = None
+    """Add a behaviour-cloning term on the demo rows to the actor loss, with this weight (default 0)."""
     max_env_steps: int = 20_000
     start_after: int = 500
     """Env steps from the first policy (random for sac, --init's for ogpo) before updates start."""
@@ -77,9 +79,12 @@ class TrainConfig:
 
     def agent_config(self) -> SACConfig:
         base = PRESETS[self.preset]
-        overrides = {
-            k: v for k, v in (("critic_ensemble", self.critic_ensemble), ("utd_ratio", self.utd_ratio)) if v
-        }
+        given = (
+            ("critic_ensemble", self.critic_ensemble),
+            ("utd_ratio", self.utd_ratio),
+            ("bc_weight", self.bc_weight),
+        )
+        overrides = {k: v for k, v in given if v}
         if "critic_ensemble" in overrides:
             overrides["critic_subsample"] = min(base.critic_subsample, overrides["critic_ensemble"])
         return dataclasses.replace(base, **overrides)

@@ -71,6 +71,29 @@ def test_critic_regresses_terminal_rewards():
     assert abs(float(metrics["q_mean"]) - 0.7) < 0.02
 
 
+def test_the_bc_term_pulls_the_policy_to_the_demo_rows_actions_only_when_weighted():
+    spec, rng = spec_of(), np.random.default_rng(0)
+    batch = random_batch(spec, 64, rng, reward=0.0, mask=0.0)  # Q ~ 0 everywhere: no preference
+    demo_action = np.array([0.5, -0.5, 0.3], np.float32)
+    batch["from_demos"] = (np.arange(64) % 2).astype(np.float32)
+    batch["observations"] = {k: np.repeat(v[::2], 2, axis=0) for k, v in batch["observations"].items()}
+    batch["actions"][1::2] = demo_action  # demo rows: one action; online rows (same states): its opposite
+    batch["actions"][::2] = -demo_action
+    errors = {}
+    for weight in (0.0, 1.0):
+        config = SACConfig(
+            critic_ensemble=2, utd_ratio=1, batch_size=64, hidden_dims=(32, 32), bc_weight=weight
+        )
+        agent = SAC(config, spec)
+        state = agent.init(jax.random.PRNGKey(0))
+        for _ in range(300):
+            state, _ = agent.update(state, batch)
+        demo_obs = {k: v[1::2] for k, v in batch["observations"].items()}
+        greedy = agent.act(agent.policy_params(state), demo_obs, jax.random.PRNGKey(1), explore=False)
+        errors[weight] = float(np.abs(np.asarray(greedy) - demo_action).mean())
+    assert errors[1.0] < 0.1 < errors[0.0], errors
+
+
 def test_temperature_moves_entropy_towards_its_target():
     spec = spec_of(action_dim=2)
     agent = SAC(SACConfig(critic_ensemble=2, utd_ratio=1, batch_size=32, hidden_dims=(32, 32)), spec)

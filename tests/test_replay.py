@@ -132,8 +132,9 @@ def test_mixer_draws_each_buffer_in_its_ratio():
     rng = np.random.default_rng(0)
     for n in (256, 255, 7):
         batch = mixer.sample(n, rng)
-        from_online = int((batch["observations"]["state"][:, 0] >= 1000).sum())
-        assert abs(from_online - n / 2) <= 1
+        is_online = batch["observations"]["state"][:, 0] >= 1000
+        assert abs(int(is_online.sum()) - n / 2) <= 1
+        np.testing.assert_array_equal(batch["from_demos"], ~is_online)  # marks exactly the demo rows
     three = Mixer({"demos": demos, "online": online}, {"demos": 1, "online": 3})
     assert three.counts(256) == {"demos": 64, "online": 192}
     batch = mixer.sample(256, rng)

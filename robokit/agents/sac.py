@@ -165,7 +165,8 @@ class SAC:
         return state, {"critic_loss": loss, "q_mean": q_mean, "target_q_mean": target.mean()}
 
     def _actor_step(self, state: SACState, batch: Batch) -> tuple[SACState, dict]:
-        """Actor: E[alpha log pi - mean_ensemble Q] (SAC eq. 7, RLPD's ensemble mean); then temperature."""
+        """Actor: E[alpha log pi - mean_ensemble Q] (SAC eq. 7, RLPD's ensemble mean), plus the optional
+        BC term on demo rows; then temperature."""
         n = self.networks
         rng, key = jax.random.split(state.rng)
         temperature = n["temperature"].apply(state.temperature)
@@ -175,7 +176,12 @@ class SAC:
             mean, log_std = n["actor"].apply(actor_params, features)
             action, log_prob = sample_tanh_gaussian(mean, log_std, key)
             q = n["ensemble"].apply(state.critic["ensemble"], features, action).mean(axis=0)
-            return (temperature * log_prob - q).mean(), log_prob.mean()
+            loss = (temperature * log_prob - q).mean()
+            if self.config.bc_weight > 0 and "from_demos" in batch:
+                demo = batch["from_demos"]
+                error = ((jnp.tanh(mean) - batch["actions"]) ** 2).sum(axis=-1)
+                loss = loss + self.config.bc_weight * (error * demo).sum() / jnp.maximum(demo.sum(), 1.0)
+            return loss, log_prob.mean()
 
         (actor_loss, log_prob), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(state.actor)
         actor_tx, _, temp_tx = self._optimizers()

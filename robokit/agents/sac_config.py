@@ -31,6 +31,10 @@ class SACConfig:
     backup_entropy: bool = False
     actor_on_full_batch: bool = False
     """SERL runs the actor step on all utd x batch samples; RLPD (default) on one minibatch."""
+    bc_weight: float = 0.0
+    """Weight of a behaviour-cloning term in the actor loss: the squared distance of the policy's
+    mean action from the demo action, on the batch's demo rows (as in TD3+BC, Fujimoto & Gu 2021).
+    0 (RLPD, SERL): none. It keeps the actor near the demos while no online episode succeeds yet."""
     image_embedding_dim: int = 50
     augment_images: bool = True
     """DrQ random shift (pad 4, random crop) on image observations, in the update only."""

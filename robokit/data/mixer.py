@@ -7,6 +7,9 @@ import numpy as np
 from robokit.data.replay import ReplayBuffer
 from robokit.types import Batch
 
+DEMOS = "demos"
+"""The buffer whose rows a batch marks (`from_demos`), for losses that treat demos apart."""
+
 
 class Mixer:
     def __init__(self, buffers: dict[str, ReplayBuffer], ratios: dict[str, float]):
@@ -33,8 +36,13 @@ class Mixer:
         return counts
 
     def sample(self, n: int, rng: np.random.Generator) -> Batch:
-        parts = [self.buffers[k].sample(c, rng) for k, c in self.counts(n).items() if c > 0]
-        batch = _concat(parts)
+        """`n` samples by ratio, shuffled; with a "demos" buffer, `from_demos` (float32, 1 on its rows)."""
+        counts = {k: c for k, c in self.counts(n).items() if c > 0}
+        batch = _concat([self.buffers[k].sample(c, rng) for k, c in counts.items()])
+        if DEMOS in self.buffers:
+            batch["from_demos"] = np.concatenate(
+                [np.full(c, k == DEMOS, np.float32) for k, c in counts.items()]
+            )
         order = rng.permutation(n)  # so minibatches of a UTD scan each see the mixture
         return _take(batch, order)
 
