@@ -3,8 +3,10 @@ previous one left the scene.
 
 Nobody, and no script, puts the object back between episodes: the backward agent's task is the
 forward task's reset ("the object is back where an episode starts"), so the two undo each other.
-Each agent has its own buffers, demos and reward (on a real arm its own classifier: the backward one
-is the reset classifier), or one goal-conditioned agent serves both (`shared_agent`). The arm
+Each direction has its own reward (on a real arm its own classifier: the backward one is the reset
+classifier). By default one goal-conditioned agent serves both directions (`shared_agent`) and its
+actor loss has a behaviour-cloning term on the demos (`bc_weight`); otherwise each direction has
+its own agent, buffers and demos. The arm
 itself goes home and to a randomised start before every episode, as a real arm's scripted reset
 does; only the objects are left alone, unless `fallback_reset_after` asks for a counted scripted
 placement after failed backward episodes (a person's intervention on a real arm). Lock-step, in
@@ -70,9 +72,9 @@ class ResetFreeConfig:
     forward episode starts from the scripted placement: a person's intervention on a real arm. They
     are counted ("interventions" in the evaluations and the result); evaluations never use them.
     None: never (fully reset-free training)."""
-    bc_weight: float = 0.0
+    bc_weight: float = 0.5
     """The agents' behaviour-cloning weight on demo rows (SACConfig.bc_weight)."""
-    shared_agent: bool = False
+    shared_agent: bool = True
     """One goal-conditioned agent for both directions (the goal region is in the observation):
     one learner, one set of buffers holding both directions' demos and episodes."""
     seed: int = 0

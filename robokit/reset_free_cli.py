@@ -26,11 +26,13 @@ class TrainResetFree:
     fallback_reset_after: int | None = None
     """Place the cube by script (a person, on a real arm) before a forward episode once this many
     backward episodes in a row have failed; counted and reported. Default: never."""
-    shared_agent: bool = False
+    shared_agent: bool = True
     """One goal-conditioned agent for both directions (the goal is in the observation), learning
-    from both directions' demos and episodes; default: a forward and a backward agent."""
-    bc_weight: float = 0.0
-    """Behaviour-cloning weight on the demo rows in the actor loss (0: RLPD's actor loss alone)."""
+    from both directions' demos and episodes; --no-shared-agent: a forward and a backward agent."""
+    bc_weight: float = 0.5
+    """Behaviour-cloning weight on the demo rows in the actor loss; 0: RLPD's actor loss alone (which
+    did not learn reset-free here: no online episode succeeded, so nothing kept the actor near the
+    demos)."""
     max_env_steps: int | None = None
     """Env steps of both directions together; default 60,000 (with --resume: the run's own)."""
     stop_at_success: float | None = 0.9

@@ -162,6 +162,8 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
     assert "over 4 alternating episodes (objects placed once)" in out and "scripted placements" in out
     assert "interventions" in json.loads((run / "evals.jsonl").read_text().splitlines()[-1])
     assert (run / "curve.png").exists() and (run / "checkpoints" / "backward").is_dir()
+    saved = json.loads((run / "config.json").read_text())  # the defaults: one agent, BC on its demos
+    assert saved["reset_free"]["shared_agent"] and saved["agent"]["bc_weight"] == 0.5
     # --resume goes on from the run's checkpoints, with this command's budget
     result = robokit("train-reset-free", "--resume", str(tmp_path))
     assert result.returncode == 2 and "holds no reset-free run" in result.stderr
@@ -273,7 +275,7 @@ def test_an_interrupted_reset_free_run_resumes_with_its_agents_counters_and_scen
     }
     config = ResetFreeConfig(
         max_env_steps=600, start_after=100, eval_every=250, eval_episodes=2, final_eval_episodes=2,
-        stop_at_success=None,
+        stop_at_success=None, shared_agent=False,
     )  # fmt: skip
     run = tmp_path / "run"
 
