@@ -103,7 +103,7 @@ def run(args: TrainResetFree) -> None:
                 env_id, args.num_demos, out, successes_only=True,
                 make_env=lambda d=direction, s=scatter: make_env(d, s),
             )  # fmt: skip
-            demos[direction] = summary.path
+            demos[direction] = _demo_path(summary, direction, classifiers is not None)
     reward = "classifier" if classifiers else "simulator"
     console.print(
         f"reset-free training on {config.env} ({reward} rewards); objects are placed once, at the start"
@@ -156,3 +156,18 @@ def _resumed(args: TrainResetFree, given: dict):
         demos,
         run_dir,
     )
+
+
+def _demo_path(summary, direction: str, classified: bool) -> Path:
+    """The recorded demos' folder; one sentence when not one of the expert's episodes succeeded."""
+    if summary.path is None:
+        why = (
+            "the reward classifier ended each early or never (check its false successes and misses)"
+            if classified
+            else "check the task"
+        )
+        raise RuntimeError(
+            f"none of {summary.attempts} scripted-expert {direction} episodes ended in success, so "
+            f"there are no {direction} demos: {why}."
+        )
+    return summary.path

@@ -306,3 +306,19 @@ def test_an_interrupted_reset_free_run_resumes_with_its_agents_counters_and_scen
         with np.load(checkpoint.latest(run / "checkpoints" / direction) / "buffer_online.npz") as online:
             assert int(online["counters"][1]) == second.env_steps[direction]
     assert len([row for row in second.evals if not row.get("final")]) >= 2  # both runs' evaluations
+
+
+def test_a_direction_without_a_single_successful_demo_is_one_sentence(tmp_path, monkeypatch):
+    """A reset classifier that ends every expert episode early (a false success) leaves no demos of
+    that direction; training must not go on without them."""
+    import pytest
+
+    from robokit.envs import recording
+    from robokit.reset_free_cli import TrainResetFree, run
+
+    def no_successes(env_id, episodes, out, **kwargs):
+        return recording.RecordSummary(path=None, attempts=5 * episodes, successes=0, recorded=0)
+
+    monkeypatch.setattr(recording, "record_expert", no_successes)
+    with pytest.raises(RuntimeError, match="none of 10 scripted-expert forward episodes ended in success"):
+        run(TrainResetFree(num_demos=2, run_dir=tmp_path / "run"))
