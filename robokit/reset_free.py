@@ -129,6 +129,10 @@ class Turn:
         else:
             template = agent.init(jax.random.PRNGKey(seed))
             state, buffers, counters = checkpoint.restore(restore, template, spec)
+            if "loop" not in counters:
+                raise ValueError(
+                    f"{restore} was written before reset-free runs could resume: start a new run."
+                )
         learner_config, ratios = learner_setup(agent.config, config.start_after, buffers, config.demo_ratio)
         self.learner = Learner(agent, state, buffers, ratios, self.link, learner_config, seed=seed)
         self.rng, self.key = np.random.default_rng(seed), jax.random.PRNGKey(seed + 1)

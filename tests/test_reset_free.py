@@ -306,6 +306,20 @@ def test_an_interrupted_reset_free_run_resumes_with_its_agents_counters_and_scen
         with np.load(checkpoint.latest(run / "checkpoints" / direction) / "buffer_online.npz") as online:
             assert int(online["counters"][1]) == second.env_steps[direction]
     assert len([row for row in second.evals if not row.get("final")]) >= 2  # both runs' evaluations
+    # a checkpoint written before runs could resume (no loop state) is one sentence
+    import shutil
+
+    import pytest
+
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    for direction in DIRECTIONS:
+        counters_file = checkpoint.latest(old / "checkpoints" / direction) / "counters.json"
+        counters_file.write_text(
+            json.dumps({k: v for k, v in json.loads(counters_file.read_text()).items() if k != "loop"})
+        )
+    with pytest.raises(ValueError, match="before reset-free runs could resume"):
+        train_reset_free(config, make_env, old, demos, say=lambda _: None, resume=True)
 
 
 def test_a_direction_without_a_single_successful_demo_is_one_sentence(tmp_path, monkeypatch):
