@@ -1,4 +1,4 @@
-"""Reset-free training: a forward and a backward agent take turns, each episode starting where the
+"""Reset-free training: forward and backward episodes take turns, each starting where the
 previous one left the scene.
 
 Nobody, and no script, puts the object back between episodes: the backward agent's task is the
@@ -31,6 +31,7 @@ from robokit.learner import Learner
 from robokit.link import InProcessLink
 from robokit.policy_io import spec_json
 from robokit.run_log import RunLog
+from robokit.success_checks import SuccessChecks
 from robokit.train_config import PRESETS
 from robokit.training import demo_and_online_buffers, learner_setup, streak_reached
 from robokit.types import EnvSpec
@@ -77,6 +78,10 @@ class ResetFreeConfig:
     shared_agent: bool = True
     """One goal-conditioned agent for both directions (the goal region is in the observation):
     one learner, one set of buffers holding both directions' demos and episodes."""
+    check_successes: bool = False
+    """With classifier rewards: a labeller checks each success a classifier claims in training (see
+    `robokit.success_checks`); a rejected claim earns nothing, and at each evaluation the
+    classifiers are fine-tuned on the verdicts so far."""
     seed: int = 0
 
 
@@ -221,14 +226,21 @@ def _object_poses(env) -> list | None:
     return None if world is None else world.free_body_poses()
 
 
-def _episode(env, obs: dict, turn: Turn, direction: str, steps: dict[str, int]) -> tuple[dict, bool, float]:
+def _episode(
+    env, obs: dict, turn: Turn, direction: str, steps: dict[str, int], checks: SuccessChecks | None = None
+) -> tuple[dict, bool, float]:
     """One training episode from `obs`, each step learnt from at once; its last info, whether it
-    terminated (its reward's success) and its return. Counts its steps into `steps`."""
+    terminated (its reward's success) and its return. Counts its steps into `steps`. With `checks`,
+    a success the classifier claims is learnt from only if the labeller confirms it; a rejected one
+    ends the episode unrewarded and not terminal."""
     turn.start_episode()
     done, episode_return, terminated = False, 0.0, False
     while not done:
         action = turn.act(obs)
         next_obs, reward, terminated, truncated, info = env.step(action)
+        claimed = terminated and info.get("classifier_success", False)
+        if checks is not None and claimed and not checks.check(direction, env.frames, info):
+            reward, terminated, truncated = 0.0, False, True
         turn.learn(
             {
                 "observations": obs,
@@ -291,6 +303,14 @@ def train_reset_free(
             "classifiers": {d: p and str(p) for d, p in (classifier_paths or {}).items()},
         }
         (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
+    checks = None
+    if config.check_successes:
+        if not classifiers:
+            raise ValueError(
+                "checking claimed successes needs classifier rewards: pass the classifiers, or drop "
+                "the checks."
+            )
+        checks = SuccessChecks(classifiers)
     log = RunLog(run_dir)
     alternation, fallback = Alternation(), Fallback(config.fallback_reset_after)
     loop = turns["forward"].loop or {
@@ -307,6 +327,8 @@ def train_reset_free(
     fallback.failures, fallback.interventions = loop["failures"], loop["interventions"]
     if loop.get("objects") is not None:  # the scene as the interrupted run left it
         env.unwrapped.task.world.set_free_body_poses(loop["objects"])
+    if checks is not None and "checks" in loop:  # the fine-tuned classifiers and every verdict
+        checks.load(run_dir / "classifiers", loop["checks"])
     started -= loop["wall_s"]
 
     def save() -> None:
@@ -314,6 +336,9 @@ def train_reset_free(
             episodes=alternation.episodes, failures=fallback.failures, interventions=fallback.interventions,
             wall_s=time.time() - started, objects=_object_poses(env),
         )  # fmt: skip
+        if checks is not None:
+            checks.save(run_dir / "classifiers")
+            loop["checks"] = checks.counts()
         _save(run_dir, turns, loop)
 
     stop = {"requested": False}
@@ -325,22 +350,32 @@ def train_reset_free(
             options = fallback.options(options)
             use_direction(env, direction, classifiers)
             obs, _ = env.reset(seed=config.seed if alternation.episodes == 1 else None, options=options)
-            info, terminated, episode_return = _episode(env, obs, turns[direction], direction, steps)
+            info, terminated, episode_return = _episode(env, obs, turns[direction], direction, steps, checks)
             fallback.episode_ended(direction, terminated)  # the episode's own reward: success
             total = sum(steps.values())
-            log.scalars(
-                total, {"success": float(info.get("success", False)), "return": episode_return}, direction
-            )
+            scalars = {"success": float(info.get("success", False)), "return": episode_return}
+            if checks is not None:
+                scalars["checks_asked"] = checks.asked[direction]
+                scalars["checks_rejected"] = checks.rejected[direction]
+            log.scalars(total, scalars, direction)
             if total >= loop["next_eval"]:
                 loop["next_eval"] += config.eval_every
+                if checks is not None:
+                    checks.refresh()
                 result = evaluate_alternating(
                     eval_env, turns, config.eval_episodes, 10_000 + total, classifiers
                 )
                 result["interventions"] = fallback.interventions
+                if checks is not None:
+                    result["checks"] = checks.counts()
                 log.evaluation(total, time.time() - started, result)
+                checked = ""
+                if checks is not None:
+                    rejected = (f"{d} {checks.rejected[d]}/{checks.asked[d]}" for d in DIRECTIONS)
+                    checked = f"; claimed successes rejected: {', '.join(rejected)}"
                 say(
                     f"{total} env steps: forward {result['forward']:.0%}, backward {result['backward']:.0%} "
-                    f"({time.time() - started:.0f} s)"
+                    f"({time.time() - started:.0f} s{checked})"
                 )
                 recent.append(result["success_rate"])
                 save()  # a run stopped early still leaves its policies (for labelling), and can go on
@@ -354,6 +389,8 @@ def train_reset_free(
     else:
         final = evaluate_alternating(eval_env, turns, config.final_eval_episodes, 50_000, classifiers)
         final["interventions"] = fallback.interventions
+        if checks is not None:
+            final["checks"] = checks.counts()
         log.evaluation(sum(steps.values()), time.time() - started, {**final, "final": True})
     save()
     log.plot_curve(f"{config.env} reset-free (lower of forward and backward)")

@@ -1,4 +1,4 @@
-"""`robokit train-reset-free`: forward and backward agents take turns on Relocate, no object resets."""
+"""`robokit train-reset-free`: forward and backward episodes take turns on Relocate, no object resets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class TrainResetFree:
-    """Reset-free training: a forward and a backward agent alternate episodes on Relocate, each
-    starting where the last one left the cube; nothing places the cube after the first reset."""
+    """Reset-free training: forward and backward episodes alternate on Relocate, each starting
+    where the last one left the cube; nothing places the cube after the first reset."""
 
     forward_classifier: Path | None = None
     """Reward classifier of the forward task (cube in region B); default: the simulator's success."""
@@ -29,6 +29,11 @@ class TrainResetFree:
     shared_agent: bool = True
     """One goal-conditioned agent for both directions (the goal is in the observation), learning
     from both directions' demos and episodes; --no-shared-agent: a forward and a backward agent."""
+    check_successes: bool = False
+    """Show each success a classifier claims in training to a labeller (in simulation the
+    simulator's success flag stands in for the operator): a rejected claim earns no reward and
+    becomes a hard negative that the classifier is fine-tuned on at each evaluation. Needs the
+    classifiers."""
     bc_weight: float = 0.5
     """Behaviour-cloning weight on the demo rows in the actor loss; 0: RLPD's actor loss alone (which
     did not learn reset-free here: no online episode succeeded, so nothing kept the actor near the
@@ -64,6 +69,11 @@ def run(args: TrainResetFree) -> None:
     given = {"forward": args.forward_classifier, "backward": args.backward_classifier}
     if (given["forward"] is None) != (given["backward"] is None):
         raise ValueError("pass both --forward-classifier and --backward-classifier, or neither.")
+    if args.check_successes and given["forward"] is None and args.resume is None:
+        raise ValueError(
+            "--check-successes checks what reward classifiers claim: pass --forward-classifier and "
+            "--backward-classifier too."
+        )
     if args.resume is not None:
         config, given, demos, run_dir = _resumed(args, given)
     else:
@@ -77,6 +87,7 @@ def run(args: TrainResetFree) -> None:
             shared_agent=args.shared_agent,
             bc_weight=args.bc_weight,
             fallback_reset_after=args.fallback_reset_after,
+            check_successes=args.check_successes,
             seed=args.seed,
         )
     classifiers = None
@@ -123,6 +134,15 @@ def run(args: TrainResetFree) -> None:
         f"({result.env_steps['forward']} forward, {result.env_steps['backward']} backward), "
         f"{result.interventions} scripted placements in training, {result.wall_s / 60:.1f} min"
     )
+    if "checks" in final:
+        checks = final["checks"]
+        console.print(
+            "claimed successes checked in training: "
+            + ", ".join(f"{d} {checks['rejected'][d]} of {checks['asked'][d]} rejected" for d in DIRECTIONS)
+            + "; fine-tuned: "
+            + ", ".join(f"{d} {checks['fine_tuned'][d]} times" for d in DIRECTIONS)
+            + " (run/classifiers)"
+        )
     console.print(f"run: {result.run_dir} (curve.png, evals.jsonl, checkpoints/forward|backward)")
 
 

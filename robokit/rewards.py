@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -265,32 +265,9 @@ def train_classifier(frames: LabelledFrames, config: ClassifierConfig, log=None)
             "successes and failures."
         )
     net = SuccessNet(config.image_keys, config.downsample)
-    key = jax.random.PRNGKey(config.seed)
     sample = {k: jnp.asarray(v[:1]) for k, v in train.images.items()}
-    params = net.init(key, sample)["params"]
-    optimizer = optax.adam(config.learning_rate)
-    opt_state = optimizer.init(params)
-
-    @partial(jax.jit, donate_argnums=(0, 1))
-    def step(params, opt_state, images, labels, key):
-        for image_key in config.image_keys:
-            key, sub = jax.random.split(key)
-            # image_pad is in pooled pixels; the shift happens on the full-size frame
-            images[image_key] = random_shift(images[image_key], sub, config.image_pad * config.downsample)
-        loss, grads = jax.value_and_grad(_bce_loss)(params, net.apply, images, labels)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    rng = np.random.default_rng(config.seed)
-    half = config.batch_size // 2
-    for i in range(config.steps):
-        # class-balanced: half success frames, half failure frames, whatever the dataset's ratio
-        index = np.concatenate([rng.choice(pos, half), rng.choice(neg, config.batch_size - half)])
-        images = {k: jnp.asarray(v[index]) for k, v in train.images.items()}
-        key, sub = jax.random.split(key)
-        params, opt_state, loss = step(params, opt_state, images, jnp.asarray(train.labels[index]), sub)
-        if log is not None and (i + 1) % 250 == 0:
-            log(f"step {i + 1}/{config.steps}: loss {float(loss):.4f}")
+    params = net.init(jax.random.PRNGKey(config.seed), sample)["params"]
+    params = _fit(params, train, config, config.steps, config.learning_rate, config.seed, log)
     shapes = {k: tuple(v.shape[1:]) for k, v in frames.images.items()}
     classifier = RewardClassifier(config, params, shapes, threshold=0.5)
     val = parts["validation"]
@@ -303,6 +280,65 @@ def train_classifier(frames: LabelledFrames, config: ClassifierConfig, log=None)
         "train_episodes": len(np.unique(train.episode)),
     }
     return classifier
+
+
+def _fit(
+    params,
+    frames: LabelledFrames,
+    config: ClassifierConfig,
+    steps: int,
+    learning_rate: float,
+    seed: int,
+    log=None,
+):
+    """`steps` Adam steps on class-balanced batches of `frames` (half success, half failure frames,
+    whatever their ratio), each frame DrQ-shifted."""
+    net = SuccessNet(config.image_keys, config.downsample)
+    optimizer = optax.adam(learning_rate)
+    opt_state = optimizer.init(params)
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, opt_state, images, labels, key):
+        for image_key in config.image_keys:
+            key, sub = jax.random.split(key)
+            # image_pad is in pooled pixels; the shift happens on the full-size frame
+            images[image_key] = random_shift(images[image_key], sub, config.image_pad * config.downsample)
+        loss, grads = jax.value_and_grad(_bce_loss)(params, net.apply, images, labels)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    pos, neg = np.flatnonzero(frames.labels), np.flatnonzero(~frames.labels)
+    rng, key = np.random.default_rng(seed), jax.random.PRNGKey(seed)
+    half = config.batch_size // 2
+    params = jax.tree.map(jnp.array, params)  # a copy: the caller's params are not donated
+    for i in range(steps):
+        index = np.concatenate([rng.choice(pos, half), rng.choice(neg, config.batch_size - half)])
+        images = {k: jnp.asarray(v[index]) for k, v in frames.images.items()}
+        key, sub = jax.random.split(key)
+        params, opt_state, loss = step(params, opt_state, images, jnp.asarray(frames.labels[index]), sub)
+        if log is not None and (i + 1) % 250 == 0:
+            log(f"step {i + 1}/{steps}: loss {float(loss):.4f}")
+    return params
+
+
+def finetune_classifier(
+    classifier: RewardClassifier,
+    frames: LabelledFrames,
+    steps: int = 200,
+    learning_rate: float = 1e-4,
+    seed: int = 0,
+) -> RewardClassifier:
+    """The classifier, further trained on newly labelled frames (e.g. the false successes an operator
+    rejected during training, and the successes they confirmed); its threshold is kept. Needs both
+    kinds of frame, so that correcting false successes does not teach it to see none."""
+    kinds = int(frames.labels.sum()), int((~frames.labels).sum())
+    if 0 in kinds:
+        raise ValueError(
+            f"fine-tuning needs success and failure frames, and has {kinds[0]} and {kinds[1]}: "
+            "label more frames first."
+        )
+    params = _fit(classifier.params, frames, classifier.config, steps, learning_rate, seed)
+    return replace(classifier, params=params)
 
 
 def _batched_probability(

@@ -15,7 +15,8 @@ class ClassifierReward(gym.Wrapper):
     terminate_on_success=False). Its own `success` info, where it has one (a simulator), is kept as
     the truth for evaluation; the classifier's verdict is in info["classifier_success"].
     With `keep_images=False` every camera is removed from the observation, so a state-based policy
-    trains on a classifier's reward (the cameras render for the classifier only).
+    trains on a classifier's reward (the cameras render for the classifier only). `frames` holds the
+    camera frames of the latest observation either way (what a labeller is shown).
     """
 
     def __init__(self, env: gym.Env, classifier: RewardClassifier, keep_images: bool = True):
@@ -27,8 +28,11 @@ class ClassifierReward(gym.Wrapper):
         cameras = tuple(k for k, space in spaces.items() if len(space.shape) == 3)
         self.dropped = () if keep_images else cameras
         self.observation_space = gym.spaces.Dict({k: v for k, v in spaces.items() if k not in self.dropped})
+        self.cameras = cameras
+        self.frames: dict[str, np.ndarray] = {}
 
     def _strip(self, obs: dict) -> dict:
+        self.frames = {k: obs[k] for k in self.cameras}
         return {k: v for k, v in obs.items() if k not in self.dropped}
 
     def reset(self, **kwargs):

@@ -151,6 +151,8 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
         "train-reset-free", "--forward-classifier", str(tmp_path), "--run-dir", str(tmp_path / "r")
     )
     assert result.returncode == 2 and "or neither" in result.stderr
+    result = robokit("train-reset-free", "--check-successes", "--run-dir", str(tmp_path / "r"))
+    assert result.returncode == 2 and "pass --forward-classifier and --backward-classifier" in result.stderr
     run = tmp_path / "run"
     result = robokit(
         "train-reset-free", "--run-dir", str(run), "--num-demos", "1", "--max-env-steps", "300",
