@@ -56,6 +56,7 @@ def run(args: TrainClassifier) -> None:
     )
     start = time.time()
     classifier = train_classifier(frames, config, log=console.print)
+    classifier.data = tuple(str(Path(p).absolute()) for p in args.data)  # replayed when fine-tuning
     classifier.save(args.out)
     test = classifier.scores["test"]
     (tn, fp), (fn, tp) = test["confusion"]

@@ -310,7 +310,8 @@ def train_reset_free(
                 "checking claimed successes needs classifier rewards: pass the classifiers, or drop "
                 "the checks."
             )
-        checks = SuccessChecks(classifiers)
+        replay = {d: classifier.training_frames() for d, classifier in classifiers.items()}
+        checks = SuccessChecks(classifiers, replay=replay)
     log = RunLog(run_dir)
     alternation, fallback = Alternation(), Fallback(config.fallback_reset_after)
     loop = turns["forward"].loop or {

@@ -171,6 +171,8 @@ class RewardClassifier:
     frame_shapes: dict[str, tuple[int, int, int]]
     threshold: float
     scores: dict = field(default_factory=dict)
+    data: tuple[str, ...] = ()
+    """The datasets it was trained on (replayed when it is fine-tuned on new verdicts)."""
 
     def __post_init__(self) -> None:
         net = SuccessNet(self.config.image_keys, self.config.downsample)
@@ -214,6 +216,7 @@ class RewardClassifier:
                 "frame_shapes": {k: list(v) for k, v in self.frame_shapes.items()},
                 "threshold": self.threshold,
                 "scores": self.scores,
+                "data": list(self.data),
             }
             (staging / CARD).write_text(json.dumps(card, indent=2))
             if out.exists():
@@ -237,8 +240,21 @@ class RewardClassifier:
         params = serialization.msgpack_restore((folder / WEIGHTS).read_bytes())
         shapes = {k: tuple(v) for k, v in card["frame_shapes"].items()}
         return cls(
-            ClassifierConfig(**fields), params, shapes, float(card["threshold"]), card.get("scores", {})
-        )
+            ClassifierConfig(**fields), params, shapes, float(card["threshold"]), card.get("scores", {}),
+            tuple(card.get("data", ())),
+        )  # fmt: skip
+
+    def training_frames(self) -> LabelledFrames:
+        """The labelled frames of the datasets it was trained on (one sentence when it names none)."""
+        from robokit.data.datasets import read_episodes
+
+        if not self.data:
+            raise ValueError(
+                "this classifier's card names no training data, which fine-tuning replays: retrain it "
+                "with robokit train-classifier (the card then lists its --data)."
+            )
+        episodes = [ep for path in self.data for ep in read_episodes(Path(path))]
+        return LabelledFrames.from_episodes(episodes, self.config.image_keys)
 
 
 def _bce_loss(params, apply, images, labels):
@@ -290,9 +306,11 @@ def _fit(
     learning_rate: float,
     seed: int,
     log=None,
+    replay: LabelledFrames | None = None,
 ):
     """`steps` Adam steps on class-balanced batches of `frames` (half success, half failure frames,
-    whatever their ratio), each frame DrQ-shifted."""
+    whatever their ratio), each frame DrQ-shifted. With `replay`, half of each batch comes from it
+    (balanced the same way) instead."""
     net = SuccessNet(config.image_keys, config.downsample)
     optimizer = optax.adam(learning_rate)
     opt_state = optimizer.init(params)
@@ -307,15 +325,21 @@ def _fit(
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    pos, neg = np.flatnonzero(frames.labels), np.flatnonzero(~frames.labels)
+    sources = [frames] if replay is None else [frames, replay]
+    classes = [(np.flatnonzero(f.labels), np.flatnonzero(~f.labels)) for f in sources]
     rng, key = np.random.default_rng(seed), jax.random.PRNGKey(seed)
-    half = config.batch_size // 2
+    share = config.batch_size // (2 * len(sources))  # per source and class
     params = jax.tree.map(jnp.array, params)  # a copy: the caller's params are not donated
     for i in range(steps):
-        index = np.concatenate([rng.choice(pos, half), rng.choice(neg, config.batch_size - half)])
-        images = {k: jnp.asarray(v[index]) for k, v in frames.images.items()}
+        picks = [
+            (f, rng.choice(c, share))
+            for f, (pos, neg) in zip(sources, classes, strict=True)
+            for c in (pos, neg)
+        ]
+        images = {k: jnp.asarray(np.concatenate([f.images[k][j] for f, j in picks])) for k in frames.images}
+        labels = jnp.asarray(np.concatenate([f.labels[j] for f, j in picks]))
         key, sub = jax.random.split(key)
-        params, opt_state, loss = step(params, opt_state, images, jnp.asarray(frames.labels[index]), sub)
+        params, opt_state, loss = step(params, opt_state, images, labels, sub)
         if log is not None and (i + 1) % 250 == 0:
             log(f"step {i + 1}/{steps}: loss {float(loss):.4f}")
     return params
@@ -327,17 +351,23 @@ def finetune_classifier(
     steps: int = 200,
     learning_rate: float = 1e-4,
     seed: int = 0,
+    replay: LabelledFrames | None = None,
 ) -> RewardClassifier:
     """The classifier, further trained on newly labelled frames (e.g. the false successes an operator
     rejected during training, and the successes they confirmed); its threshold is kept. Needs both
-    kinds of frame, so that correcting false successes does not teach it to see none."""
-    kinds = int(frames.labels.sum()), int((~frames.labels).sum())
-    if 0 in kinds:
-        raise ValueError(
-            f"fine-tuning needs success and failure frames, and has {kinds[0]} and {kinds[1]}: "
-            "label more frames first."
-        )
-    params = _fit(classifier.params, frames, classifier.config, steps, learning_rate, seed)
+    kinds of frame, so that correcting false successes does not teach it to see none. `replay` (its
+    own training frames) fills half of each batch, so that a few dozen verdicts do not redraw the
+    boundary everywhere else."""
+    for name, part in (("new", frames), ("replayed", replay)):
+        if part is None:
+            continue
+        kinds = int(part.labels.sum()), int((~part.labels).sum())
+        if 0 in kinds:
+            raise ValueError(
+                f"fine-tuning needs success and failure frames, and the {name} frames have {kinds[0]} "
+                f"and {kinds[1]}: label more frames first."
+            )
+    params = _fit(classifier.params, frames, classifier.config, steps, learning_rate, seed, replay=replay)
     return replace(classifier, params=params)
 
 

@@ -7,8 +7,9 @@ episodes never showed those. With checks, each episode the classifier ends as a 
 a labeller: the operator on a real arm (one key press per claimed episode), the simulator's own
 success flag in simulation. A confirmed claim stands. A rejected one earns no reward and ends the
 episode as a time-out would (not terminal, so its value is still bootstrapped). The frame becomes a
-hard negative. `refresh` fine-tunes each classifier on its labelled frames, so that it stops
-claiming what was rejected and the labeller is asked less often.
+hard negative. `refresh` fine-tunes each classifier on its labelled frames, half of each batch
+replayed from the frames it was first trained on, so that it stops claiming what was rejected (and
+the labeller is asked less often) without forgetting the rest.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ class SuccessChecks:
     counts: `asked` claims, of which `rejected` were false."""
 
     def __init__(self, classifiers: dict[str, RewardClassifier], labeller: Labeller = simulator_labeller,
-                 finetune_steps: int = 200):  # fmt: skip
+                 finetune_steps: int = 200, replay: dict[str, LabelledFrames] | None = None):  # fmt: skip
         self.classifiers, self.labeller, self.finetune_steps = classifiers, labeller, finetune_steps
+        self.replay = replay or {}
+        """Per direction, the frames its classifier was trained on (`RewardClassifier.training_frames`)."""
         self.images: dict[str, dict[str, list]] = {d: {} for d in classifiers}
         self.labels: dict[str, list[bool]] = {d: [] for d in classifiers}
         self.asked = dict.fromkeys(classifiers, 0)
@@ -71,8 +74,9 @@ class SuccessChecks:
                 continue
             seed = self.fine_tuned[direction]
             tuned_classifier = finetune_classifier(
-                classifier, self.frames(direction), self.finetune_steps, seed=seed
-            )
+                classifier, self.frames(direction), self.finetune_steps, seed=seed,
+                replay=self.replay.get(direction),
+            )  # fmt: skip
             classifier.params = tuned_classifier.params  # in place: the envs hold this object
             self.fine_tuned[direction] += 1
             tuned.append(direction)

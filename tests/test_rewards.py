@@ -139,7 +139,10 @@ def test_train_classifier_command_prints_figures_and_a_confusion_matrix(tmp_path
     assert "held-out test episodes" in result.stdout and "confusion matrix" in result.stdout
     frames_used = sum(len(ep) + 1 for ep in episodes) * 2
     assert f"{frames_used} frames from {2 * len(episodes)} episodes" in " ".join(result.stdout.split())
-    assert RewardClassifier.load(out).frame_shapes == {"front": (SIZE, SIZE, 3), "wrist": (SIZE, SIZE, 3)}
+    loaded = RewardClassifier.load(out)
+    assert loaded.frame_shapes == {"front": (SIZE, SIZE, 3), "wrist": (SIZE, SIZE, 3)}
+    # the card names its data, which fine-tuning on a run's verdicts replays
+    assert loaded.data == (str(data.absolute()),) * 2 and len(loaded.training_frames()) == frames_used
 
 
 def test_a_classifier_of_simulator_frames_rewards_the_state_task_in_place_of_the_simulator(tmp_path):

@@ -9,7 +9,7 @@ from test_rewards import FAST, SIZE, synthetic_frames
 
 from robokit.envs.registration import make
 from robokit.reset_free import _episode
-from robokit.rewards import LabelledFrames, RewardClassifier, train_classifier
+from robokit.rewards import LabelledFrames, RewardClassifier, evaluate_classifier, train_classifier
 from robokit.success_checks import SuccessChecks, simulator_labeller
 from robokit.wrappers import ClassifierReward
 
@@ -80,7 +80,8 @@ def test_fine_tuning_on_rejected_claims_unlearns_them_and_keeps_the_true_success
     corner, elsewhere = _square_frames(40, True, 1), _square_frames(40, False, 2)
     before = classifier.probability(corner.images) >= classifier.threshold
     assert before.mean() > 0.8, before.mean()  # the hole a policy would exploit
-    checks = SuccessChecks({"forward": classifier}, labeller=lambda info: info["success"])
+    replay = {"forward": synthetic_frames()}  # what it was trained on
+    checks = SuccessChecks({"forward": classifier}, labeller=lambda info: info["success"], replay=replay)
     for frames in (corner, elsewhere):
         for i in range(len(frames)):
             checks.check(
@@ -90,6 +91,8 @@ def test_fine_tuning_on_rejected_claims_unlearns_them_and_keeps_the_true_success
     fresh_corner, fresh_elsewhere = _square_frames(40, True, 3), _square_frames(40, False, 4)
     assert np.mean(classifier.probability(fresh_corner.images) >= classifier.threshold) < 0.1
     assert np.mean(classifier.probability(fresh_elsewhere.images) >= classifier.threshold) > 0.9
+    unseen = synthetic_frames(episodes=10, seed=5)  # and it still knows its first task
+    assert evaluate_classifier(classifier, unseen).accuracy >= 0.95
     # a resumed run gets the fine-tuned classifier and every verdict back
     checks.save(tmp_path)
     reloaded = SuccessChecks({"forward": RewardClassifier.load(tmp_path / "forward")})
@@ -110,5 +113,7 @@ def test_one_kind_of_verdict_is_not_fine_tuned_on_and_no_success_info_is_one_sen
     for i in range(3):
         checks.check("forward", {k: v[i] for k, v in frames.images.items()}, {})
     assert checks.refresh() == [] and classifier.params is params  # only rejections: nothing to balance
+    with pytest.raises(ValueError, match="names no training data, which fine-tuning replays: retrain it"):
+        classifier.training_frames()
     with pytest.raises(ValueError, match="check successes in simulation only, or label them on the arm"):
         simulator_labeller({"classifier_success": True})
