@@ -111,6 +111,33 @@ def test_the_tray_keeps_a_pushed_cube_where_the_arm_can_still_grasp_it():
         assert info["success"], f"the expert could not fetch the cube from {pos}"
 
 
+def test_a_cube_flung_over_the_rim_stays_in_the_tray_and_the_cameras_do_not_see_the_fence():
+    """A cube thrown at 2 m/s towards each side, over the 1.4 cm rim, lands back on the tray's floor
+    (reset-free policies threw it out of reach), and the frames are those of the open tray."""
+    from robokit.envs.tasks.relocate import SCATTER_HIGH, SCATTER_LOW
+
+    env = make("RelocateVision-v0", camera_size=(32, 32))
+    world = env.unwrapped.task.world
+    for axis, sign in ((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0)):
+        env.reset(seed=0)
+        world.set_free_body("object", np.array([0.48, 0.0, 0.1]))
+        dof = world.model.joint("object").dofadr[0]
+        world.data.qvel[dof + axis] = 2.0 * sign
+        world.data.qvel[dof + 2] = 1.0
+        for _ in range(40):
+            env.step(np.zeros(4, np.float32))
+        pos = env.unwrapped.task.object_pos()
+        assert np.all(pos[:2] >= SCATTER_LOW - 0.02) and np.all(pos[:2] <= SCATTER_HIGH + 0.02), pos
+    fence = [world.model.geom(f"fence_{side}") for side in ("near", "far", "left", "right")]
+    assert all(geom.group[0] == 3 for geom in fence)  # a group the cameras do not draw
+    frames = env.reset(seed=0)[0]["front"]
+    for geom in fence:
+        world.model.geom_group[geom.id] = 0
+        world.model.geom_rgba[geom.id] = (1, 0, 0, 1)
+    assert not np.array_equal(env.reset(seed=0)[0]["front"], frames)  # drawn, it would show
+    env.close()
+
+
 def test_each_episode_starts_where_the_last_one_left_the_cube():
     env = make("Relocate-v0")
     task = env.unwrapped.task
