@@ -4,12 +4,13 @@ training, and the classifier learns from the verdicts.
 A policy trained on a classifier's reward finds the frames where the classifier is wrong (a gripper
 posed where the cube should be, the cube half-way) and earns its reward there; frames of expert
 episodes never showed those. With checks, each episode the classifier ends as a success is shown to
-a labeller: the operator on a real arm (one key press per claimed episode), the simulator's own
-success flag in simulation. A confirmed claim stands. A rejected one earns no reward and ends the
-episode as a time-out would (not terminal, so its value is still bootstrapped). The frame becomes a
-hard negative. `refresh` fine-tunes each classifier on its labelled frames, half of each batch
-replayed from the frames it was first trained on, so that it stops claiming what was rejected (and
-the labeller is asked less often) without forgetting the rest.
+a labeller: in simulation the simulator's own success flag; on a real arm it would be the operator,
+one key press per claimed episode (any `Labeller` callable; robokit has only the simulator's yet).
+A confirmed claim stands. A rejected one earns no reward and ends the episode as a time-out would
+(not terminal, so its value is still bootstrapped), and its frame becomes a hard negative.
+`refresh` fine-tunes each classifier on its labelled frames, half of each batch replayed from the
+frames it was first trained on, so that it stops claiming what was rejected (and the labeller is
+asked less often) without forgetting the rest.
 """
 
 from __future__ import annotations
