@@ -30,7 +30,7 @@ def simulator_labeller(info: dict) -> bool:
     if "success" not in info:
         raise ValueError(
             "checking claimed successes needs a labeller, and this env reports no `success` info to "
-            "stand in for one: check successes in simulation only, or label them on the arm."
+            "stand in for one: check successes in simulation (an operator's labeller is not wired yet)."
         )
     return bool(info["success"])
 
