@@ -46,9 +46,15 @@ class SuccessChecks:
         """Per direction, the frames its classifier was trained on (`RewardClassifier.training_frames`)."""
         self.images: dict[str, dict[str, list]] = {d: {} for d in classifiers}
         self.labels: dict[str, list[bool]] = {d: [] for d in classifiers}
-        self.asked = dict.fromkeys(classifiers, 0)
-        self.rejected = dict.fromkeys(classifiers, 0)
         self.fine_tuned = dict.fromkeys(classifiers, 0)
+
+    @property
+    def asked(self) -> dict[str, int]:
+        return {d: len(labels) for d, labels in self.labels.items()}
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        return {d: labels.count(False) for d, labels in self.labels.items()}
 
     def check(self, direction: str, frames: dict[str, np.ndarray], info: dict) -> bool:
         """The labeller's verdict on a claimed success (the frames the classifier saw)."""
@@ -56,8 +62,6 @@ class SuccessChecks:
         for key, frame in frames.items():
             self.images[direction].setdefault(key, []).append(np.array(frame, copy=True))
         self.labels[direction].append(verdict)
-        self.asked[direction] += 1
-        self.rejected[direction] += not verdict
         return verdict
 
     def frames(self, direction: str) -> LabelledFrames:
@@ -84,11 +88,7 @@ class SuccessChecks:
         return tuned
 
     def counts(self) -> dict:
-        return {
-            "asked": dict(self.asked),
-            "rejected": dict(self.rejected),
-            "fine_tuned": dict(self.fine_tuned),
-        }
+        return {"asked": self.asked, "rejected": self.rejected, "fine_tuned": dict(self.fine_tuned)}
 
     # -- persistence: a resumed run goes on with the fine-tuned classifiers and every verdict --------
     def save(self, folder: Path) -> None:
@@ -102,6 +102,8 @@ class SuccessChecks:
                 tmp.replace(folder / f"{direction}-labels.npz")
 
     def load(self, folder: Path, counts: dict) -> None:
+        """The classifiers and verdicts `save` wrote; `counts` (of a checkpoint) gives the
+        fine-tuning counts (the others follow from the verdicts)."""
         for direction in self.classifiers:
             if (folder / direction).is_dir():
                 self.classifiers[direction].params = RewardClassifier.load(folder / direction).params
@@ -111,6 +113,4 @@ class SuccessChecks:
                     self.labels[direction] = [bool(x) for x in saved["labels"]]
                     keys = [k for k in saved.files if k.startswith("image_")]
                     self.images[direction] = {k.removeprefix("image_"): list(saved[k]) for k in keys}
-        self.asked.update(counts.get("asked", {}))
-        self.rejected.update(counts.get("rejected", {}))
         self.fine_tuned.update(counts.get("fine_tuned", {}))
