@@ -21,6 +21,8 @@ STATE_SPEC = EnvSpec(observations=(("state", (10,), "float32"),), action_dim=4)
 CASES = {
     "rlpd_state": (STATE_SPEC, SACConfig()),
     "rlpd_state_serl_actor": (STATE_SPEC, SACConfig(actor_on_full_batch=True)),
+    # what the critics' LayerNorms cost (they are memory-bound on a CPU: ~a fifth of the update)
+    "rlpd_state_no_layernorm": (STATE_SPEC, SACConfig(critic_layer_norm=False)),
     "cpu_preset_state": (STATE_SPEC, SACConfig(critic_ensemble=2, utd_ratio=4)),
     "image_2x32px": (
         EnvSpec.from_spaces(
@@ -91,6 +93,45 @@ def bench_learner(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
         if flops:
             yield _row(case, "gflop_per_utd_update", flops / 1e9, "GFLOP")
             yield _row(case, "fraction_of_matmul_peak", flops / seconds / 1e9 / peak, "")
+        if case == "rlpd_state":
+            floor = hidden_matmuls_seconds(config, repeats, calls)
+            yield _row(case, "hidden_matmuls_alone_ms", floor * 1000, "ms")
+
+
+def hidden_matmuls_seconds(config: SACConfig, repeats: int, calls: int) -> float:
+    """The time of one UTD update's hidden-to-hidden matmuls alone, as bare batched dots of the same
+    shapes: per critic step the ensemble's forward, input gradient and weight gradient and the target
+    subset's forward; then the actor step's forward and input gradient. Everything else an update does
+    (LayerNorm, the first and last layers, Adam, sampling) comes on top of this floor."""
+    e, k, b = config.critic_ensemble, config.critic_subsample, config.batch_size
+    h = config.hidden_dims[-1]
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    x = jax.random.normal(keys[0], (e, b, h)) * 0.01
+    w = jax.random.normal(keys[1], (e, h, h)) * 0.01
+
+    @jax.jit
+    def dots(x, w):
+        def critic_step(carry, _):
+            x, w = carry
+            y = jnp.einsum("ebi,eio->ebo", x, w)  # forward
+            dx = jnp.einsum("ebo,eio->ebi", y, w)  # input gradient (NT)
+            dw = jnp.einsum("ebi,ebo->eio", x, y)  # weight gradient (TN)
+            t = jnp.einsum("ebi,eio->ebo", x[:k], w[:k])  # the target subset's forward
+            return (dx + t.sum(0) * 1e-3, w - 1e-3 * dw), None
+
+        (x, w), _ = jax.lax.scan(critic_step, (x, w), None, length=config.utd_ratio)
+        y = jnp.einsum("ebi,eio->ebo", x, w)  # the actor step: the ensemble's forward and dQ/da
+        return jnp.einsum("ebo,eio->ebi", y, w), w
+
+    jax.block_until_ready(dots(x, w))
+    per_call = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            out = dots(x, w)
+        jax.block_until_ready(out)
+        per_call.append((time.perf_counter() - start) / calls)
+    return statistics.median(per_call)
 
 
 def bench_ogpo(repeats: int = 3, calls: int = 3) -> Iterator[dict]:
