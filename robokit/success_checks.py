@@ -47,6 +47,8 @@ class SuccessChecks:
         self.images: dict[str, dict[str, list]] = {d: {} for d in classifiers}
         self.labels: dict[str, list[bool]] = {d: [] for d in classifiers}
         self.fine_tuned = dict.fromkeys(classifiers, 0)
+        self.tuned_on = dict.fromkeys(classifiers, 0)
+        """Per direction, how many verdicts its last fine-tune saw (none new: no fine-tune)."""
 
     @property
     def asked(self) -> dict[str, int]:
@@ -70,12 +72,12 @@ class SuccessChecks:
         return LabelledFrames(images, labels, np.arange(len(labels)))
 
     def refresh(self) -> list[str]:
-        """Fine-tune each classifier that has both confirmed and rejected claims on all of its
-        verdicts so far; the directions it fine-tuned."""
+        """Fine-tune each classifier that has both confirmed and rejected claims, and new verdicts
+        since its last fine-tune, on all of its verdicts so far; the directions it fine-tuned."""
         tuned = []
         for direction, classifier in self.classifiers.items():
             labels = self.labels[direction]
-            if not any(labels) or all(labels):
+            if not any(labels) or all(labels) or len(labels) == self.tuned_on[direction]:
                 continue
             seed = self.fine_tuned[direction]
             tuned_classifier = finetune_classifier(
@@ -84,11 +86,17 @@ class SuccessChecks:
             )  # fmt: skip
             classifier.params = tuned_classifier.params  # in place: the envs hold this object
             self.fine_tuned[direction] += 1
+            self.tuned_on[direction] = len(labels)
             tuned.append(direction)
         return tuned
 
     def counts(self) -> dict:
-        return {"asked": self.asked, "rejected": self.rejected, "fine_tuned": dict(self.fine_tuned)}
+        return {
+            "asked": self.asked,
+            "rejected": self.rejected,
+            "fine_tuned": dict(self.fine_tuned),
+            "tuned_on": dict(self.tuned_on),
+        }
 
     # -- persistence: a resumed run goes on with the fine-tuned classifiers and every verdict --------
     def save(self, folder: Path) -> None:
@@ -103,7 +111,8 @@ class SuccessChecks:
 
     def load(self, folder: Path, counts: dict) -> None:
         """The classifiers and verdicts `save` wrote; `counts` (of a checkpoint) gives the
-        fine-tuning counts (the others follow from the verdicts)."""
+        fine-tuning counts (the others follow from the verdicts). A checkpoint older than
+        `tuned_on` fine-tunes once more at its first refresh."""
         for direction in self.classifiers:
             if (folder / direction).is_dir():
                 self.classifiers[direction].params = RewardClassifier.load(folder / direction).params
@@ -114,3 +123,4 @@ class SuccessChecks:
                     keys = [k for k in saved.files if k.startswith("image_")]
                     self.images[direction] = {k.removeprefix("image_"): list(saved[k]) for k in keys}
         self.fine_tuned.update(counts.get("fine_tuned", {}))
+        self.tuned_on.update(counts.get("tuned_on", {}))

@@ -88,6 +88,8 @@ def test_fine_tuning_on_rejected_claims_unlearns_them_and_keeps_the_true_success
                 "forward", {k: v[i] for k, v in frames.images.items()}, {"success": frames.labels[i]}
             )
     assert checks.refresh() == ["forward"]
+    tuned = classifier.params
+    assert checks.refresh() == [] and classifier.params is tuned  # no new verdict: no fine-tune
     fresh_corner, fresh_elsewhere = _square_frames(40, True, 3), _square_frames(40, False, 4)
     assert np.mean(classifier.probability(fresh_corner.images) >= classifier.threshold) < 0.1
     assert np.mean(classifier.probability(fresh_elsewhere.images) >= classifier.threshold) > 0.9
@@ -100,6 +102,7 @@ def test_fine_tuning_on_rejected_claims_unlearns_them_and_keeps_the_true_success
     probe = fresh_corner.images
     assert np.allclose(reloaded.classifiers["forward"].probability(probe), classifier.probability(probe))
     assert reloaded.counts() == checks.counts() and reloaded.labels == checks.labels
+    assert reloaded.refresh() == []  # nothing new since the fine-tune the checkpoint holds
     assert np.array_equal(
         reloaded.frames("forward").images["front"], checks.frames("forward").images["front"]
     )
