@@ -105,7 +105,7 @@ def hidden_matmuls_seconds(config: SACConfig, repeats: int, calls: int) -> float
     (LayerNorm, the first and last layers, Adam, sampling) comes on top of this floor."""
     e, k, b = config.critic_ensemble, config.critic_subsample, config.batch_size
     h = config.hidden_dims[-1]
-    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
     x = jax.random.normal(keys[0], (e, b, h)) * 0.01
     w = jax.random.normal(keys[1], (e, h, h)) * 0.01
 
