@@ -31,20 +31,21 @@ class ClassifierReward(gym.Wrapper):
         self.cameras = cameras
         self.frames: dict[str, np.ndarray] = {}
 
-    def _strip(self, obs: dict) -> dict:
+    def _observe(self, obs: dict) -> dict:
+        """Keeps the camera frames (for a labeller); the observation without the dropped cameras."""
         self.frames = {k: obs[k] for k in self.cameras}
         return {k: v for k, v in obs.items() if k not in self.dropped}
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
         info = dict(info, classifier_success=self.classifier(obs))
-        return self._strip(obs), info
+        return self._observe(obs), info
 
     def step(self, action):
         obs, _, terminated, truncated, info = self.env.step(action)
         success = self.classifier(obs)
         info = dict(info, classifier_success=success)
-        return self._strip(obs), float(success), terminated or success, truncated, info
+        return self._observe(obs), float(success), terminated or success, truncated, info
 
 
 class ActionChunk(gym.Wrapper):
