@@ -78,16 +78,7 @@ def bench_learner(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
         state = agent.init(jax.random.PRNGKey(0))
         batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.utd_ratio * config.batch_size, rng))
         flops = _update_flops(agent, state, batch)
-        state, _ = agent.update(state, batch)  # compile
-        jax.block_until_ready(state)
-        per_call = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                state, _ = agent.update(state, batch)
-            jax.block_until_ready(state)
-            per_call.append((time.perf_counter() - start) / calls)
-        seconds = statistics.median(per_call)
+        seconds = _median_seconds(lambda s, a=agent, b=batch: a.update(s, b)[0], state, repeats, calls)
         yield _row(case, "utd_update_ms", seconds * 1000, "ms")
         yield _row(case, "critic_updates_per_s", config.utd_ratio / seconds, "1/s")
         if flops:
@@ -123,15 +114,7 @@ def hidden_matmuls_seconds(config: SACConfig, repeats: int, calls: int) -> float
         y = jnp.einsum("ebi,eio->ebo", x, w)  # the actor step: the ensemble's forward and dQ/da
         return jnp.einsum("ebo,eio->ebi", y, w), w
 
-    jax.block_until_ready(dots(x, w))
-    per_call = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            out = dots(x, w)
-        jax.block_until_ready(out)
-        per_call.append((time.perf_counter() - start) / calls)
-    return statistics.median(per_call)
+    return _median_seconds(lambda _: dots(x, w), None, repeats, calls)
 
 
 def bench_ogpo(repeats: int = 3, calls: int = 3) -> Iterator[dict]:
@@ -146,18 +129,24 @@ def bench_ogpo(repeats: int = 3, calls: int = 3) -> Iterator[dict]:
         agent = OGPO(config, spec)
         state = agent.init(jax.random.PRNGKey(0))
         batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.batch_size, rng))
-        state, _ = agent.update(state, {**batch, "successes": batch})  # compile
-        jax.block_until_ready(state)
-        per_call = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                state, _ = agent.update(state, {**batch, "successes": batch})
-            jax.block_until_ready(state)
-            per_call.append((time.perf_counter() - start) / calls)
-        seconds = statistics.median(per_call)
+        batch = {**batch, "successes": batch}
+        seconds = _median_seconds(lambda s, a=agent, b=batch: a.update(s, b)[0], state, repeats, calls)
         yield _row(f"ogpo_{preset}", "update_ms", seconds * 1000, "ms")
         yield _row(f"ogpo_{preset}", "updates_per_s", 1.0 / seconds, "1/s")
+
+
+def _median_seconds(step, value, repeats: int, calls: int) -> float:
+    """Median wall seconds of one `value = step(value)` call, over `repeats` runs of `calls` calls
+    each, after one call that compiles."""
+    value = jax.block_until_ready(step(value))
+    per_call = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            value = step(value)
+        jax.block_until_ready(value)
+        per_call.append((time.perf_counter() - start) / calls)
+    return statistics.median(per_call)
 
 
 def _flops(fn, *args) -> float:
