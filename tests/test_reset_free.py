@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
+import pytest
 from cli_run import robokit
 
 from robokit.data.datasets import read_episodes
@@ -336,10 +338,6 @@ def test_an_interrupted_reset_free_run_resumes_with_its_agents_counters_and_scen
             assert int(online["counters"][1]) == second.env_steps[direction]
     assert len([row for row in second.evals if not row.get("final")]) >= 2  # both runs' evaluations
     # a checkpoint written before runs could resume (no loop state) is one sentence
-    import shutil
-
-    import pytest
-
     old = tmp_path / "old"
     shutil.copytree(run, old)
     for direction in DIRECTIONS:
@@ -354,8 +352,6 @@ def test_an_interrupted_reset_free_run_resumes_with_its_agents_counters_and_scen
 def test_a_direction_without_a_single_successful_demo_is_one_sentence(tmp_path, monkeypatch):
     """A reset classifier that ends every expert episode early (a false success) leaves no demos of
     that direction; training must not go on without them."""
-    import pytest
-
     from robokit.envs import recording
     from robokit.reset_free_cli import TrainResetFree, run
 
