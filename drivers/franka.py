@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robokit.control import FR3_HOME_Q, ImpedanceGains
+from robokit.control.impedance import FR3_HOME_Q, ImpedanceGains
+from robokit.control.reference import ReferenceLimits
 from robokit.drivers import franka_loop
-from robokit.reference import ReferenceLimits
 from robokit.types import Command, RobotState, SafetyBox
 
 MAX_WIDTH = 0.08

@@ -1,8 +1,8 @@
 """The real arm's 1 kHz torque loop, in its own process (started by robokit.drivers.franka).
 
 Every tick: read the state (libfranka paces the loop), take the newest target off the pipe, move the
-TCP reference along the current segment (robokit.reference, as the simulated arm does), and write
-the torques of robokit.control's impedance law with libfranka's model. Targets that stop arriving
+TCP reference along the current segment (robokit.control.reference, as the simulated arm does), and write
+the torques of robokit.control.impedance's impedance law with libfranka's model. Targets that stop arriving
 for `watchdog_s` make the reference hold the measured pose. A reflex (ControlException) is
 recovered with automatic_error_recovery up to `max_recoveries` times, then the loop stops and says why.
 """
@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from robokit.control import ArmDynamics, impedance_torque
-from robokit.reference import TcpReference
-from robokit.spatial import matrix_to_quat
+from robokit.control.impedance import ArmDynamics, impedance_torque
+from robokit.control.reference import TcpReference
+from robokit.control.spatial import matrix_to_quat
 
 #: joint-space gains for homing (N m / rad, N m s / rad), as in libfranka's joint impedance examples
 HOME_STIFFNESS = np.array([600.0, 600.0, 600.0, 600.0, 250.0, 150.0, 50.0])

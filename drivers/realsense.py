@@ -45,11 +45,17 @@ class RealSenseConfig:
     """Play a recording over and over."""
 
 
+#: what pyrealsense2's wheel needs from the system
+LIBUSB_FIX = "install Debian's libusb-1.0-0 (sudo apt-get install libusb-1.0-0)"
+
+
 def _rs():
     try:
         import pyrealsense2 as rs
-    except ImportError:
+    except ModuleNotFoundError:
         raise CameraError("pyrealsense2 is not installed: pip install 'robokit[real]'.") from None
+    except ImportError as err:  # installed, but a system library is missing
+        raise CameraError(f"pyrealsense2 cannot load ({err}): {LIBUSB_FIX}.") from None
     return rs
 
 

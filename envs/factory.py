@@ -10,7 +10,8 @@ from robokit.envs.tasks import SIM_TASKS
 
 #: observation key -> MJCF camera name
 SIM_CAMERAS = {"front": "front", "wrist": "fr3_wrist"}
-RENDER_SIZE = 256
+#: what env.render() shows (videos): the wide "view" camera at this size, never a policy's camera
+RENDER_CAMERA, RENDER_SIZE = "view", (640, 480)
 
 
 def make_sim_env(
@@ -36,7 +37,7 @@ def make_sim_env(
     world = World.from_task_xml(
         sim_task.scene_xml,
         customize=sim_task.customize,
-        render_size=(max(width, RENDER_SIZE), max(height, RENDER_SIZE)),
+        render_size=(max(width, RENDER_SIZE[0]), max(height, RENDER_SIZE[1])),
     )
     sim_task.bind(world)
     box = {} if sim_task.safety_box is None else {"safety_box": sim_task.safety_box}
@@ -44,9 +45,7 @@ def make_sim_env(
     cameras = {}
     if vision:
         cameras = {key: SimCamera(world, name, width, height) for key, name in SIM_CAMERAS.items()}
-    render_camera = (
-        SimCamera(world, "front", RENDER_SIZE, RENDER_SIZE) if render_mode == "rgb_array" else None
-    )
+    render_camera = SimCamera(world, RENDER_CAMERA, *RENDER_SIZE) if render_mode == "rgb_array" else None
     config = EnvConfig(
         action_scale=action_scale,
         reward_type=reward_type,

@@ -132,8 +132,8 @@ def make_real_env(path: Path, **env_overrides) -> gym.Env:
         env_config = EnvConfig(privileged_state=False, max_frame_age_s=0.5, **env_options)
         env = gym.wrappers.TimeLimit(FrankaEnv(arm, cameras, task, env_config), max_episode_steps=steps)
         if task_options["name"] == "classifier":
-            from robokit.rewards import RewardClassifier
-            from robokit.wrappers import ClassifierReward
+            from robokit.rewards.classifier import RewardClassifier
+            from robokit.rewards.wrapper import ClassifierReward
 
             env = ClassifierReward(env, RewardClassifier.load(task_options["classifier"]))
         return env

@@ -77,28 +77,18 @@ def record_expert(
     if episodes < 1:
         raise ValueError(f"--episodes {episodes} records nothing: ask for at least 1 episode.")
     out = check_output_dir(out)  # before spending minutes on episodes
-    kwargs = {"camera_size": camera_size} if "Vision" in env_id else {}
-    if frames:
-        if "Vision" not in env_id:
-            raise ValueError(f"--frames records camera frames: use a Vision env (not {env_id}).")
-        kwargs["terminate_on_success"] = False
-    env = make(env_id, **kwargs, **(env_kwargs or {})) if make_env is None else make_env()
+    if frames and "Vision" not in env_id:
+        raise ValueError(f"--frames records camera frames: use a Vision env (not {env_id}).")
+    env = make_env() if make_env is not None else _recording_env(env_id, camera_size, frames, env_kwargs)
     expert = make_expert(env, noise=noise, seed=seed) if policy is None else _Driver(policy)
     kept: list[Episode] = []
     attempts = successes = 0
     interrupted = False
     try:
         while len(kept) < episodes and attempts < max_attempts_factor * episodes:
-            episode_seed = seed + attempts
-            recorder = EpisodeRecorder()
             if frames and policy is None:
                 expert.noise = FRAME_NOISE[attempts % len(FRAME_NOISE)]
-            for obs, action, reward, terminated, truncated, info in run_episode(env, expert, episode_seed):
-                if action is None:
-                    recorder.start(obs, info, seed=episode_seed)
-                else:
-                    recorder.add(action, obs, reward, terminated, truncated, info)
-            episode = recorder.finish()
+            episode = record_episode(env, expert, seed + attempts)
             attempts += 1
             successes += episode.success
             if episode.success or not successes_only:
@@ -107,12 +97,17 @@ def record_expert(
                 on_episode(episode)
     except KeyboardInterrupt:
         interrupted = True
-    path = None
     who = (
         "a trained policy"
         if policy
         else f"robokit scripted expert (noise {FRAME_NOISE if frames else noise})"
     )
+    description = (
+        f"{len(kept)} {'policy' if policy else 'scripted-expert'} episodes of {env_id}"
+        + (", successes only" if successes_only else "")
+        + (", labelled frames (run past success)" if frames else "")
+    )
+    path = None
     if kept:
         path = write_dataset(
             out,
@@ -121,12 +116,28 @@ def record_expert(
             env.action_space,
             env=env,
             algorithm_name=who,
-            description=f"{len(kept)} {'policy' if policy else 'scripted-expert'} episodes of {env_id}"
-            + (", successes only" if successes_only else "")
-            + (", labelled frames (run past success)" if frames else ""),
+            description=description,
         )
     env.close()
     return RecordSummary(path, attempts, successes, len(kept), interrupted)
+
+
+def _recording_env(env_id: str, camera_size: int, frames: bool, env_kwargs: dict | None) -> gym.Env:
+    kwargs = {"camera_size": camera_size} if "Vision" in env_id else {}
+    if frames:
+        kwargs["terminate_on_success"] = False  # frames run on past success
+    return make(env_id, **kwargs, **(env_kwargs or {}))
+
+
+def record_episode(env, expert, seed: int) -> Episode:
+    """One episode of `expert` (or a policy's _Driver) from `env.reset(seed=seed)`."""
+    recorder = EpisodeRecorder()
+    for obs, action, reward, terminated, truncated, info in run_episode(env, expert, seed):
+        if action is None:
+            recorder.start(obs, info, seed=seed)
+        else:
+            recorder.add(action, obs, reward, terminated, truncated, info)
+    return recorder.finish()
 
 
 def record_alternating_frames(
@@ -144,7 +155,7 @@ def record_alternating_frames(
     the first reset), each episode runs to its time limit, and each frame is labelled by the
     simulator's success of its episode's direction. Writes out/forward and out/backward; Ctrl-C
     keeps the episodes finished so far."""
-    from robokit.reset_free import Alternation
+    from robokit.recipes.alternation import Alternation
 
     if episodes < 2:
         raise ValueError(f"--episodes {episodes}: alternating needs at least 2 (one per direction).")

@@ -7,8 +7,8 @@ from pathlib import Path
 import gymnasium as gym
 
 from robokit.envs.registration import check_env_id, make
-from robokit.rewards import RewardClassifier
-from robokit.wrappers import ClassifierReward
+from robokit.rewards.classifier import RewardClassifier
+from robokit.rewards.wrapper import ClassifierReward
 
 
 def make_classifier_rewarded(env_id: str, classifier: RewardClassifier | Path, **kwargs) -> gym.Env:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +41,112 @@ class EnvSpec:
 
     def example_observation(self, batch: int = 1) -> dict[str, np.ndarray]:
         return {key: np.zeros((batch, *shape), dtype=dtype) for key, shape, dtype in self.observations}
+
+
+class Transition(NamedTuple):
+    """One env step as an actor sees it (an action chunk's step stands for `env_steps` env steps)."""
+
+    observation: dict[str, np.ndarray]
+    action: np.ndarray
+    reward: float
+    terminated: bool
+    truncated: bool
+    next_observation: dict[str, np.ndarray]
+    env_steps: int = 1
+
+
+@dataclass(frozen=True)
+class TransitionBatch:
+    """Transitions as columns, each observation frame once: transition i starts from
+    frames[k][obs_index[i]] and ends in frames[k][next_index[i]]. This is the one shape a transition
+    has from an actor's `send` to the replay buffer's insert, over either link. `source` names the
+    actor (spool) that sent it: a buffer pairs a batch's last frames with that source's next batch."""
+
+    frames: dict[str, np.ndarray]
+    obs_index: np.ndarray
+    next_index: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    env_steps: np.ndarray
+    source: int = 0
+
+    def __len__(self) -> int:
+        return len(self.obs_index)
+
+    @classmethod
+    def from_rows(cls, rows: list[Transition], keys: tuple[str, ...], source: int = 0) -> TransitionBatch:
+        """Columns of `rows`; an observation object that is one row's next and the following row's
+        observation (the same dict, as an actor passes it on) becomes one frame."""
+        frames: list[dict] = []
+        position: dict[int, int] = {}
+
+        def index(obs: dict) -> int:
+            if id(obs) not in position:
+                position[id(obs)] = len(frames)
+                frames.append(obs)
+            return position[id(obs)]
+
+        obs_index = [index(r.observation) for r in rows]
+        next_index = [index(r.next_observation) for r in rows]
+        return cls(
+            frames={k: np.stack([np.asarray(f[k]) for f in frames]) for k in keys},
+            obs_index=np.asarray(obs_index, np.int32),
+            next_index=np.asarray(next_index, np.int32),
+            actions=np.asarray([r.action for r in rows], np.float32),
+            rewards=np.asarray([r.reward for r in rows], np.float32),
+            terminated=np.asarray([r.terminated for r in rows], bool),
+            truncated=np.asarray([r.truncated for r in rows], bool),
+            env_steps=np.asarray([r.env_steps for r in rows], np.int32),
+            source=source,
+        )
+
+    @classmethod
+    def from_episode(cls, observations: dict, actions, rewards, terminated, truncated) -> TransitionBatch:
+        """An episode's T transitions over its T + 1 observations (step t: frame t to frame t + 1)."""
+        steps = len(actions)
+        return cls(
+            frames=dict(observations),
+            obs_index=np.arange(steps, dtype=np.int32),
+            next_index=np.arange(1, steps + 1, dtype=np.int32),
+            actions=np.asarray(actions, np.float32),
+            rewards=np.asarray(rewards, np.float32),
+            terminated=np.asarray(terminated, bool),
+            truncated=np.asarray(truncated, bool),
+            env_steps=np.ones(steps, np.int32),
+        )
+
+    def rows(self):
+        """Each transition as a Transition (observations as views into the frames)."""
+        for i in range(len(self)):
+            a, b = self.obs_index[i], self.next_index[i]
+            yield Transition(
+                {k: v[a] for k, v in self.frames.items()},
+                self.actions[i],
+                float(self.rewards[i]),
+                bool(self.terminated[i]),
+                bool(self.truncated[i]),
+                {k: v[b] for k, v in self.frames.items()},
+                int(self.env_steps[i]),
+            )
+
+    def take(self, rows: np.ndarray) -> TransitionBatch:
+        """The transitions at `rows` (in that order), with the frames they use."""
+        used = np.unique(np.concatenate([self.obs_index[rows], self.next_index[rows]]))
+        renumber = np.full(max(len(next(iter(self.frames.values()))), 1), -1, np.int32)
+        renumber[used] = np.arange(len(used), dtype=np.int32)
+        return TransitionBatch(
+            frames={k: v[used] for k, v in self.frames.items()},
+            obs_index=renumber[self.obs_index[rows]],
+            next_index=renumber[self.next_index[rows]],
+            actions=self.actions[rows],
+            rewards=self.rewards[rows],
+            terminated=self.terminated[rows],
+            truncated=self.truncated[rows],
+            env_steps=self.env_steps[rows],
+            source=self.source,
+        )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,12 @@ import robokit.envs
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests import tiny_task.py as a plain module
 
+#: why RealSense tests skip: the extra is missing, or pyrealsense2 cannot load a system library
+REALSENSE_MISSING = (
+    "pip install 'robokit[real]'; pyrealsense2 also needs Debian's libusb-1.0-0 (sudo apt-get install "
+    "libusb-1.0-0, or run `robokit doctor`)"
+)
+
 
 @pytest.fixture(scope="session")
 def franka_sim(tmp_path_factory):

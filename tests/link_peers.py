@@ -21,28 +21,23 @@ from pathlib import Path
 import numpy as np
 
 from robokit.data.replay import ReplayBuffer
-from robokit.learner import Learner, LearnerConfig
 from robokit.link.zmq_actor import ZmqActorLink
 from robokit.link.zmq_learner import ZmqLearnerLink
-from robokit.types import EnvSpec
+from robokit.loop.learner import Learner, LearnerConfig
+from robokit.types import EnvSpec, Transition, TransitionBatch
 
 SPEC = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
 CONFIG_HASH = "link-test"
 
 
-def transitions(actor: int, first: int, count: int) -> list[dict]:
+def transitions(actor: int, first: int, count: int, steps: int = 1) -> TransitionBatch:
+    """One episode's `count` transitions of `actor`, numbered from `first`, as an actor sends them."""
     frames = [{"state": np.array([actor, first + i, 0], np.float32)} for i in range(count + 1)]
-    return [
-        {
-            "observations": frames[i],
-            "actions": np.zeros(2, np.float32),
-            "rewards": 0.0,
-            "terminated": False,
-            "truncated": i == count - 1,
-            "next_observations": frames[i + 1],
-        }
+    rows = [
+        Transition(frames[i], np.zeros(2, np.float32), 0.0, False, i == count - 1, frames[i + 1], steps)
         for i in range(count)
     ]
+    return TransitionBatch.from_rows(rows, SPEC.observation_keys, actor)
 
 
 def save(run_dir: Path, buffer: ReplayBuffer, applied: dict[int, int]) -> None:

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from tiny_task import PointGoal
 
-from robokit.actor import Actor
-from robokit.agents.sac import SAC, SACConfig, random_shift
-from robokit.bench_learner import synthetic_batch
+from robokit.agents.preprocessing import random_shift
+from robokit.agents.sac.agent import SAC, SACConfig
+from robokit.bench.learner import synthetic_batch
 from robokit.data.replay import ReplayBuffer
-from robokit.evaluation import evaluate
-from robokit.learner import Learner, LearnerConfig
 from robokit.link import InProcessLink
+from robokit.loop.actor import Actor
+from robokit.loop.evaluation import evaluate
+from robokit.loop.learner import Learner, LearnerConfig
 from robokit.types import EnvSpec
 
 

@@ -100,7 +100,7 @@ def test_bench_link_json_lines():
     import tempfile
     from pathlib import Path
 
-    from robokit.bench_link import STATE_SPEC, publish_ms, transitions_per_s
+    from robokit.bench.link import STATE_SPEC, publish_ms, transitions_per_s
 
     with tempfile.TemporaryDirectory() as tmp:
         assert transitions_per_s(STATE_SPEC, 2, batches=5, batch=16, folder=Path(tmp) / "a") > 0

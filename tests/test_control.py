@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robokit.control import ArmDynamics, ImpedanceGains, impedance_torque, pose_error
+from robokit.control.impedance import ArmDynamics, ImpedanceGains, impedance_torque, pose_error
+from robokit.control.reference import ReferenceLimits, TcpReference
+from robokit.control.spatial import orientation_error, quat_mul, rotvec_to_quat
 from robokit.envs.sim.arm import SimArmConfig, SimFrankaArm
 from robokit.envs.sim.scene import ASSETS, World
-from robokit.reference import ReferenceLimits, TcpReference
-from robokit.spatial import orientation_error, quat_mul, rotvec_to_quat
 from robokit.types import Command, SafetyBox
 
 DOWN = np.array([0.0, 1.0, 0.0, 0.0])  # gripper pointing down
@@ -207,7 +207,7 @@ def test_turns_to_a_commanded_orientation_at_the_rate_limit():
 def test_rotation_matrices_become_the_right_quaternions():
     import mujoco
 
-    from robokit.spatial import matrix_to_quat, rotvec_to_quat
+    from robokit.control.spatial import matrix_to_quat, rotvec_to_quat
 
     rng = np.random.default_rng(0)
     for _ in range(500):

@@ -4,6 +4,7 @@ clip, the TD target over chunks, the success-buffer gate, and an actor update ag
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,8 @@ import numpy as np
 import optax
 import pytest
 
-from robokit.agents.flow import (
+from robokit.agents.ogpo import KIND as OGPO_KIND
+from robokit.agents.ogpo.agent import (
     OGPO,
     FlowConfig,
     VelocityField,
@@ -24,10 +26,10 @@ from robokit.agents.flow import (
     ogpo_actor_loss,
     ppo_loss,
     sample_chain,
-    success_gate,
     td_target,
 )
-from robokit.types import EnvSpec
+from robokit.agents.ogpo.config import success_gate
+from robokit.types import EnvSpec, Transition, TransitionBatch
 
 CONFIG = FlowConfig()
 
@@ -123,7 +125,7 @@ def test_td_target_uses_the_chunk_return_and_gamma_to_the_h():
 
 
 def test_the_chunk_wrapper_returns_the_discounted_chunk_return(make_env):
-    from robokit.wrappers import ActionChunk
+    from robokit.agents.chunking import ActionChunk
 
     env = ActionChunk(make_env("PickCube-v0", reward_type="dense"), horizon=4, discount=0.9)
     plain = make_env("PickCube-v0", reward_type="dense")
@@ -155,28 +157,28 @@ def episode_columns(spec, source: int, first: int, count: int, end: str | None):
     from robokit.link import wire
 
     obs = [{"state": np.full(3, first + i, np.float32)} for i in range(count + 1)]
-    items = [
-        {
-            "observations": obs[i],
-            "actions": np.full(spec.action_dim, first + i, np.float32),
-            "rewards": 0.0,
-            "terminated": end == "terminated" and i == count - 1,
-            "truncated": end == "truncated" and i == count - 1,
-            "next_observations": obs[i + 1],
-            "steps": 4,
-        }
+    rows = [
+        Transition(
+            obs[i],
+            np.full(spec.action_dim, first + i, np.float32),
+            0.0,
+            end == "terminated" and i == count - 1,
+            end == "truncated" and i == count - 1,
+            obs[i + 1],
+            4,
+        )
         for i in range(count)
     ]
-    frame = wire.pack({"t": "batch", "d": wire.encode_transitions(items, spec)})
-    columns = wire.decode_transitions(wire.unpack(frame)["d"], spec)
-    return dict(columns, source=source)
+    batch = TransitionBatch.from_rows(rows, spec.observation_keys)
+    frame = wire.pack({"t": "batch", "d": wire.encode_transitions(batch, spec)})
+    return dataclasses.replace(wire.decode_transitions(wire.unpack(frame)["d"], spec), source=source)
 
 
 def test_the_learner_keeps_each_actors_successful_episodes_and_gates_the_success_batch():
     """Two actors' streams interleave; only episodes that terminated (success) reach the success
     buffer, whole and per actor; batches carry batch["successes"] once it holds batch + H."""
     from robokit.data.replay import ReplayBuffer
-    from robokit.learner import Learner, LearnerConfig
+    from robokit.loop.learner import Learner, LearnerConfig
 
     spec = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
     config = FlowConfig(batch_size=4, chunk=2)
@@ -190,8 +192,9 @@ def test_the_learner_keeps_each_actors_successful_episodes_and_gates_the_success
             episode_columns(spec, source=2, first=200, count=2, end=None),
         ]
     )
-    learner_config = LearnerConfig(1, batch_size=4, success_after=success_gate(config))
-    learner = Learner(None, None, buffers, {"online": 1.0}, link, learner_config)
+    learner_config = LearnerConfig(1, batch_size=4)
+    agent = types.SimpleNamespace(config=config)  # the learner reads only the gate's config here
+    learner = Learner(agent, None, buffers, {"online": 1.0}, link, learner_config, extra=OGPO_KIND.buffers)
     assert learner.ingest() == 9 and learner.transitions == 9 and learner.env_steps == 36
     successes = buffers["successes"]
     assert sorted(successes.actions[: len(successes), 0].tolist()) == [0, 1, 2, 3]
@@ -284,7 +287,7 @@ def test_pretrain_then_ogpo_then_eval_from_the_command_line(tmp_path):
 
     from cli_run import robokit
 
-    from robokit import checkpoint
+    from robokit.runs import checkpoint
 
     bc = tmp_path / "bc"
     result = robokit(

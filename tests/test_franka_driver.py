@@ -11,7 +11,7 @@ import pytest
 
 pf = pytest.importorskip("pylibfranka", reason="pip install 'robokit[real]'")
 
-from robokit.control import FR3_HOME_Q  # noqa: E402
+from robokit.control.impedance import FR3_HOME_Q  # noqa: E402
 from robokit.drivers.franka import FrankaArm, FrankaConfig, RobotError  # noqa: E402
 from robokit.types import Command, SafetyBox  # noqa: E402
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from robokit.link.durable_log import DurableLog
 from robokit.link.spool import Spool, SpoolFull
 from robokit.link.zmq_actor import ZmqActorLink
 from robokit.link.zmq_learner import ZmqLearnerLink
-from robokit.types import EnvSpec
+from robokit.types import EnvSpec, Transition, TransitionBatch
 
 IMAGE_SPEC = EnvSpec(observations=(("front", (8, 8, 3), "uint8"), ("state", (3,), "float32")), action_dim=2)
 
@@ -34,34 +35,26 @@ def test_transitions_survive_the_wire_and_shared_frames_are_sent_once():
     frames = [
         {"front": np.full((8, 8, 3), i, np.uint8), "state": np.array([i, 0, 0], np.float32)} for i in range(6)
     ]
-    items = [
-        {
-            "observations": frames[i],
-            "actions": np.full(2, i / 10, np.float32),
-            "rewards": float(i),
-            "terminated": i == 4,
-            "truncated": False,
-            "next_observations": frames[i + 1],
-        }
+    rows = [
+        Transition(frames[i], np.full(2, i / 10, np.float32), float(i), i == 4, False, frames[i + 1])
         for i in range(5)
     ]
-    columns = roundtrip(items, IMAGE_SPEC)
-    assert len(columns["frames"]["front"]) == 6  # 5 transitions, 6 distinct observations
-    rows = list(wire.transition_rows(columns))
-    for i, (obs, action, reward, terminated, _, next_obs) in enumerate(rows):
+    batch = roundtrip(TransitionBatch.from_rows(rows, IMAGE_SPEC.observation_keys), IMAGE_SPEC)
+    assert len(batch.frames["front"]) == 6  # 5 transitions, 6 distinct observations
+    for i, (obs, action, reward, terminated, _, next_obs, _) in enumerate(batch.rows()):
         assert obs["front"][0, 0, 0] == i and next_obs["front"][0, 0, 0] == i + 1
         np.testing.assert_allclose(action, i / 10)
         assert reward == i and terminated == (i == 4)
 
 
 def test_an_action_chunks_env_steps_cross_the_wire_and_plain_steps_count_one():
-    chunked = [dict(t, steps=4 - i) for i, t in enumerate(transitions(0, 0, 3))]
-    assert roundtrip(chunked)["steps"].tolist() == [4, 3, 2]
+    chunked = dataclasses.replace(transitions(0, 0, 3), env_steps=np.array([4, 3, 2], np.int32))
+    assert roundtrip(chunked).env_steps.tolist() == [4, 3, 2]
     plain = wire.encode_transitions(transitions(0, 0, 3), SPEC)
     assert "steps" not in plain  # nothing extra sent without chunks
-    assert roundtrip(transitions(0, 0, 3))["steps"].tolist() == [1, 1, 1]
+    assert roundtrip(transitions(0, 0, 3)).env_steps.tolist() == [1, 1, 1]
     for bad in (0, wire.MAX_CHUNK_STEPS + 1):
-        columns = wire.encode_transitions([dict(t, steps=bad) for t in transitions(0, 0, 3)], SPEC)
+        columns = wire.encode_transitions(transitions(0, 0, 3, steps=bad), SPEC)
         with pytest.raises(wire.MessageError, match="steps per transition"):
             wire.decode_transitions(msgpack.unpackb(msgpack.packb(columns), raw=False), SPEC)
 
@@ -163,7 +156,7 @@ def test_duplicates_are_acknowledged_but_inserted_once_and_gaps_wait_for_a_resen
             return raw.reply("ack")["acked"]
 
         assert [batch(0), batch(0), batch(2), batch(1), batch(2)] == [0, 0, 0, 1, 2]
-        firsts = [int(c["frames"]["state"][0, 1]) for c in learner.drain()["transitions"]]
+        firsts = [int(b.frames["state"][0, 1]) for b in learner.drain()["transitions"]]
         assert firsts == [0, 10, 20]
         assert learner.applied_in_buffers == {5: 2}
     finally:
@@ -237,7 +230,7 @@ def test_an_actor_spool_from_an_earlier_run_goes_on_with_a_new_learner(tmp_path)
         assert actor.wait_connected(10)
         actor.send("transitions", transitions(0, 5, 5))
         assert actor.flush(5)
-        assert [int(c["frames"]["state"][0, 1]) for c in second.drain()["transitions"]] == [5]
+        assert [int(b.frames["state"][0, 1]) for b in second.drain()["transitions"]] == [5]
     finally:
         actor.close()
         second.close()

@@ -8,9 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REALSENSE_MISSING
 
 pytest.importorskip("pylibfranka", reason="pip install 'robokit[real]'")
-pytest.importorskip("pyrealsense2", reason="pip install 'robokit[real]'")
+pytest.importorskip("pyrealsense2", reason=REALSENSE_MISSING, exc_type=ImportError)
 
 from cli_run import robokit
 from realsense_recording import record, recorded_frames
@@ -88,7 +89,7 @@ def test_a_real_robot_actor_feeds_a_learner_and_its_actions_reach_the_arm(real_c
     import json
     import socket
 
-    from robokit import checkpoint
+    from robokit.runs import checkpoint
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -160,8 +161,8 @@ def test_an_operator_labels_real_frames_with_key_presses(real_config, tmp_path):
 
 
 def test_a_classifier_task_on_the_real_arm_is_rewarded_by_its_classifier(real_config, tmp_path):
-    from robokit.rewards import ClassifierConfig, LabelledFrames, train_classifier
-    from robokit.wrappers import ClassifierReward
+    from robokit.rewards.classifier import ClassifierConfig, LabelledFrames, train_classifier
+    from robokit.rewards.wrapper import ClassifierReward
 
     frames = np.random.default_rng(0).integers(0, 255, (12, 32, 32, 3), dtype=np.uint8)
     labelled = LabelledFrames({"front": frames}, np.arange(12) % 2 == 0, np.arange(12) // 2)

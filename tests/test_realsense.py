@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 import pytest
+from conftest import REALSENSE_MISSING
 
-rs = pytest.importorskip("pyrealsense2", reason="pip install 'robokit[real]'")
+rs = pytest.importorskip("pyrealsense2", reason=REALSENSE_MISSING, exc_type=ImportError)
 
 from realsense_recording import H, W, record, recorded_frames  # noqa: E402
 

@@ -10,7 +10,7 @@ from robokit.data.datasets import read_episodes
 from robokit.data.mixer import Mixer
 from robokit.data.replay import ReplayBuffer
 from robokit.envs.recording import record_expert
-from robokit.types import EnvSpec
+from robokit.types import EnvSpec, Transition, TransitionBatch
 
 IMAGE = (4, 4, 3)
 
@@ -61,21 +61,63 @@ def test_every_sampled_transition_is_consistent_across_wraparound(images):
 def test_image_frames_are_stored_once():
     buffer = ReplayBuffer(spec(True), capacity=1000)
     fill(buffer, [50] * 10, True)
-    frame_bytes = buffer.obs["front"].nbytes + sum(f["front"].nbytes for f in buffer.final_frames.values())
+    frame_bytes = buffer.obs["front"].nbytes + sum(f["front"].nbytes for f in buffer.aside.values())
     naive = 2 * 1000 * np.prod(IMAGE)  # obs and next_obs both stored
     assert frame_bytes == 1000 * np.prod(IMAGE) + 10 * np.prod(IMAGE)
     assert frame_bytes < 0.52 * naive
-    assert len(buffer.final_frames) == 10  # one kept-aside frame per finished episode
+    assert len(buffer.aside) == 10  # one kept-aside frame per finished episode
 
 
-def test_newest_transition_is_not_sampled_before_its_next_frame_exists():
+def test_the_newest_transition_keeps_its_next_frame_aside_until_its_actor_goes_on():
     buffer = ReplayBuffer(spec(True), capacity=8)
-    buffer.insert(observation(0, True), [0.0], 0.0, False, False, observation(1, True))
     with pytest.raises(ValueError, match="empty replay buffer"):
         buffer.sample(1, np.random.default_rng(0))
-    buffer.insert(observation(1, True), [0.0], 0.0, False, False, observation(2, True))
+    buffer.insert(observation(0, True), [0.0], 0.0, False, False, observation(1, True))
     batch = buffer.sample(20, np.random.default_rng(0))
-    assert set(batch["observations"]["state"][:, 0]) == {0.0}
+    assert set(batch["next_observations"]["front"][:, 0, 0, 0]) == {1} and list(buffer.aside) == [0]
+    buffer.insert(observation(1, True), [0.0], 0.0, False, False, observation(2, True))
+    assert buffer.next_slot[0] == 1 and list(buffer.aside) == [1]  # frame 1 now stored once
+    batch = buffer.sample(50, np.random.default_rng(0))
+    t = batch["observations"]["state"][:, 0]
+    assert set(t) == {0.0, 1.0}
+    np.testing.assert_array_equal(batch["next_observations"]["front"][:, 0, 0, 0], t + 1)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_interleaved_actors_keep_their_own_next_frames(batch):
+    """Two actors' batches arrive interleaved (as over the link); each transition's next frame is
+    its own actor's next frame, never the other actor's frame that happened to follow it."""
+    buffer = ReplayBuffer(spec(True), capacity=64)
+    frames = {
+        source: [observation(offset + t, True) for t in range(13)] for source, offset in ((1, 0), (2, 100))
+    }
+    for start in range(0, 12, batch):
+        for source, seen in frames.items():  # an actor passes each next observation on as the next obs
+            steps = range(start, start + batch)
+            rows = [
+                Transition(seen[t], np.zeros(1, np.float32), 0.0, False, t == 11, seen[t + 1]) for t in steps
+            ]
+            buffer.insert_batch(TransitionBatch.from_rows(rows, buffer.spec.observation_keys, source))
+    sampled = buffer.sample(400, np.random.default_rng(0))
+    t = sampled["observations"]["state"][:, 0]
+    assert set(t) == set(range(12)) | set(range(100, 112))
+    np.testing.assert_array_equal(sampled["next_observations"]["front"][:, 0, 0, 0], (t + 1) % 256)
+    assert len(buffer.aside) == 2  # each actor's episode end; everything else stored once
+
+
+def test_a_buffer_saved_before_frames_were_paired_per_actor_loads(tmp_path):
+    buffer = ReplayBuffer(spec(True), capacity=16)
+    fill(buffer, [5, 7], True)
+    buffer.insert(observation(500, True), [0.0], 0.0, False, False, observation(501, True))  # goes on
+    old = {k: v for k, v in buffer.state_dict().items() if not k.startswith(("aside", "next_slot", "tails"))}
+    old["final_slots"] = np.asarray([4, 11], np.int64)  # the old format: episode ends' next frames
+    old["final/front"] = np.stack([observation(5, True)["front"], observation(112, True)["front"]])
+    np.savez(tmp_path / "old.npz", **old)
+    loaded = ReplayBuffer.load(tmp_path / "old.npz", spec(True))
+    sampled = loaded.sample(300, np.random.default_rng(0))
+    t = sampled["observations"]["state"][:, 0]
+    assert set(t) == set(range(5)) | set(range(105, 112))  # the newest one has no next frame yet
+    np.testing.assert_array_equal(sampled["next_observations"]["front"][:, 0, 0, 0], (t + 1) % 256)
 
 
 def test_masks_follow_termination_not_truncation():

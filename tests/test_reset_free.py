@@ -12,8 +12,8 @@ from cli_run import robokit
 from robokit.data.datasets import read_episodes
 from robokit.envs.experts import make_expert
 from robokit.envs.registration import make
-from robokit.reset_free import DIRECTIONS, Alternation, evaluate_alternating
-from robokit.rewards import LabelledFrames
+from robokit.recipes.reset_free import DIRECTIONS, Alternation, evaluate_alternating
+from robokit.rewards.classifier import LabelledFrames
 
 
 def test_directions_alternate_and_only_the_first_reset_places_objects():
@@ -25,7 +25,7 @@ def test_directions_alternate_and_only_the_first_reset_places_objects():
 
 
 def test_the_fallback_places_objects_only_after_enough_failed_resets_and_counts_it():
-    from robokit.reset_free import Fallback
+    from robokit.recipes.turns import Fallback
 
     def run(fallback, backward_outcomes):
         """Alternate episodes; backward ones end as given. Which forward resets placed objects?"""
@@ -254,9 +254,9 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
 
 
 def test_a_shared_agent_learns_from_both_directions_demos_and_episodes(tmp_path):
-    from robokit import checkpoint
     from robokit.envs.recording import record_expert
-    from robokit.reset_free import ResetFreeConfig, train_reset_free
+    from robokit.recipes.reset_free import ResetFreeConfig, train_reset_free
+    from robokit.runs import checkpoint
 
     def make_env(direction="forward", scatter=False):
         return make("Relocate-v0", task_kwargs={"direction": direction, "scatter": scatter})
@@ -282,9 +282,9 @@ def test_an_interrupted_reset_free_run_resumes_with_its_agents_counters_and_scen
     import os
     import signal
 
-    from robokit import checkpoint
     from robokit.envs.recording import record_expert
-    from robokit.reset_free import ResetFreeConfig, train_reset_free
+    from robokit.recipes.reset_free import ResetFreeConfig, train_reset_free
+    from robokit.runs import checkpoint
 
     resets, runs = [], []  # (run, cube position after each reset); the runs finished so far
 
@@ -352,8 +352,8 @@ def test_an_interrupted_reset_free_run_resumes_with_its_agents_counters_and_scen
 def test_a_direction_without_a_single_successful_demo_is_one_sentence(tmp_path, monkeypatch):
     """A reset classifier that ends every expert episode early (a false success) leaves no demos of
     that direction; training must not go on without them."""
+    from robokit.cli.reset_free import TrainResetFree, run
     from robokit.envs import recording
-    from robokit.reset_free_cli import TrainResetFree, run
 
     def no_successes(env_id, episodes, out, **kwargs):
         return recording.RecordSummary(path=None, attempts=5 * episodes, successes=0, recorded=0)

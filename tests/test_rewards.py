@@ -8,7 +8,7 @@ import pytest
 from cli_run import robokit
 
 from robokit.data.datasets import Episode, write_dataset
-from robokit.rewards import (
+from robokit.rewards.classifier import (
     ClassifierConfig,
     LabelledFrames,
     RewardClassifier,

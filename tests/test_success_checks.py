@@ -8,10 +8,10 @@ import pytest
 from test_rewards import FAST, SIZE, synthetic_frames
 
 from robokit.envs.registration import make
-from robokit.reset_free import _episode
-from robokit.rewards import LabelledFrames, RewardClassifier, evaluate_classifier, train_classifier
-from robokit.success_checks import SuccessChecks, simulator_labeller
-from robokit.wrappers import ClassifierReward
+from robokit.recipes.turns import train_episode
+from robokit.rewards.classifier import LabelledFrames, RewardClassifier, evaluate_classifier, train_classifier
+from robokit.rewards.success_checks import SuccessChecks, simulator_labeller
+from robokit.rewards.wrapper import ClassifierReward
 
 
 class Claims:
@@ -51,15 +51,15 @@ def test_a_rejected_claim_earns_nothing_and_a_confirmed_one_stands(cube_in_b):
         env.reset(seed=0, options={"direction": "backward"})
     obs, _ = env.reset(seed=0, options={"direction": "forward", "keep_objects": cube_in_b})
     turn, steps = RecordingTurn(), {"forward": 0}
-    info, terminated, episode_return = _episode(env, obs, turn, "forward", steps, checks)
+    info, terminated, episode_return = train_episode(env, obs, turn, "forward", steps, checks)
     env.close()
     (last,) = turn.transitions  # the claim came at the first step and ended the episode either way
     assert info["success"] is cube_in_b and terminated is cube_in_b
-    assert last["rewards"] == float(cube_in_b) and episode_return == float(cube_in_b)
-    assert last["terminated"] is cube_in_b and last["truncated"] is not cube_in_b
+    assert last.reward == float(cube_in_b) and episode_return == float(cube_in_b)
+    assert last.terminated is cube_in_b and last.truncated is not cube_in_b
     assert checks.asked == {"forward": 1} and checks.rejected == {"forward": int(not cube_in_b)}
     assert checks.frames("forward").images["front"].shape == (1, 32, 32, 3)
-    assert "front" not in last["observations"]  # the policy still sees no images
+    assert "front" not in last.observation  # the policy still sees no images
 
 
 def _square_frames(n: int, corner: bool, seed: int) -> LabelledFrames:

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from cli_run import robokit
 
-from robokit import checkpoint
-from robokit.agents.sac import SAC
-from robokit.agents.sac_config import SACConfig
+from robokit.agents.sac.agent import SAC
+from robokit.agents.sac.config import SACConfig
 from robokit.data.replay import ReplayBuffer
 from robokit.envs.recording import record_expert
-from robokit.learner import Learner, LearnerConfig
 from robokit.link import InProcessLink
+from robokit.loop.learner import Learner, LearnerConfig
+from robokit.runs import checkpoint
 from robokit.types import EnvSpec
 
 TINY = [

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from robokit.control import FR3_HOME_Q, ArmDynamics, ImpedanceGains, impedance_torque
+from robokit.control.impedance import FR3_HOME_Q, ArmDynamics, ImpedanceGains, impedance_torque
+from robokit.control.reference import ReferenceLimits, TcpReference
 from robokit.envs.sim.scene import World
-from robokit.reference import ReferenceLimits, TcpReference
 from robokit.types import Command, RobotState, SafetyBox
 
 HOME_Q = FR3_HOME_Q

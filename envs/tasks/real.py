@@ -38,7 +38,7 @@ class ReachTask(Task):
 
 
 class ClassifierTask(Task):
-    """A task whose success only a reward classifier can tell (robokit.rewards): the env is wrapped
+    """A task whose success only a reward classifier can tell (robokit.rewards.classifier): the env is wrapped
     in ClassifierReward, which rewards and ends episodes; the arm controls the gripper."""
 
     name = "classifier"

@@ -1,1 +1,1 @@
-"""Agents: pure JAX functions over a state pytree (init, update, act, policy_params)."""
+"""Agents: the Agent protocol and registry (base.py), shared networks, one folder per algorithm."""

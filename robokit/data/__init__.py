@@ -1,1 +1,1 @@
-"""Data robokit keeps: datasets on disk (Minari), and next the replay buffers and batch mixer."""
+"""Data robokit keeps: datasets on disk (Minari), the replay buffer and the batch mixer."""

@@ -1,8 +1,11 @@
 """A numpy ring buffer of transitions over dict observations, storing each image frame once.
 
-Vector observations are kept as (obs, next_obs) pairs. Image observations are not: transition i's
-next frame is transition i+1's frame, so frames live in one ring indexed like the transitions, and
-only an episode's last next-frame, which no later transition starts from, is kept aside.
+Vector observations are kept as (obs, next_obs) pairs. Image observations are not: a transition's
+observation frame is stored in its own slot, and its next frame is found through `next_slot`: the
+slot of the transition that starts from it (the same actor's next step), or -1 where that frame is
+kept aside (an episode's end, or the newest step of each actor until its next batch arrives and is
+shown, by content, to continue it). Frames are paired per `TransitionBatch.source`, so actors whose
+batches interleave never borrow each other's frames.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from robokit.types import Batch, EnvSpec
+from robokit.types import Batch, EnvSpec, Transition, TransitionBatch
+
+NOT_SAMPLED = -2  # next_slot of a slot whose next frame is unknown (a buffer saved in an old format)
 
 
 class ReplayBuffer:
@@ -24,47 +29,89 @@ class ReplayBuffer:
         shapes = {k: (shape, dtype) for k, shape, dtype in spec.observations}
         self.obs = {k: np.zeros((capacity, *shapes[k][0]), shapes[k][1]) for k in shapes}
         self.next_vectors = {k: np.zeros((capacity, *shapes[k][0]), shapes[k][1]) for k in self.vector_keys}
-        self.final_frames: dict[int, dict[str, np.ndarray]] = {}  # slot -> next frames of an episode end
+        self.next_slot = np.full(capacity, -1, np.int64)
+        self.aside: dict[int, dict[str, np.ndarray]] = {}  # slot -> next frames kept aside
+        self.tails: dict[int, int] = {}  # source -> its newest slot, while its episode goes on
         self.actions = np.zeros((capacity, spec.action_dim), np.float32)
         self.rewards = np.zeros(capacity, np.float32)
         self.masks = np.zeros(capacity, np.float32)
         self.episode_ends = np.zeros(capacity, bool)
         self.pointer = 0
         self.size = 0
-        self._pending_frames: dict[str, np.ndarray] | None = None  # next frames of the last insert
 
     def __len__(self) -> int:
         return self.size
 
-    def insert(self, obs, action, reward, terminated: bool, truncated: bool, next_obs) -> None:
-        """Add one transition; `terminated` zeroes the bootstrap mask, either flag ends the episode."""
-        i = self.pointer
+    def insert(
+        self, obs, action, reward, terminated: bool, truncated: bool, next_obs, source: int = 0
+    ) -> None:
+        """Add one transition of `source` (see insert_batch)."""
+        row = Transition(obs, np.asarray(action, np.float32), reward, terminated, truncated, next_obs)
+        self.insert_batch(TransitionBatch.from_rows([row], self.spec.observation_keys, source))
+
+    def insert_batch(self, batch: TransitionBatch) -> None:
+        """Add a batch's transitions in order; `terminated` zeroes the bootstrap mask, either flag
+        ends the episode."""
+        n = len(batch)
+        if n > self.capacity:  # only the newest fit
+            batch = batch.take(np.arange(n - self.capacity, n))
+            n = self.capacity
+        slots = (self.pointer + np.arange(n)) % self.capacity
+        self._forget(slots)
+        f = batch.frames
         for k in self.vector_keys:
-            self.obs[k][i] = obs[k]
-            self.next_vectors[k][i] = next_obs[k]
+            self.obs[k][slots] = f[k][batch.obs_index]
+            self.next_vectors[k][slots] = f[k][batch.next_index]
         for k in self.image_keys:
-            self.obs[k][i] = obs[k]
-        self.final_frames.pop(i, None)
-        self.actions[i] = action
-        self.rewards[i] = reward
-        self.masks[i] = 0.0 if terminated else 1.0
-        episode_end = bool(terminated or truncated)
-        self.episode_ends[i] = episode_end
+            self.obs[k][slots] = f[k][batch.obs_index]
+        self.actions[slots] = batch.actions
+        self.rewards[slots] = batch.rewards
+        self.masks[slots] = np.where(batch.terminated, 0.0, 1.0)
+        ends = batch.terminated | batch.truncated
+        self.episode_ends[slots] = ends
         if self.image_keys:
-            frames = {k: np.array(next_obs[k]) for k in self.image_keys}
-            if episode_end:
-                self.final_frames[i] = frames
-        self.pointer = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+            self._link_frames(batch, slots, ends)
+        self.pointer = int((self.pointer + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def _forget(self, slots: np.ndarray) -> None:
+        for slot in slots:
+            self.aside.pop(int(slot), None)
+        overwritten = set(slots.tolist())
+        self.tails = {s: t for s, t in self.tails.items() if t not in overwritten}
+        self.next_slot[slots] = -1
+
+    def _link_frames(self, batch: TransitionBatch, slots: np.ndarray, ends: np.ndarray) -> None:
+        """Point each slot at the slot that starts from its next frame; keep the rest aside."""
+        first_start: dict[int, int] = {}
+        for j in range(len(batch) - 1, -1, -1):
+            first_start[int(batch.obs_index[j])] = j
+        tail = self.tails.pop(batch.source, None)
+        if tail is not None and self._continues(tail, batch):
+            self.next_slot[tail] = slots[0]
+            del self.aside[tail]
+        for j, slot in enumerate(slots):
+            later = first_start.get(int(batch.next_index[j]), -1)
+            if later > j and not ends[j]:
+                self.next_slot[slot] = slots[later]
+            else:
+                self.aside[int(slot)] = {
+                    k: batch.frames[k][batch.next_index[j]].copy() for k in self.image_keys
+                }
+        if not ends[-1]:
+            self.tails[batch.source] = int(slots[-1])
+
+    def _continues(self, tail: int, batch: TransitionBatch) -> bool:
+        """Whether the batch's first observation is the frame kept aside for `tail`."""
+        kept = self.aside.get(tail)
+        first = batch.obs_index[0]
+        return kept is not None and all(
+            np.array_equal(kept[k], batch.frames[k][first]) for k in self.image_keys
+        )
 
     def _valid_slots(self) -> np.ndarray:
-        """Slots whose next frame is stored: all, except the newest one while its episode goes on
-        (its next frame is the next insert's frame, not written yet)."""
-        newest = (self.pointer - 1) % self.capacity
-        slots = np.arange(self.size) if self.size < self.capacity else np.arange(self.capacity)
-        if self.image_keys and self.size and not self.episode_ends[newest]:
-            slots = slots[slots != newest]
-        return slots
+        slots = np.arange(self.size)
+        return slots[self.next_slot[slots] != NOT_SAMPLED]
 
     def sample(self, n: int, rng: np.random.Generator) -> Batch:
         slots = self._valid_slots()
@@ -77,12 +124,11 @@ class ReplayBuffer:
         obs = {k: self.obs[k][idx] for k in self.obs}
         next_obs = {k: self.next_vectors[k][idx] for k in self.vector_keys}
         if self.image_keys:
-            following = (idx + 1) % self.capacity
+            following = self.next_slot[idx]
             for k in self.image_keys:
-                frames = self.obs[k][following]
-                for row, slot in enumerate(idx):
-                    if self.episode_ends[slot]:
-                        frames[row] = self.final_frames[int(slot)][k]
+                frames = self.obs[k][np.maximum(following, 0)]
+                for row in np.flatnonzero(following < 0):
+                    frames[row] = self.aside[int(idx[row])][k]
                 next_obs[k] = frames
         return {
             "observations": obs,
@@ -96,13 +142,14 @@ class ReplayBuffer:
     def state_dict(self) -> dict[str, np.ndarray]:
         arrays = {f"obs/{k}": v for k, v in self.obs.items()}
         arrays |= {f"next/{k}": v for k, v in self.next_vectors.items()}
-        ends = sorted(self.final_frames)
-        arrays["final_slots"] = np.asarray(ends, np.int64)
+        kept = sorted(self.aside)
+        arrays["aside_slots"] = np.asarray(kept, np.int64)
         for k in self.image_keys:
-            arrays[f"final/{k}"] = (
-                np.stack([self.final_frames[s][k] for s in ends]) if ends else self.obs[k][:0]
-            )
+            arrays[f"aside/{k}"] = np.stack([self.aside[s][k] for s in kept]) if kept else self.obs[k][:0]
+        tails = sorted(self.tails.items())
         arrays |= {
+            "next_slot": self.next_slot,
+            "tails": np.asarray(tails, np.int64).reshape(-1, 2),
             "actions": self.actions,
             "rewards": self.rewards,
             "masks": self.masks,
@@ -133,13 +180,18 @@ class ReplayBuffer:
                 buffer.obs[k][:] = data[f"obs/{k}"]
             for k in buffer.vector_keys:
                 buffer.next_vectors[k][:] = data[f"next/{k}"]
-            for row, slot in enumerate(data["final_slots"]):
-                buffer.final_frames[int(slot)] = {k: data[f"final/{k}"][row] for k in buffer.image_keys}
-            buffer.actions[:] = data["actions"]
-            buffer.rewards[:] = data["rewards"]
-            buffer.masks[:] = data["masks"]
-            buffer.episode_ends[:] = data["episode_ends"]
+            for name in ("actions", "rewards", "masks", "episode_ends"):
+                getattr(buffer, name)[:] = data[name]
             buffer.pointer, buffer.size = pointer, size
+            if "next_slot" in data:
+                buffer.next_slot[:] = data["next_slot"]
+                buffer.tails = {int(s): int(t) for s, t in data["tails"]}
+                kept = data["aside_slots"]
+                buffer.aside = {
+                    int(s): {k: data[f"aside/{k}"][i] for k in buffer.image_keys} for i, s in enumerate(kept)
+                }
+            else:
+                _load_implicit_successors(buffer, data)
         return buffer
 
     @classmethod
@@ -150,16 +202,26 @@ class ReplayBuffer:
         buffer = cls(spec, max(capacity or total, 2))
         for ep in episodes:
             check_episode_matches(ep, spec)
-            for t in range(len(ep)):
-                buffer.insert(
-                    {k: v[t] for k, v in ep.observations.items()},
-                    ep.actions[t],
-                    ep.rewards[t],
-                    bool(ep.terminations[t]),
-                    bool(ep.truncations[t]) or t == len(ep) - 1,
-                    {k: v[t + 1] for k, v in ep.observations.items()},
+            truncated = np.asarray(ep.truncations, bool).copy()
+            truncated[-1] = True  # a recorded episode ends where its data ends
+            buffer.insert_batch(
+                TransitionBatch.from_episode(
+                    ep.observations, ep.actions, ep.rewards, ep.terminations, truncated
                 )
+            )
         return buffer
+
+
+def _load_implicit_successors(buffer: ReplayBuffer, data) -> None:
+    """A buffer saved before frames were paired per actor: slot i's next frame was slot i + 1's, an
+    episode end's was kept aside, and the newest slot's (its episode going on) was not stored yet."""
+    slots = np.arange(buffer.capacity)
+    buffer.next_slot[:] = np.where(buffer.episode_ends, -1, (slots + 1) % buffer.capacity)
+    for row, slot in enumerate(data["final_slots"]):
+        buffer.aside[int(slot)] = {k: data[f"final/{k}"][row] for k in buffer.image_keys}
+    newest = (buffer.pointer - 1) % buffer.capacity
+    if buffer.image_keys and buffer.size and not buffer.episode_ends[newest]:
+        buffer.next_slot[newest] = NOT_SAMPLED
 
 
 def check_episode_matches(episode, spec: EnvSpec) -> None:

@@ -1,7 +1,10 @@
 """What actors and the learner may say to each other, whatever carries it.
 
-actor:   link.send("transitions", [t1, t2, ...]); params = link.latest_params()
+actor:   link.send("transitions", batch); link.send("metrics", [row, ...]); link.latest_params()
 learner: items = link.drain(); link.publish(params, version)
+
+Transitions travel as one robokit.types.TransitionBatch per send, whatever the link; every other
+stream as a list of rows (maps of numbers, bools and short text).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ STREAMS = ("transitions", "interventions", "metrics", "corrections")
 
 
 class ActorLink(Protocol):
-    def send(self, stream: str, items: list[Any]) -> None:
-        """Queue items for the learner; never blocks the caller's control loop for long."""
+    def send(self, stream: str, items: Any) -> None:
+        """Queue a TransitionBatch ("transitions") or a list of rows for the learner; never blocks
+        the caller's control loop for long."""
         ...
 
     def latest_params(self) -> tuple[int, Any] | None:
@@ -23,10 +27,33 @@ class ActorLink(Protocol):
 
 class LearnerLink(Protocol):
     def drain(self) -> dict[str, list[Any]]:
-        """Everything actors sent since the last drain, by stream."""
+        """Everything actors sent since the last drain, by stream: a list of TransitionBatch for
+        "transitions" (each with its sender as `source`), rows for the others."""
         ...
 
     def publish(self, params: Any, version: int) -> None: ...
+
+
+class ServingLearnerLink(LearnerLink, Protocol):
+    """A LearnerLink that actors in other processes reach (zmq): what a training run also uses."""
+
+    port: int
+    received_transitions: int
+    applied_in_buffers: dict[int, int]
+
+    def allow(self, transitions: int | None) -> None:
+        """Ask paced actors to wait once this many transitions have arrived (None: never)."""
+        ...
+
+    def events(self) -> list[str]:
+        """Lines about actors connecting, going silent, being refused, since the last call."""
+        ...
+
+    def checkpointed(self, applied: dict[int, int]) -> int:
+        """The buffers now hold `applied` {source: seq} on disk: the log before it may go."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def check_stream(stream: str) -> None:

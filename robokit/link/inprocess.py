@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from robokit.link.base import STREAMS, check_stream
+from robokit.types import TransitionBatch
 
 
 class InProcessLink:
@@ -16,10 +17,15 @@ class InProcessLink:
         self._queues: dict[str, list[Any]] = {s: [] for s in STREAMS}
         self._params: tuple[int, Any] | None = None
 
-    def send(self, stream: str, items: list[Any]) -> None:
+    def send(self, stream: str, items: Any) -> None:
         check_stream(stream)
         with self._lock:
-            self._queues[stream].extend(items)
+            if stream == "transitions":
+                if not isinstance(items, TransitionBatch):
+                    raise TypeError("transitions are sent as one TransitionBatch (robokit.types).")
+                self._queues[stream].append(items)
+            else:
+                self._queues[stream].extend(items)
 
     def latest_params(self) -> tuple[int, Any] | None:
         with self._lock:

@@ -1,13 +1,14 @@
 """The link's wire format: msgpack maps with raw array bytes, and the checks every message passes.
 
 Nothing is unpickled. A message is one zmq frame holding one msgpack map with a "t" (type) field.
-Arrays travel as [dtype, shape, bytes]. Transitions travel as columns, and an observation that is
-both one transition's next observation and the following one's observation is sent once (frames +
-two index columns), which halves the bytes of image observations.
+Arrays travel as [dtype, shape, bytes]. Transitions travel as a TransitionBatch's columns (frames +
+two index columns: an observation that is one transition's next and the following one's is sent
+once, which halves the bytes of image observations).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -16,7 +17,7 @@ import msgpack
 import numpy as np
 
 from robokit.link.base import STREAMS
-from robokit.types import EnvSpec
+from robokit.types import EnvSpec, TransitionBatch
 
 PROTOCOL = 1
 MAX_MESSAGE_BYTES = 256 * 2**20
@@ -85,42 +86,27 @@ def decode_array(value: Any, name: str, dtype: str, trailing: tuple[int, ...]) -
 
 
 # -- transitions ------------------------------------------------------------------------------------
-def encode_transitions(items: list[dict], spec: EnvSpec) -> dict:
-    """Column form of a list of transition dicts (as robokit.actor.Actor sends them)."""
-    frames: list[dict] = []
-    position: dict[int, int] = {}
-
-    def frame_index(obs: dict) -> int:
-        if id(obs) not in position:
-            position[id(obs)] = len(frames)
-            frames.append(obs)
-        return position[id(obs)]
-
-    obs_index, next_index = [], []
-    for t in items:
-        obs_index.append(frame_index(t["observations"]))
-        next_index.append(frame_index(t["next_observations"]))
+def encode_transitions(batch: TransitionBatch, spec: EnvSpec) -> dict:
+    """The wire form of a TransitionBatch: its columns, each frame once."""
     columns = {
         "frames": {
-            key: encode_array(np.stack([np.asarray(f[key], dtype) for f in frames]))
-            for key, _, dtype in spec.observations
+            key: encode_array(np.asarray(batch.frames[key], dtype)) for key, _, dtype in spec.observations
         },
-        "obs_index": encode_array(np.asarray(obs_index, np.int32)),
-        "next_index": encode_array(np.asarray(next_index, np.int32)),
-        "actions": encode_array(np.asarray([t["actions"] for t in items], np.float32)),
-        "rewards": encode_array(np.asarray([t["rewards"] for t in items], np.float32)),
-        "terminated": encode_array(np.asarray([t["terminated"] for t in items], bool)),
-        "truncated": encode_array(np.asarray([t["truncated"] for t in items], bool)),
+        "obs_index": encode_array(np.asarray(batch.obs_index, np.int32)),
+        "next_index": encode_array(np.asarray(batch.next_index, np.int32)),
+        "actions": encode_array(np.asarray(batch.actions, np.float32)),
+        "rewards": encode_array(np.asarray(batch.rewards, np.float32)),
+        "terminated": encode_array(np.asarray(batch.terminated, bool)),
+        "truncated": encode_array(np.asarray(batch.truncated, bool)),
     }
-    if any(t.get("steps", 1) != 1 for t in items):  # action chunks: env steps per transition
-        columns["steps"] = encode_array(np.asarray([t.get("steps", 1) for t in items], np.int32))
+    if (np.asarray(batch.env_steps) != 1).any():  # action chunks: env steps per transition
+        columns["steps"] = encode_array(np.asarray(batch.env_steps, np.int32))
     return columns
 
 
-def decode_transitions(data: Any, spec: EnvSpec) -> dict[str, Any]:
-    """Checked columns: frames {key: (m, ...)}, obs_index/next_index (n,), actions (n, A), rewards,
-    terminated, truncated, steps (n,: env steps per transition, 1 unless sent). Raises MessageError
-    on any mismatch with `spec`."""
+def decode_transitions(data: Any, spec: EnvSpec) -> TransitionBatch:
+    """The checked TransitionBatch (source 0: the link names the sender). Raises MessageError on
+    any mismatch with `spec`."""
     if not isinstance(data, dict) or not isinstance(data.get("frames"), dict):
         raise MessageError("transitions are not a map with 'frames'")
     if set(data["frames"]) != {k for k, _, _ in spec.observations}:
@@ -133,7 +119,6 @@ def decode_transitions(data: Any, spec: EnvSpec) -> dict[str, Any]:
     obs_index = decode_array(data.get("obs_index"), "obs_index", "int32", ())
     n = len(obs_index)
     out = {
-        "frames": frames,
         "obs_index": obs_index,
         "next_index": decode_array(data.get("next_index"), "next_index", "int32", ()),
         "actions": decode_array(data.get("actions"), "actions", "float32", (spec.action_dim,)),
@@ -142,12 +127,15 @@ def decode_transitions(data: Any, spec: EnvSpec) -> dict[str, Any]:
         "truncated": decode_array(data.get("truncated"), "truncated", "bool", ()),
     }
     if "steps" in data:
-        out["steps"] = decode_array(data["steps"], "steps", "int32", ())
-        if len(out["steps"]) and not 1 <= out["steps"].min() <= out["steps"].max() <= MAX_CHUNK_STEPS:
+        out["env_steps"] = decode_array(data["steps"], "steps", "int32", ())
+        if (
+            len(out["env_steps"])
+            and not 1 <= out["env_steps"].min() <= out["env_steps"].max() <= MAX_CHUNK_STEPS
+        ):
             raise MessageError(f"steps per transition must be 1 to {MAX_CHUNK_STEPS}")
     else:
-        out["steps"] = np.ones(n, np.int32)
-    if not 1 <= n <= MAX_ITEMS or any(len(out[k]) != n for k in out if k != "frames"):
+        out["env_steps"] = np.ones(n, np.int32)
+    if not 1 <= n <= MAX_ITEMS or any(len(v) != n for v in out.values()):
         raise MessageError("transition columns have different or out-of-range lengths")
     (m,) = counts if len(counts) == 1 else (-1,)
     if not 1 <= m <= 2 * n:
@@ -158,22 +146,7 @@ def decode_transitions(data: Any, spec: EnvSpec) -> dict[str, Any]:
     floats = [out["actions"], out["rewards"]] + [v for v in frames.values() if v.dtype.kind == "f"]
     if not all(np.isfinite(v).all() for v in floats):
         raise MessageError("transitions hold NaN or infinite values")
-    return out
-
-
-def transition_rows(columns: dict):
-    """Yield (obs, action, reward, terminated, truncated, next_obs) per transition of checked columns
-    (their env steps are columns["steps"])."""
-    frames = columns["frames"]
-    for i, (a, b) in enumerate(zip(columns["obs_index"], columns["next_index"], strict=True)):
-        yield (
-            {k: v[a] for k, v in frames.items()},
-            columns["actions"][i],
-            float(columns["rewards"][i]),
-            bool(columns["terminated"][i]),
-            bool(columns["truncated"][i]),
-            {k: v[b] for k, v in frames.items()},
-        )
+    return TransitionBatch(frames=frames, **out)
 
 
 # -- the other streams: small rows of scalars and short text ----------------------------------------
@@ -191,7 +164,7 @@ def check_rows(data: Any, stream: str) -> list[dict]:
     return data
 
 
-def encode_batch(stream: str, items: list, spec: EnvSpec) -> dict:
+def encode_batch(stream: str, items: TransitionBatch | list, spec: EnvSpec) -> dict | list:
     if stream == "transitions":
         return encode_transitions(items, spec)
     return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()} for row in items]
@@ -211,10 +184,6 @@ def decode_batch(message: dict, spec: EnvSpec) -> tuple[int, str, Any]:
     return seq, stream, check_rows(data, stream)
 
 
-def batch_size(stream: str, data: Any) -> int:
-    return len(data["obs_index"]) if stream == "transitions" else len(data)
-
-
 # -- handshake --------------------------------------------------------------------------------------
 def spec_to_wire(spec: EnvSpec) -> dict:
     return {
@@ -224,6 +193,9 @@ def spec_to_wire(spec: EnvSpec) -> dict:
 
 
 def config_hash(config: Any) -> str:
-    """A short stable hash of a (dataclass-as-dict) agent config."""
+    """A short stable hash of an agent config (a dataclass, or its dict): the handshake compares
+    it, so that actors act with the learner's config."""
+    if dataclasses.is_dataclass(config):
+        config = dataclasses.asdict(config)
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ are published, at most one version in flight per actor (no queue of stale 40 MB 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -146,13 +147,14 @@ class ZmqLearnerLink:
     def _accept(self, source: int, seq: int, stream: str, data) -> None:
         self.accepted[source] = seq
         if stream == "transitions":
-            data["source"] = source  # which actor spool: a learner follows each one's episodes
+            # which actor spool: buffers pair each one's frames and follow each one's episodes
+            data = dataclasses.replace(data, source=source)
         with self._lock:
-            # transitions stay one column batch per message; other streams arrive as rows
+            # transitions stay one TransitionBatch per message; other streams arrive as rows
             (self._ready[stream].append if stream == "transitions" else self._ready[stream].extend)(data)
             self._ready_marks[source] = seq
         if stream == "transitions":
-            self.received_transitions += wire.batch_size(stream, data)
+            self.received_transitions += len(data)
 
     def _serve(self) -> None:
         poller = zmq.Poller()

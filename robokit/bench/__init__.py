@@ -1,0 +1,1 @@
+"""`robokit bench learner|link` (the env bench is robokit.envs.bench, beside the envs it measures)."""

@@ -1,0 +1,171 @@
+"""`robokit bench learner`: critic updates per second, the time of one UTD update, and its FLOPs
+against this CPU's float32 matmul peak (measured in the same run)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from robokit.agents.sac.agent import SAC
+from robokit.agents.sac.config import SACConfig
+from robokit.types import EnvSpec
+
+STATE_SPEC = EnvSpec(observations=(("state", (10,), "float32"),), action_dim=4)
+#: RLPD state config as SERL runs it: 10 critics, 2 subsampled, [256, 256], minibatch 256, UTD 8.
+CASES = {
+    "rlpd_state": (STATE_SPEC, SACConfig()),
+    "rlpd_state_serl_actor": (STATE_SPEC, SACConfig(actor_on_full_batch=True)),
+    # what the critics' LayerNorms cost (they are memory-bound on a CPU: ~a fifth of the update)
+    "rlpd_state_no_layernorm": (STATE_SPEC, SACConfig(critic_layer_norm=False)),
+    "cpu_preset_state": (STATE_SPEC, SACConfig(critic_ensemble=2, utd_ratio=4)),
+    "image_2x32px": (
+        EnvSpec.from_spaces(
+            gym.spaces.Dict(
+                {
+                    "state": gym.spaces.Box(-1, 1, (7,), np.float32),
+                    "front": gym.spaces.Box(0, 255, (64, 64, 3), np.uint8),
+                    "wrist": gym.spaces.Box(0, 255, (64, 64, 3), np.uint8),
+                }
+            ),
+            gym.spaces.Box(-1, 1, (4,), np.float32),
+        ),
+        SACConfig(utd_ratio=1, batch_size=32),
+    ),
+}
+
+
+def synthetic_batch(spec: EnvSpec, n: int, rng: np.random.Generator) -> dict:
+    """A batch of random data shaped for `spec` (next observations are the observations reversed)."""
+    obs = {}
+    for key, shape, dtype in spec.observations:
+        if dtype == "uint8":
+            obs[key] = rng.integers(0, 255, (n, *shape), dtype=np.uint8)
+        else:
+            obs[key] = rng.normal(size=(n, *shape)).astype(dtype)
+    return {
+        "observations": obs,
+        "actions": rng.uniform(-1, 1, (n, spec.action_dim)).astype(np.float32),
+        "rewards": rng.random(n).astype(np.float32),
+        "masks": np.ones(n, np.float32),
+        "next_observations": {k: v[::-1].copy() for k, v in obs.items()},
+    }
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a).block_until_ready()
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def bench_learner(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
+    rng = np.random.default_rng(0)
+    peak = matmul_peak_gflops()
+    yield _row("cpu", "float32_matmul_peak", peak, "GFLOP/s")
+    for case, (spec, config) in CASES.items():
+        agent = SAC(config, spec)
+        state = agent.init(jax.random.PRNGKey(0))
+        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.utd_ratio * config.batch_size, rng))
+        flops = _update_flops(agent, state, batch)
+        seconds = _median_seconds(lambda s, a=agent, b=batch: a.update(s, b)[0], state, repeats, calls)
+        yield _row(case, "utd_update_ms", seconds * 1000, "ms")
+        yield _row(case, "critic_updates_per_s", config.utd_ratio / seconds, "1/s")
+        if flops:
+            yield _row(case, "gflop_per_utd_update", flops / 1e9, "GFLOP")
+            yield _row(case, "fraction_of_matmul_peak", flops / seconds / 1e9 / peak, "")
+        if case == "rlpd_state":
+            floor = hidden_matmuls_seconds(config, repeats, calls)
+            yield _row(case, "hidden_matmuls_alone_ms", floor * 1000, "ms")
+
+
+def hidden_matmuls_seconds(config: SACConfig, repeats: int, calls: int) -> float:
+    """The time of one UTD update's hidden-to-hidden matmuls alone, as bare batched dots of the same
+    shapes: per critic step the ensemble's forward, input gradient and weight gradient and the target
+    subset's forward; then the actor step's forward and input gradient. Everything else an update does
+    (LayerNorm, the first and last layers, Adam, sampling) comes on top of this floor."""
+    e, k, b = config.critic_ensemble, config.critic_subsample, config.batch_size
+    h = config.hidden_dims[-1]
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    x = jax.random.normal(keys[0], (e, b, h)) * 0.01
+    w = jax.random.normal(keys[1], (e, h, h)) * 0.01
+
+    @jax.jit
+    def dots(x, w):
+        def critic_step(carry, _):
+            x, w = carry
+            y = jnp.einsum("ebi,eio->ebo", x, w)  # forward
+            dx = jnp.einsum("ebo,eio->ebi", y, w)  # input gradient (NT)
+            dw = jnp.einsum("ebi,ebo->eio", x, y)  # weight gradient (TN)
+            t = jnp.einsum("ebi,eio->ebo", x[:k], w[:k])  # the target subset's forward
+            return (dx + t.sum(0) * 1e-3, w - 1e-3 * dw), None
+
+        (x, w), _ = jax.lax.scan(critic_step, (x, w), None, length=config.utd_ratio)
+        y = jnp.einsum("ebi,eio->ebo", x, w)  # the actor step: the ensemble's forward and dQ/da
+        return jnp.einsum("ebo,eio->ebi", y, w), w
+
+    return _median_seconds(lambda _: dots(x, w), None, repeats, calls)
+
+
+def bench_ogpo(repeats: int = 3, calls: int = 3) -> Iterator[dict]:
+    """OGPO updates per second (one critic and one actor step, the success-buffer term on) for the
+    authors' sizes and robokit's CPU preset, on PickCube's chunked spec (state 10, 4 x 4 actions)."""
+    from robokit.agents.ogpo.agent import OGPO
+    from robokit.agents.ogpo.config import FLOW_PRESETS
+
+    rng = np.random.default_rng(0)
+    spec = EnvSpec(observations=(("state", (10,), "float32"),), action_dim=16)
+    for preset, config in FLOW_PRESETS.items():
+        agent = OGPO(config, spec)
+        state = agent.init(jax.random.PRNGKey(0))
+        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.batch_size, rng))
+        batch = {**batch, "successes": batch}
+        seconds = _median_seconds(lambda s, a=agent, b=batch: a.update(s, b)[0], state, repeats, calls)
+        yield _row(f"ogpo_{preset}", "update_ms", seconds * 1000, "ms")
+        yield _row(f"ogpo_{preset}", "updates_per_s", 1.0 / seconds, "1/s")
+
+
+def _median_seconds(step, value, repeats: int, calls: int) -> float:
+    """Median wall seconds of one `value = step(value)` call, over `repeats` runs of `calls` calls
+    each, after one call that compiles."""
+    value = jax.block_until_ready(step(value))
+    per_call = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            value = step(value)
+        jax.block_until_ready(value)
+        per_call.append((time.perf_counter() - start) / calls)
+    return statistics.median(per_call)
+
+
+def _flops(fn, *args) -> float:
+    analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
+    if isinstance(analysis, list):
+        analysis = analysis[0] if analysis else {}
+    return float(analysis.get("flops", 0.0))
+
+
+def _update_flops(agent: SAC, state, batch) -> float | None:
+    """FLOPs of one UTD update: utd x one critic step + one actor step. (XLA's cost analysis counts
+    a scan's body once, so the whole update cannot simply be lowered and asked.)"""
+    config = agent.config
+    minibatch = jax.tree.map(lambda x: x[: config.batch_size], batch)
+    actor_batch = batch if config.actor_on_full_batch else minibatch
+    critic = _flops(agent._critic_step, state, minibatch)
+    actor = _flops(agent._actor_step, state, actor_batch)
+    return config.utd_ratio * critic + actor or None
+
+
+def _row(case: str, metric: str, value: float, unit: str) -> dict:
+    return {"bench": "learner", "case": case, "metric": metric, "value": round(float(value), 4), "unit": unit}

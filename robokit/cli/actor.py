@@ -1,0 +1,44 @@
+"""`robokit actor`: one actor, in a simulated task or on the real arm, streaming to a learner."""
+
+from __future__ import annotations
+
+import signal
+
+from robokit.cli.common import REAL_CLASSIFIER, sim_env_factory
+from robokit.loop.build import ActorOptions
+
+
+def env_factory(options: ActorOptions):
+    """The env `options` name: the real robot of --config, or a simulated task."""
+    if options.real:
+        from robokit.envs.real import make_real_env
+
+        if options.reward_classifier is not None:
+            raise ValueError(REAL_CLASSIFIER)
+        return lambda: make_real_env(options.config)
+    from robokit.envs.registration import check_env_id
+
+    return sim_env_factory(check_env_id(options.env), options.reward_classifier)
+
+
+def run(options: ActorOptions) -> None:
+    from robokit.link.zmq_actor import LinkRefused
+    from robokit.loop.build import build_actor
+    from robokit.loop.fleet import exit_with_parent
+
+    actor_run = build_actor(options, env_factory(options))
+    stopping = []
+
+    def request_stop(*_) -> None:
+        stopping.append(True)
+        actor_run.link.release()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    exit_with_parent()
+    try:
+        actor_run.run(lambda: bool(stopping))
+    except LinkRefused as err:
+        raise RuntimeError(str(err)) from None
+    finally:
+        actor_run.close()

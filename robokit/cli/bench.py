@@ -1,0 +1,66 @@
+"""`robokit bench env|learner|link`: robokit's speed as a table, or JSON lines."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import tyro
+
+
+@dataclass(frozen=True)
+class Bench:
+    """Measure robokit's speed and print a table (or JSON lines with --json)."""
+
+    what: Annotated[Literal["env", "learner", "link"], tyro.conf.Positional]
+    """env: env steps/s, simulated s per wall s, camera frames/s.
+    learner: critic updates/s, time of one UTD update, FLOPs against the CPU's matmul peak.
+    link: transitions/s from actor send to learner buffer (durable log included), params publish time."""
+    envs: tuple[str, ...] = field(default_factory=tuple)
+    """Env ids to measure (default: all)."""
+    steps: int = 300
+    """Env steps per timed run."""
+    repeats: int = 3
+    """Timed runs per measurement; the median is reported."""
+    all_cores: bool = False
+    """Use every core (default: pin the process to one core, as the targets are stated)."""
+    json: bool = False
+    """Print one JSON object per measurement instead of a table."""
+    algo: Literal["sac", "ogpo"] = "sac"
+    """bench learner: SAC/RLPD cases, or OGPO's (the authors' sizes and the CPU preset)."""
+
+
+def run(args: Bench) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if args.what == "env":
+        from robokit.envs.bench import bench_env, pin_to_one_core
+        from robokit.envs.registration import ENV_IDS, check_env_id
+
+        env_ids = tuple(check_env_id(e) for e in args.envs) or ENV_IDS
+        note = "all cores" if args.all_cores else f"one core (cpu {pin_to_one_core()})"
+        rows = bench_env(env_ids, steps=args.steps, repeats=args.repeats)
+    elif args.what == "link":
+        from robokit.bench.link import bench_link
+
+        note = "learner, actors and log on this machine"
+        rows = bench_link(repeats=args.repeats)
+    else:
+        from robokit.bench.learner import bench_learner, bench_ogpo
+
+        note = "all cores"
+        rows = (
+            bench_ogpo(repeats=args.repeats) if args.algo == "ogpo" else bench_learner(repeats=args.repeats)
+        )
+    if args.json:
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        return
+    table = Table(title=f"robokit bench {args.what} — {note}, median of {args.repeats}")
+    for column in ("case", "metric", "value", "unit"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for row in rows:
+        table.add_row(row["case"], row["metric"], f"{row['value']:.4g}", row["unit"])
+    Console().print(table)

@@ -1,0 +1,32 @@
+"""What several verbs share: new output folders, and the simulated env factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REAL_CLASSIFIER = (
+    "on the real robot the classifier belongs in the config: task: {name: classifier, classifier: "
+    "DIR}; drop --reward-classifier."
+)
+
+
+def new_folder(base: Path) -> Path:
+    """`base`, or `base-2`, `base-3`... whichever does not exist yet."""
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def sim_env_factory(env_id: str, reward_classifier: Path | None):
+    """Makes the simulated env, rewarded by the simulator or by a reward classifier."""
+    from robokit.envs.registration import make
+
+    if reward_classifier is None:
+        return lambda: make(env_id)
+    from robokit.envs.rewarded import make_classifier_rewarded
+    from robokit.rewards.classifier import RewardClassifier
+
+    classifier = RewardClassifier.load(reward_classifier)  # a missing file: one sentence, at once
+    return lambda: make_classifier_rewarded(env_id, classifier)

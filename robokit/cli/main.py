@@ -1,0 +1,48 @@
+"""`robokit <verb>`: the command line; each verb group lives in its own module here. The cli package
+is the only core place that imports robokit.envs and robokit.drivers."""
+
+from __future__ import annotations
+
+import sys
+
+import tyro
+
+from robokit.cli import actor, bench, classifier, doctor, evaluate, flow, hardware, record, reset_free, train
+from robokit.loop.build import ActorOptions
+
+#: verb -> (options dataclass, handler); each dataclass's docstring is the verb's line in --help
+VERBS = {
+    "record": (record.Record, record.run),
+    "train": (train.TrainCommand, train.run),
+    "learner": (train.LearnerCommand, train.run),
+    "actor": (ActorOptions, actor.run),
+    "eval": (evaluate.Eval, evaluate.run),
+    "pretrain": (flow.Pretrain, flow.pretrain),
+    "train-classifier": (classifier.TrainClassifier, classifier.run),
+    "train-reset-free": (reset_free.TrainResetFree, reset_free.run),
+    "keys": (hardware.Keys, hardware.keys),
+    "find-cameras": (hardware.FindCameras, hardware.find_cameras),
+    "robot-check": (hardware.RobotCheck, hardware.robot_check),
+    "bench": (bench.Bench, bench.run),
+    "doctor": (doctor.Doctor, doctor.run),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = tyro.extras.subcommand_cli_from_dict(
+        {name: options for name, (options, _) in VERBS.items()},
+        args=argv,
+        prog="robokit",
+        description="robokit: robot RL in MuJoCo and on a real Franka arm.",
+    )
+    command = next(name for name, (options, _) in VERBS.items() if options is type(args))
+    try:
+        VERBS[command][1](args)
+    except (ValueError, OSError, RuntimeError) as err:
+        # Errors a user can cause end in one sentence, not a traceback.
+        print(f"robokit {command}: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""`robokit train` and `robokit learner`: an online training run, with its actors or awaiting them."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from robokit.cli.common import REAL_CLASSIFIER, new_folder, sim_env_factory
+from robokit.recipes.online_config import TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainCommand(TrainConfig):
+    """Train a policy in simulation: record demos, run the learner and its actors, evaluate, save."""
+
+
+@dataclass(frozen=True)
+class LearnerCommand(TrainConfig):
+    """Run only the learner: listen for `robokit actor` processes (on this or other machines)."""
+
+    actors: int = 0
+    """Not used: actors are started separately with `robokit actor --learner HOST:PORT`."""
+    listen: str = "127.0.0.1:5555"
+    """Address to listen on; anything but loopback needs --keys."""
+
+
+def _envs(config: TrainConfig, console):
+    """(config, env id, spec, make_env, record_demos): a simulated task's factories, or for a real
+    robot only its spec (the learner never opens the robot)."""
+    from robokit.envs.recording import record_expert
+    from robokit.envs.registration import check_env_id
+    from robokit.runs.policy import choose_agent
+
+    kind, agent_config = choose_agent(config, resume=config.resume)
+    if config.robot_config is not None:
+        from robokit.envs.real import spec_of
+
+        if config.reward_classifier is not None:
+            raise ValueError(REAL_CLASSIFIER)
+        spec = spec_of(config.robot_config)
+        spec = dataclasses.replace(spec, action_dim=spec.action_dim * kind.steps_per_action(agent_config))
+        return (
+            dataclasses.replace(config, env="real"),
+            f"real robot ({config.robot_config})",
+            spec,
+            None,
+            None,
+        )
+    env_id = check_env_id(config.env)
+    make_sim_env = sim_env_factory(env_id, config.reward_classifier)
+
+    def make_env():
+        return kind.wrap_env(make_sim_env(), agent_config)
+
+    def record(out: Path, episodes: int) -> Path:
+        console.print(f"recording {episodes} scripted-expert demos of {env_id} into {out}")
+        return record_expert(env_id, episodes, out, successes_only=True, make_env=make_env).path
+
+    return dataclasses.replace(config, env=env_id), env_id, None, make_env, record
+
+
+def actor_fleet(config: TrainConfig, env_id: str, address: str, console):
+    """Actor processes on this machine for the run `config` describes (each `robokit actor`)."""
+    from robokit.agents.base import AgentChoice
+    from robokit.loop.build import ActorOptions
+    from robokit.loop.fleet import ActorProcesses
+
+    run_dir = Path(config.resume or config.run_dir)
+    choice = {f.name: getattr(config, f.name) for f in dataclasses.fields(AgentChoice)}
+    actors = [
+        ActorOptions(
+            **choice,
+            learner=address,
+            env=env_id,
+            actor_id=i,
+            keys=config.keys,
+            spool_dir=run_dir / "spool" / f"actor_{i}",
+            seed=config.seed + 1000 * (i + 1),
+            config=config.robot_config,
+            reward_classifier=config.reward_classifier,
+        )
+        for i in range(config.actors)
+    ]
+    console.print(f"starting {config.actors} actor processes (logs in {run_dir / 'actors'})")
+    return ActorProcesses(actors, run_dir / "actors")
+
+
+class ProgressBar:
+    """Env steps of the budget, with env steps/s and updates/s since the run began (over the whole
+    run after a resume) and the latest evaluation's success rate."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
+
+    def __init__(self, total: int):
+        self.total, self.bar = total, None
+
+    def __call__(self, row: dict) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:  # made at the first report, so that an early error stays one line
+            self.bar = tqdm(total=self.total, desc="env steps", bar_format=self.FORMAT)
+        self.bar.n = min(row["env_steps"], self.total)
+        wall = max(row["wall_s"], 1e-9)
+        success = row.get("success_rate")
+        self.bar.set_postfix_str(
+            f"{row['env_steps'] / wall:.0f} env steps/s, {row['updates'] / wall:.1f} updates/s, "
+            f"success {'-' if success is None else f'{success:.2f}'}, {wall / 60:.1f} min"
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(config: TrainConfig) -> None:
+    from rich.console import Console
+
+    from robokit.recipes.online import train
+
+    console = Console()
+    config, env_id, spec, make_env, record = _envs(config, console)
+    if config.run_dir is None and config.resume is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        config = dataclasses.replace(
+            config, run_dir=new_folder(Path("runs") / f"{env_id.split('/')[-1]}-{stamp}")
+        )
+    bar = ProgressBar(config.max_env_steps)
+
+    def start_actors(address: str, run_config: TrainConfig):
+        return actor_fleet(run_config, env_id, address, console)
+
+    serve = isinstance(config, LearnerCommand)
+    try:
+        result = train(config, make_env, record, bar, start_actors, serve, console.print, spec)
+    finally:
+        bar.close()
+    _report(config, env_id, result, console)
+
+
+def _report(config: TrainConfig, env_id: str, result, console) -> None:
+    final = result.final_eval
+    algo = "" if config.algo == "sac" else f" --algo {config.algo}"
+    if final.get("interrupted"):
+        console.print(
+            f"[yellow]interrupted at {result.env_steps} env steps[/yellow]: resume with "
+            f"robokit train{algo} --resume {result.run_dir}"
+        )
+    elif "success_rate" not in final:
+        console.print(
+            f"[bold]{env_id}[/bold]: {result.env_steps} env steps, {result.updates} updates, "
+            f"{result.wall_s / 60:.1f} min; evaluate with robokit eval --run {result.run_dir} --config FILE"
+        )
+    else:
+        console.print(
+            f"[bold]{env_id}[/bold]{' ' + config.algo.upper() if algo else ''}: success rate "
+            f"{final['success_rate']:.0%} on {final['episodes']} fresh episodes after {result.env_steps} env "
+            f"steps, {result.updates} updates, {result.wall_s / 60:.1f} min"
+        )
+    console.print(f"checkpoint: {result.checkpoint}")
+    console.print(f"curve:      {result.curve}")
+    console.print(f"logs:       {result.run_dir / 'tb'} (tensorboard --logdir {result.run_dir / 'tb'})")

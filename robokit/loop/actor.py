@@ -1,0 +1,99 @@
+"""The actor loop: act in an env with the newest policy it has, and send what happens to the learner.
+
+actor = Actor(env, agent, link, seed=0)
+while running:
+    actor.collect(steps=1)       # never waits for the learner: acts randomly until params arrive
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from robokit.link.base import ActorLink
+from robokit.types import Transition, TransitionBatch
+
+
+class Actor:
+    def __init__(self, env, agent, link: ActorLink, seed: int = 0, actor_id: int = 0):
+        self.env, self.agent, self.link, self.actor_id = env, agent, link, actor_id
+        self.rng = np.random.default_rng(seed)
+        self.key = jax.random.PRNGKey(seed)
+        self.params, self.version = None, -1
+        self.obs, _ = env.reset(seed=seed)
+        self.episode_return, self.episode_length = 0.0, 0
+        self.env_steps, self.episodes = 0, 0
+        self.keys = tuple(sorted(env.observation_space.spaces))
+
+    def refresh_params(self) -> None:
+        latest = self.link.latest_params()
+        if latest is not None and latest[0] > self.version:
+            self.version, self.params = latest
+
+    def act(self, obs) -> np.ndarray:
+        if self.params is None:  # nothing learned yet: explore uniformly
+            return self.rng.uniform(-1.0, 1.0, self.env.action_space.shape).astype(np.float32)
+        self.key, sub = jax.random.split(self.key)
+        batched = {k: v[None] for k, v in obs.items()}
+        return np.asarray(self.agent.act(self.params, batched, sub, explore=True))[0]
+
+    def collect(self, steps: int) -> None:
+        """Take `steps` actions (each an action chunk's env steps with a chunking env), then send
+        them as one TransitionBatch, and each finished episode's metrics."""
+        self.refresh_params()
+        rows = []
+        for _ in range(steps):
+            action = self.act(self.obs)
+            next_obs, reward, terminated, truncated, info = self.env.step(action)
+            env_steps = int(info.get("chunk_steps", 1))  # an action chunk runs several
+            # the same next_obs object starts the next row, so the batch holds its frame once
+            rows.append(
+                Transition(
+                    self.obs, action, float(reward), bool(terminated), bool(truncated), next_obs, env_steps
+                )
+            )
+            self.env_steps += env_steps
+            self.episode_return += float(reward)
+            self.episode_length += env_steps
+            if terminated or truncated:
+                self._end_episode(bool(info.get("success", False)))
+            else:
+                self.obs = next_obs
+        self.link.send("transitions", TransitionBatch.from_rows(rows, self.keys, self.actor_id))
+
+    def _end_episode(self, success: bool) -> None:
+        self.episodes += 1
+        row = {
+            "actor": self.actor_id,
+            "episode_return": self.episode_return,
+            "episode_length": self.episode_length,
+            "success": success,
+            "time": time.time(),
+        }
+        self.link.send("metrics", [row])
+        self.obs, _ = self.env.reset()
+        self.episode_return, self.episode_length = 0.0, 0
+
+
+def run_actor(
+    actor: Actor,
+    link,
+    should_stop,
+    on_learner_lost: str = "continue",
+    send_every: int = 1,
+    max_steps: int | None = None,
+) -> int:
+    """Drive `actor` until `should_stop()` or `max_steps`; returns the env steps taken.
+
+    While the learner is unreachable the actor goes on with its last params ("continue"), or stops
+    stepping ("hold": a real arm holds its pose; its driver keeps the last command)."""
+    steps = 0
+    while not should_stop() and (max_steps is None or steps < max_steps):
+        if on_learner_lost == "hold" and not getattr(link, "connected", True):
+            time.sleep(0.05)
+            continue
+        actor.collect(send_every)
+        steps += send_every
+    return steps

@@ -1,0 +1,413 @@
+"""Online training on one machine: demos, the learner and its actors (in this process or over zmq),
+periodic evaluation, checkpoints, logs, and a final evaluation on fresh episodes.
+
+    run = open_run(config, make_env, record_demos)    # a new run, or the one --resume names
+    while not run.finished:
+        run.step()                                     # collect, ingest, update, log, evaluate, save
+    result = run.close()
+
+The agent comes from the registry (robokit.agents.base) by `config.algo`; the env is passed in as a
+factory, so this core module never imports robokit.envs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import jax
+
+from robokit.agents.base import AgentKind
+from robokit.data.datasets import read_episodes
+from robokit.data.replay import ReplayBuffer
+from robokit.link import InProcessLink
+from robokit.link.base import ServingLearnerLink
+from robokit.link.keys import check_listen_address, split_address
+from robokit.link.wire import config_hash
+from robokit.loop.actor import Actor
+from robokit.loop.evaluation import evaluate
+from robokit.loop.learner import Learner, LearnerConfig
+from robokit.recipes.online_config import BUDGET_FIELDS, TrainConfig
+from robokit.recipes.run_state import Counters, LoopState
+from robokit.runs import checkpoint
+from robokit.runs.folder import fresh_run_dir, jsonable, write_config
+from robokit.runs.log import RunLog
+from robokit.runs.policy import choose_agent, read_config, restore_agent_state, saved_agent
+from robokit.types import EnvSpec
+
+#: how many env steps paced actors may run ahead of the learner's update-to-data ratio
+PACE_SLACK = 32
+#: periodic evaluations in a row that must reach `stop_at_success` before a run stops early
+STOP_STREAK = 3
+#: seconds between progress reports (env steps, updates, their rates) between evaluations
+PROGRESS_EVERY_S = 1.0
+
+
+class ActorFleet(Protocol):
+    def check(self) -> list[str]:
+        """Lines about actor processes that stopped (and were restarted)."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+def demo_and_online_buffers(spec: EnvSpec, capacity: int, demo_path: Path | list[Path] | None):
+    """(buffers, state mean, state std): an empty online buffer and, when there are demos (one
+    dataset or several), their buffer and their "state" statistics (None without demos)."""
+    from robokit.agents.preprocessing import state_statistics
+
+    buffers = {"online": ReplayBuffer(spec, capacity)}
+    if not demo_path:
+        return buffers, None, None
+    paths = demo_path if isinstance(demo_path, list) else [demo_path]
+    episodes = [episode for path in paths for episode in read_episodes(path)]
+    demos = buffers["demos"] = ReplayBuffer.from_episodes(spec, episodes)
+    mean, std = state_statistics(demos.obs["state"][: len(demos)])
+    return buffers, mean, std
+
+
+def learner_setup(kind: AgentKind, agent_config, start_after: int, buffers: dict, demo_ratio: float):
+    """(LearnerConfig, mixer ratios): RLPD's demo/online split when there are demos; `start_after`
+    env steps counted in the agent's actions (an action chunk is one)."""
+    learner_config = LearnerConfig(
+        start_after=max(start_after // kind.steps_per_action(agent_config), 1),
+        publish_every=1,
+        batch_size=agent_config.batch_size,
+        utd_ratio=agent_config.utd_ratio,
+    )
+    ratios = {"demos": demo_ratio, "online": 1.0 - demo_ratio} if "demos" in buffers else {"online": 1.0}
+    return learner_config, ratios
+
+
+def streak_reached(recent: list[float], bar: float | None, streak: int) -> bool:
+    """Whether the last `streak` evaluations all reached `bar` (never, with no bar)."""
+    return bar is not None and len(recent) >= streak and min(recent[-streak:]) >= bar
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    env_steps: int
+    updates: int
+    wall_s: float
+    final_eval: dict
+    checkpoint: Path | None
+    curve: Path | None
+    evals: list = field(default_factory=list)
+
+
+def check_resume_config(saved: dict, config: TrainConfig) -> None:
+    """One sentence if `config` asks for something other than what the saved run was started with."""
+    current = jsonable(config)
+    differing = [k for k in saved if k not in BUDGET_FIELDS and saved.get(k) != current.get(k)]
+    if differing:
+        detail = ", ".join(f"{k}={saved[k]!r} (now {current.get(k)!r})" for k in differing)
+        raise ValueError(
+            f"the run to resume was started with {detail}: pass the same options or start a new run."
+        )
+
+
+def _open_run_dir(config: TrainConfig) -> tuple[Path, TrainConfig]:
+    """(run folder, config): a new folder, or the one to resume (its --init filled in if not given)."""
+    if not config.resume:
+        return fresh_run_dir(config.run_dir or "runs/run", resumable=True), config
+    run_dir = Path(config.resume).absolute()
+    if not (run_dir / "config.json").exists() or checkpoint.latest(run_dir / "checkpoints") is None:
+        raise FileNotFoundError(
+            f"{run_dir} holds no checkpoint to resume: pass a run folder that `robokit train` wrote."
+        )
+    choose_agent(config, resume=run_dir)  # the same algorithm, or one sentence
+    saved = read_config(run_dir)["train"]
+    if config.init is None and saved.get("init"):
+        config = dataclasses.replace(config, init=Path(saved["init"]))
+    check_resume_config(saved, config)
+    checkpoint.discard_partials(run_dir / "checkpoints")
+    return run_dir, config
+
+
+def _new_agent(config: TrainConfig, kind: AgentKind, spec: EnvSpec, run_dir: Path, record_demos):
+    """(agent, state, buffers) of a new run; writes config.json."""
+    capacity = max(config.max_env_steps, 1000)
+    demo_path = None
+    if kind.finetunes:  # the policy of --init, no demos in any buffer
+        _, agent, saved, latest = saved_agent(config.init_run())
+        if agent.spec != spec:
+            raise ValueError(
+                f"the policy in {config.init} was trained on {saved['train']['env']}, not {config.env}: "
+                "pass the same --env."
+            )
+        state, buffers = restore_agent_state(agent, latest), {"online": ReplayBuffer(spec, capacity)}
+    else:
+        _, agent_config = choose_agent(config)
+        agent = kind.build(agent_config, spec)
+        if kind.learns_from_demos:
+            demo_path = config.demos
+            if demo_path is None and record_demos is not None:
+                demo_path = record_demos(run_dir / "demos", config.num_demos)
+        # (a real robot without recorded demos learns from its own data only)
+        buffers, mean, std = demo_and_online_buffers(spec, capacity, demo_path)
+        state = agent.init(jax.random.PRNGKey(config.seed), mean, std)
+    for extra in kind.buffers:
+        buffers[extra.name] = ReplayBuffer(spec, capacity)
+    write_config(run_dir, spec, agent.config, algo=config.algo, train=config, demos=str(demo_path or ""))
+    return agent, state, buffers
+
+
+def _resumed_agent(config: TrainConfig, run_dir: Path):
+    """(agent, state, buffers, counters) of the run's newest checkpoint."""
+    _, agent, _, latest = saved_agent(run_dir)
+    template = agent.init(jax.random.PRNGKey(config.seed))
+    state, buffers, saved_counters = checkpoint.restore(latest, template, agent.spec)
+    return agent, state, buffers, Counters.from_json(saved_counters, latest)
+
+
+@dataclass
+class OnlineRun:
+    """A training run's parts and progress; `step` until `finished`, then `close`."""
+
+    config: TrainConfig
+    run_dir: Path
+    learner: Learner
+    link: InProcessLink | ServingLearnerLink
+    actor: Actor | None  # the lock-step actor of --actors 0; None when actors are remote
+    eval_env: object | None
+    log: RunLog
+    agent_hash: str
+    counters: Counters  # as resumed (wall time before this process)
+    loop: LoopState
+    started: float = field(default_factory=time.time)
+    fleet: ActorFleet | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.actor is None
+
+    @property
+    def finished(self) -> bool:
+        return (
+            self.learner.env_steps >= self.config.max_env_steps
+            or self.loop.stop_requested
+            or self.loop.reached
+        )
+
+    def wall_s(self) -> float:
+        return self.counters.wall_s + time.time() - self.started
+
+    def step(self) -> None:
+        """One pass: collect (lock-step actor), ingest, pace remote actors, update, log, evaluate, save."""
+        learner = self.learner
+        if self.actor is not None:
+            self.actor.collect(1)
+        learner.ingest()
+        if self.remote:
+            self._pace_actors()
+        # one update (utd_ratio critic steps) per transition; an action chunk is one transition
+        if learner.ready and learner.updates < learner.transitions - learner.config.start_after + 1:
+            metrics = learner.update()
+            learner.maybe_publish()
+            if learner.updates % 100 == 0:
+                self.log.scalars(learner.env_steps, metrics, "train")
+        elif self.remote:
+            time.sleep(0.002)
+        for episode in learner.episodes:
+            values = {"success": float(episode["success"]), "return": episode["episode_return"]}
+            self.log.scalars(learner.env_steps, values, "episode")
+        learner.episodes.clear()
+        if self.eval_env is not None and learner.env_steps >= self.loop.next_eval:
+            self.loop.next_eval = _next_multiple(learner.env_steps, self.config.eval_every)
+            self.evaluate()
+        if learner.env_steps >= self.loop.next_checkpoint:
+            self.loop.next_checkpoint = _next_multiple(learner.env_steps, self.config.checkpoint_every)
+            self.save()
+        if time.monotonic() - self.loop.last_progress >= PROGRESS_EVERY_S:
+            self._report_progress({"success_rate": self.loop.recent[-1] if self.loop.recent else None})
+
+    def _report_progress(self, row: dict) -> None:
+        learner = self.learner
+        self.loop.last_progress = time.monotonic()
+        self.loop.progress(
+            {"env_steps": learner.env_steps, "updates": learner.updates, "wall_s": self.wall_s(), **row}
+        )
+
+    def _pace_actors(self) -> None:
+        """Paced (simulated) actors wait once they are PACE_SLACK steps ahead of the update-to-data
+        ratio; the learner waits for data when it is ahead."""
+        learner, link = self.learner, self.link
+        ahead = learner.updates + learner.config.start_after + PACE_SLACK - learner.transitions
+        link.allow(link.received_transitions + max(ahead, 0))
+        for event in link.events() + (self.fleet.check() if self.fleet is not None else []):
+            self.loop.say(event)
+
+    def evaluate(self) -> None:
+        """A periodic evaluation on fresh start states (so evaluations in a row are independent)."""
+        learner, loop = self.learner, self.loop
+        result = self._evaluate(self.config.eval_episodes, seed=10_000 + 1_000 * len(loop.recent))
+        self.log.evaluation(learner.env_steps, self.wall_s(), result)
+        speed = {
+            "env_steps_per_s": learner.env_steps / self.wall_s(),
+            "updates_per_s": learner.updates / self.wall_s(),
+        }
+        self.log.scalars(learner.env_steps, speed, "speed")
+        self._report_progress(result)
+        loop.recent.append(result["success_rate"])
+        # STOP_STREAK evaluations in a row: a 20-episode estimate often hits the bar for a policy
+        # below it (two 100% evals in a row ended a run at 86% on 50 fresh episodes)
+        loop.reached = streak_reached(loop.recent, self.config.stop_at_success, STOP_STREAK)
+
+    def _evaluate(self, episodes: int, seed: int) -> dict:
+        agent = self.learner.agent
+        return evaluate(self.eval_env, agent, agent.policy_params(self.learner.state), episodes, seed=seed)
+
+    def save(self) -> Path:
+        learner = self.learner
+        counters = Counters(
+            learner.env_steps,
+            learner.transitions,
+            learner.updates,
+            self.wall_s(),
+            checkpoint.rng_state(learner.rng),
+        )
+        applied = dict(self.link.applied_in_buffers) if self.remote else {}
+        counters.link_applied = {str(k): v for k, v in applied.items()}
+        folder = checkpoint.save(
+            self.run_dir / "checkpoints",
+            learner.env_steps,
+            learner.state,
+            learner.buffers,
+            counters.to_json(),
+        )
+        if self.remote:
+            self.link.checkpointed(applied)
+        return folder
+
+    def close(self) -> TrainResult:
+        """Stop the actors, checkpoint, evaluate on fresh episodes (unless interrupted), plot."""
+        self.stop_actors()
+        last_checkpoint = self.save()
+        final = {}
+        if not self.loop.stop_requested and self.eval_env is not None:
+            final = self._evaluate(self.config.final_eval_episodes, seed=50_000)
+            self.log.evaluation(self.learner.env_steps, self.wall_s(), {**final, "final": True})
+        final["interrupted"] = self.loop.stop_requested
+        final["stopped_at_success"] = self.loop.reached
+        config = self.config
+        title = (
+            f"{config.algo.upper()} from {Path(config.init).name}"
+            if config.init
+            else f"{config.preset} preset"
+        )
+        curve = self.log.plot_curve(f"{config.env} ({title})")
+        self.log.close()
+        learner = self.learner
+        evals = self.log.evaluations()
+        return TrainResult(
+            self.run_dir,
+            learner.env_steps,
+            learner.updates,
+            self.wall_s(),
+            final,
+            last_checkpoint,
+            curve,
+            evals,
+        )
+
+    def stop_actors(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()  # actors flush what they sent; it is logged, so it survives un-ingested
+            self.fleet = None
+            self.learner.ingest()
+
+
+def _next_multiple(value: int, every: int) -> int:
+    return (value // every + 1) * every
+
+
+def open_run(
+    config: TrainConfig,
+    make_env: Callable[[], object] | None,
+    record_demos: Callable[[Path, int], Path] | None,
+    serve: bool = False,
+    spec: EnvSpec | None = None,
+    loop: LoopState | None = None,
+) -> OnlineRun:
+    """A new run, or the one `config.resume` names, ready to step. With `make_env` None (a real
+    robot: the learner must not open it), `spec` gives the observations and no evaluation runs."""
+    if serve or config.actors > 0:
+        check_listen_address(config.listen, config.keys)  # before any time goes into demos
+    run_dir, config = _open_run_dir(config)
+    env = eval_env = None
+    if make_env is not None:
+        env, eval_env = make_env(), make_env()
+        spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+    elif spec is None:
+        raise ValueError("train() needs make_env or the env spec: pass one of them.")
+    kind, _ = choose_agent(config, resume=config.resume)
+    counters = Counters()
+    if config.resume:
+        agent, state, buffers, counters = _resumed_agent(config, run_dir)
+    else:
+        agent, state, buffers = _new_agent(config, kind, spec, run_dir, record_demos)
+    learner_config, ratios = learner_setup(kind, agent.config, config.start_after, buffers, config.demo_ratio)
+    agent_hash = config_hash(agent.config)
+    remote = serve or config.actors > 0
+    if remote:
+        from robokit.link.zmq_learner import ZmqLearnerLink
+
+        applied = {int(k): v for k, v in counters.link_applied.items()}
+        link = ZmqLearnerLink(config.listen, spec, agent_hash, run_dir / "link_log", applied, config.keys)
+    else:
+        link = InProcessLink()
+    learner = Learner(
+        agent, state, buffers, ratios, link, learner_config, seed=config.seed, extra=kind.buffers
+    )
+    counters.apply_to(learner)
+    if kind.finetunes:
+        learner.maybe_publish(force=True)  # actors act with the saved policy from the first step
+    actor = None if remote else Actor(env, agent, link, seed=config.seed + learner.env_steps)
+    loop = loop or LoopState()
+    loop.next_eval = _next_multiple(learner.env_steps, config.eval_every)
+    loop.next_checkpoint = _next_multiple(learner.env_steps, config.checkpoint_every)
+    return OnlineRun(
+        config, run_dir, learner, link, actor, eval_env, RunLog(run_dir), agent_hash, counters, loop
+    )
+
+
+def train(
+    config: TrainConfig,
+    make_env: Callable[[], object] | None,
+    record_demos: Callable[[Path, int], Path] | None,
+    progress: Callable[[dict], None] | None = None,
+    start_actors: Callable[[str, TrainConfig], ActorFleet] | None = None,
+    serve: bool = False,
+    say: Callable[[str], None] = print,
+    spec: EnvSpec | None = None,
+) -> TrainResult:
+    """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT) checkpoints and stops cleanly.
+
+    With `config.actors` > 0 (or `serve`) the learner listens on `config.listen` and takes data from
+    actor processes; `start_actors(address, config)` starts them for the run's config (its --init
+    filled in on resume); None: they are started elsewhere, e.g. `robokit actor` on other machines."""
+    loop = LoopState(progress=progress or (lambda row: None), say=say)
+    run = open_run(config, make_env, record_demos, serve, spec, loop)
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: setattr(loop, "stop_requested", True))
+    try:
+        if run.remote:
+            if not config.resume:
+                run.save()  # so that a learner killed before its first checkpoint can be resumed
+            address = f"{split_address(config.listen)[0]}:{run.link.port}"
+            say(f"learner listening on {address}")
+            if start_actors is not None and config.actors > 0:
+                run.fleet = start_actors(address, run.config)
+        while not run.finished:
+            run.step()
+        return run.close()
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        run.stop_actors()
+        if run.remote:
+            run.link.close()

@@ -1,0 +1,1 @@
+"""Rewards without a simulator: reward and reset classifiers, their env wrapper, checked successes."""
