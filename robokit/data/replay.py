@@ -60,10 +60,10 @@ class ReplayBuffer:
         self._forget(slots)
         f = batch.frames
         for k in self.vector_keys:
-            self.obs[k][slots] = f[k][batch.obs_index]
-            self.next_vectors[k][slots] = f[k][batch.next_index]
+            self._put(self.obs[k], f[k], batch.obs_index)
+            self._put(self.next_vectors[k], f[k], batch.next_index)
         for k in self.image_keys:
-            self.obs[k][slots] = f[k][batch.obs_index]
+            self._put(self.obs[k], f[k], batch.obs_index)
         self.actions[slots] = batch.actions
         self.rewards[slots] = batch.rewards
         self.masks[slots] = np.where(batch.terminated, 0.0, 1.0)
@@ -73,6 +73,20 @@ class ReplayBuffer:
             self._link_frames(batch, slots, ends)
         self.pointer = int((self.pointer + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
+
+    def _put(self, store: np.ndarray, frames: np.ndarray, index: np.ndarray) -> None:
+        """store[pointer + j] = frames[index[j]], in at most two contiguous runs (no temporary copy
+        of image frames: this is the learner's hot path)."""
+        start, n = self.pointer, len(index)
+        first = min(n, self.capacity - start)
+        for lo, hi, at in ((0, first, start), (first, n, 0)):
+            if lo == hi:
+                continue
+            part = index[lo:hi]
+            if part[-1] - part[0] == hi - lo - 1 and (np.diff(part) == 1).all():  # one episode's run
+                store[at : at + hi - lo] = frames[part[0] : part[-1] + 1]
+            else:
+                np.take(frames, part, axis=0, out=store[at : at + hi - lo])
 
     def _forget(self, slots: np.ndarray) -> None:
         for slot in slots:

@@ -59,8 +59,10 @@ class Learner:
         self.interventions: list[dict] = []
         self.corrections: list[dict] = []
         self.update_seconds = 0.0
+        # what arrives goes to these handlers; transitions reach the online buffer first, in ingest
+        # (a bound method of self in here would keep a finished learner's buffers alive until the
+        # cyclic garbage collector runs)
         self.handlers: dict[str, list[Callable]] = {s: [] for s in STREAMS}
-        self.on("transitions", self._take_transitions)
         # an agent's own buffers (OGPO's successes): filled from the transitions, sampled into each
         # batch under their name once they hold `sample_after` rows
         self.extra = [(b.name, b.sample_after(agent.config)) for b in extra]
@@ -84,6 +86,7 @@ class Learner:
         received = self.link.drain()
         before = self.transitions
         for batch in received.get("transitions", []):
+            self._take_transitions(batch)
             for handler in self.handlers["transitions"]:
                 handler(batch)
         for stream, items in received.items():
