@@ -101,8 +101,8 @@ class AgentKind:
 
     def config_from_json(self, fields: Mapping[str, Any]):
         """The config a run's config.json recorded (JSON lists back to the tuples they were)."""
-        types = {f.name: f for f in dataclasses.fields(self.config_class)}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in types}
+        known = {f.name for f in dataclasses.fields(self.config_class)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in known}
         return self.config_class(**values)
 
     def steps_per_action(self, config) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from robokit.agents.sac import KIND as SAC_KIND
 from robokit.recipes.alternation import DIRECTIONS, Alternation
-from robokit.recipes.online import streak_reached
+from robokit.recipes.online_setup import streak_reached
 from robokit.recipes.turns import (
     Fallback,
     Turn,

@@ -12,7 +12,7 @@ from robokit.agents.sac import KIND as SAC_KIND
 from robokit.link import InProcessLink
 from robokit.loop.learner import Learner
 from robokit.recipes.alternation import DIRECTIONS, Alternation
-from robokit.recipes.online import demo_and_online_buffers, learner_setup
+from robokit.recipes.online_setup import demo_and_online_buffers, learner_setup
 from robokit.rewards.success_checks import SuccessChecks
 from robokit.runs import checkpoint
 from robokit.types import EnvSpec, Transition, TransitionBatch
