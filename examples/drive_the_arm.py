@@ -1,7 +1,8 @@
 """Drive the simulated FR3 through the Robot interface: trace a 10 cm square, then try to leave the box.
 
 Run: python examples/drive_the_arm.py
-The same calls drive the real arm once the drivers land: only the Robot object changes.
+The same calls drive the real arm: only the Robot object changes (robokit.drivers.franka.FrankaArm,
+which `robokit robot-check --config robot.yaml` exercises).
 """
 
 import numpy as np

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import signal
 
-from robokit.cli.common import REAL_CLASSIFIER, sim_env_factory
+from robokit.cli.common import check_reward_classifier, sim_env_factory
 from robokit.loop.build import ActorOptions
 
 
 def env_factory(options: ActorOptions):
     """The env `options` name: the real robot of --config, or a simulated task."""
+    check_reward_classifier(options.config, options.reward_classifier)
     if options.real:
         from robokit.envs.real import make_real_env
 
-        if options.reward_classifier is not None:
-            raise ValueError(REAL_CLASSIFIER)
         return lambda: make_real_env(options.config)
     from robokit.envs.registration import check_env_id
 

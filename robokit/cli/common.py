@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REAL_CLASSIFIER = (
-    "on the real robot the classifier belongs in the config: task: {name: classifier, classifier: "
-    "DIR}; drop --reward-classifier."
-)
+
+def check_reward_classifier(robot_config: Path | None, reward_classifier: Path | None) -> None:
+    """--reward-classifier is for simulated tasks; a real robot's classifier is named in its YAML."""
+    if robot_config is not None and reward_classifier is not None:
+        raise ValueError(
+            "on the real robot the classifier belongs in the config: task: {name: classifier, "
+            "classifier: DIR}; drop --reward-classifier."
+        )
 
 
 def new_folder(base: Path) -> Path:

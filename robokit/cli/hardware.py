@@ -17,7 +17,7 @@ class RobotCheck:
     read every camera."""
 
     config: Path
-    """YAML file describing the robot, cameras and task (see robokit/envs/real.py)."""
+    """YAML file describing the robot, cameras and task (its format: the docstring of envs/real.py)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from robokit.cli.common import REAL_CLASSIFIER, new_folder, sim_env_factory
+from robokit.cli.common import check_reward_classifier, new_folder, sim_env_factory
 from robokit.recipes.online_config import TrainConfig
 
 
@@ -34,11 +34,10 @@ def _envs(config: TrainConfig, console):
     from robokit.runs.policy import choose_agent
 
     kind, agent_config = choose_agent(config, resume=config.resume)
+    check_reward_classifier(config.robot_config, config.reward_classifier)
     if config.robot_config is not None:
         from robokit.envs.real import spec_of
 
-        if config.reward_classifier is not None:
-            raise ValueError(REAL_CLASSIFIER)
         spec = spec_of(config.robot_config)
         spec = dataclasses.replace(spec, action_dim=spec.action_dim * kind.steps_per_action(agent_config))
         return (
@@ -93,8 +92,15 @@ class ProgressBar:
 
     FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
 
-    def __init__(self, total: int):
-        self.total, self.bar = total, None
+    def __init__(self, total: int, console):
+        self.total, self.console, self.bar = total, console, None
+
+    def say(self, line: str) -> None:
+        """A line above the bar (or plain, before it exists), never through the middle of it."""
+        if self.bar is None:
+            self.console.print(line)
+        else:
+            self.bar.write(line)
 
     def __call__(self, row: dict) -> None:
         from tqdm import tqdm
@@ -126,14 +132,14 @@ def run(config: TrainConfig) -> None:
         config = dataclasses.replace(
             config, run_dir=new_folder(Path("runs") / f"{env_id.split('/')[-1]}-{stamp}")
         )
-    bar = ProgressBar(config.max_env_steps)
+    bar = ProgressBar(config.max_env_steps, console)
 
     def start_actors(address: str, run_config: TrainConfig):
         return actor_fleet(run_config, env_id, address, console)
 
     serve = isinstance(config, LearnerCommand)
     try:
-        result = train(config, make_env, record, bar, start_actors, serve, console.print, spec)
+        result = train(config, make_env, record, bar, start_actors, serve, bar.say, spec)
     finally:
         bar.close()
     _report(config, env_id, result, console)
