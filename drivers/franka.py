@@ -20,7 +20,7 @@ import numpy as np
 from robokit.control.impedance import FR3_HOME_Q, ImpedanceGains
 from robokit.control.reference import ReferenceLimits
 from robokit.drivers import franka_loop
-from robokit.types import Command, RobotState, SafetyBox
+from robokit.types import Command, Device, RobotState, SafetyBox
 
 MAX_WIDTH = 0.08
 
@@ -62,7 +62,7 @@ class FrankaConfig:
         return SafetyBox(tuple(v + m for v in box.low), tuple(v - m for v in box.high))
 
 
-class FrankaArm:
+class FrankaArm(Device):
     def __init__(self, config: FrankaConfig):
         self.config = config
         self.safety_box, self.control_hz = config.safety_box, config.control_hz

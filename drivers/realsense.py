@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robokit.types import Frame, StaleFrameError
+from robokit.types import Device, Frame, StaleFrameError
 
 
 class CameraError(RuntimeError):
@@ -91,7 +91,7 @@ def process(rgb: np.ndarray, crop, size: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
 
 
-class RealSenseCamera:
+class RealSenseCamera(Device):
     def __init__(self, config: RealSenseConfig, on_frame: Callable[[Frame], None] | None = None):
         self.config, self.name, self.on_frame = config, config.name, on_frame
         crop = config.crop

@@ -213,6 +213,24 @@ class Frame:
     meta: dict = field(default_factory=dict)
 
 
+class Device:
+    """What every Robot and Camera inherits: `with device:` connects and always closes, also when
+    the block raises (an arm left connected keeps its torque loop running)."""
+
+    def connect(self) -> None:
+        """Open the device (nothing to do for a simulated one)."""
+
+    def close(self) -> None:
+        """Release the device; safe to call twice."""
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 @runtime_checkable
 class Robot(Protocol):
     """An arm behind one interface, simulated or real. It enforces its own safety box and rate limits."""
@@ -232,6 +250,10 @@ class Robot(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> Robot: ...
+
+    def __exit__(self, *exc_info) -> None: ...
+
 
 @runtime_checkable
 class Camera(Protocol):
@@ -244,6 +266,10 @@ class Camera(Protocol):
     def read(self, max_age_s: float = 0.1) -> Frame: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Camera: ...
+
+    def __exit__(self, *exc_info) -> None: ...
 
 
 class StaleFrameError(RuntimeError):

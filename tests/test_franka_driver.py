@@ -32,6 +32,16 @@ def arm(franka_sim):
     robot.close()
 
 
+def test_an_arm_in_a_with_block_is_closed_even_when_the_block_raises(franka_sim):
+    with (
+        pytest.raises(RuntimeError, match="inside"),
+        FrankaArm(FrankaConfig(ip=franka_sim, safety_box=BOX)) as robot,
+    ):
+        assert robot._process.is_alive() and np.all(np.isfinite(robot.state().q))
+        raise RuntimeError("inside the block")
+    assert not robot._process.is_alive()  # the torque loop stopped with the block
+
+
 def test_connects_reads_state_and_homes_smoothly(arm):
     state = arm.state()
     np.testing.assert_allclose(state.q, FR3_HOME_Q, atol=0.01)

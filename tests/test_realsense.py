@@ -72,6 +72,15 @@ def test_recorded_frames_come_out_of_the_pipeline_pixel_exact(recording):
         camera.close()
 
 
+def test_a_camera_in_a_with_block_connects_and_always_closes(recording):
+    path, _ = recording
+    config = RealSenseConfig(serial="000111", width=W, height=H, playback=path, real_time=False)
+    with pytest.raises(RuntimeError, match="inside"), RealSenseCamera(config) as camera:
+        assert camera._running  # connected on entering the block
+        raise RuntimeError("inside the block")
+    assert not camera._running and not camera._thread.is_alive()
+
+
 def test_crop_and_resize_give_the_policy_its_size(recording):
     path, frames = recording
     camera, seen = play(path, crop=(8, 4, 56, 44), size=32)

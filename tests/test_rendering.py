@@ -33,6 +33,16 @@ def test_frames_have_the_asked_shape_and_real_content(world, camera, size):
     cam.close()
 
 
+def test_a_camera_in_a_with_block_is_closed_even_when_the_block_raises(world):
+    from robokit.envs.sim.camera import _open_cameras
+
+    with pytest.raises(RuntimeError, match="inside"), SimCamera(world, "front", 32, 32) as cam:
+        assert cam in _open_cameras and cam.read().rgb.shape == (32, 32, 3)
+        raise RuntimeError("inside the block")
+    assert cam not in _open_cameras
+    cam.close()  # a second close is harmless
+
+
 def test_cameras_see_the_cube_move(world):
     cam = SimCamera(world, "front")
     before = cam.read().rgb.astype(int)

@@ -10,7 +10,7 @@ import numpy as np
 from robokit.control.impedance import FR3_HOME_Q, ArmDynamics, ImpedanceGains, impedance_torque
 from robokit.control.reference import ReferenceLimits, TcpReference
 from robokit.envs.sim.scene import World
-from robokit.types import Command, RobotState, SafetyBox
+from robokit.types import Command, Device, RobotState, SafetyBox
 
 HOME_Q = FR3_HOME_Q
 MAX_FINGER_OPENING = 0.04  # per finger, metres
@@ -45,7 +45,7 @@ class SimArmConfig:
             )
 
 
-class SimFrankaArm:
+class SimFrankaArm(Device):
     """Steps the MuJoCo world one control period at a time, like the real arm's 1 kHz loop does."""
 
     def __init__(self, world: World, config: SimArmConfig | None = None):

@@ -10,7 +10,7 @@ import numpy as np
 
 from robokit.envs.sim import gl
 from robokit.envs.sim.scene import World
-from robokit.types import Frame
+from robokit.types import Device, Frame
 
 MIN_SIZE, MAX_SIZE = 8, 2048
 
@@ -30,7 +30,7 @@ def check_camera_size(width: int, height: int) -> None:
             )
 
 
-class SimCamera:
+class SimCamera(Device):
     """Renders `camera_name` from the world's current state each time it is read."""
 
     def __init__(self, world: World, camera_name: str, width: int = 128, height: int = 128):
