@@ -62,6 +62,9 @@ class ControlLoop:
         self.intervals = np.zeros(1000)
         self.ticks = 0
         self.stopping = False
+        self.home_goal: np.ndarray | None = None
+        """The joint goal of a homing under way; it survives a reflex's recovery (the motion is
+        planned again from where the arm stopped), so that the parent's home() still ends."""
 
     def run(self, pf) -> None:
         recoveries = 0
@@ -96,11 +99,12 @@ class ControlLoop:
                     segment = self.reference.plan(message[1], message[2], self.period)
                     segment_start, last_target, holding = now, now, False
                 elif message[0] == "home":
-                    goal = np.array(message[1])
-                    duration = max(float(np.max(np.abs(goal - arm.q))) / self.config.home_speed, 0.5)
-                    homing = (arm.q.copy(), goal, now, duration)
+                    self.home_goal, homing = np.array(message[1]), None
                 elif message[0] == "stop":
                     self.stopping = True
+            if homing is None and self.home_goal is not None:
+                duration = max(float(np.max(np.abs(self.home_goal - arm.q))) / self.config.home_speed, 0.5)
+                homing = (arm.q.copy(), self.home_goal, now, duration)
             if self.stopping:
                 done = pf.Torques([0.0] * 7)
                 done.motion_finished = True
@@ -111,7 +115,7 @@ class ControlLoop:
                 q_ref = q_start + (q_goal - q_start) * min_jerk((now - start) / duration)
                 tau = HOME_STIFFNESS * (q_ref - arm.q) - HOME_DAMPING * arm.dq + arm.coriolis
                 if now - start > duration + 0.5:
-                    homing = None
+                    homing, self.home_goal = None, None
                     self.reference.reset(arm.tcp_pos, arm.tcp_quat)
                     segment, last_target, holding = self.reference.hold(), now, True
                     self.conn.send(("homed",))

@@ -128,6 +128,37 @@ def test_no_robot_at_the_address_is_one_sentence():
     assert "\n" not in str(caught.value)
 
 
+def test_a_reflex_while_homing_is_recovered_and_the_arm_still_gets_home(franka_sim):
+    """The loop stalls (as under load) in the middle of homing: the arm aborts the motion, the
+    driver recovers it, and homing goes on from where the arm stopped (it used to be forgotten, and
+    home() then failed with "did not reach its home posture in time")."""
+    import os
+    import signal
+    import threading
+
+    robot = FrankaArm(FrankaConfig(ip=franka_sim, safety_box=BOX, max_recoveries=3))
+    robot.connect()
+    try:
+        start = robot.home()
+        for _ in range(15):  # 10 cm aside, so that homing takes a while
+            robot.step(Command(start.tcp_pos + np.array([0.0, 0.1, -0.05]), start.tcp_quat, 0.0))
+
+        def stall() -> None:
+            time.sleep(0.3)  # into the homing motion
+            os.kill(robot._process.pid, signal.SIGSTOP)
+            time.sleep(0.2)
+            os.kill(robot._process.pid, signal.SIGCONT)
+
+        staller = threading.Thread(target=stall)
+        staller.start()
+        state = robot.home()
+        staller.join()
+        assert len(robot.recoveries) == 1, robot.recoveries
+        np.testing.assert_allclose(state.q, FR3_HOME_Q, atol=0.01)
+    finally:
+        robot.close()
+
+
 def test_a_stalled_control_loop_is_recovered_a_bounded_number_of_times(franka_sim):
     """A loop that misses its ticks (here: its process stopped for 0.2 s) makes the arm abort the
     motion (communication_constraints_violation), as a reflex does: the driver recovers it three
