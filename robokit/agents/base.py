@@ -169,9 +169,6 @@ class AgentChoice:
             "bc_weight": self.bc_weight,
         }
 
-    def kind(self) -> AgentKind:
-        return agent_kind(self.algo)
-
     def init_run(self) -> Path:
         """The run a finetuning agent starts from; one sentence when none was given."""
         if self.init is None:

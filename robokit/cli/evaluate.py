@@ -41,17 +41,17 @@ def run(args: Eval) -> None:
 
 
 def _evaluate(args: Eval, video) -> tuple[str, dict]:
-    from robokit.agents.chunking import chunked
     from robokit.envs.registration import make
     from robokit.loop.evaluation import evaluate
     from robokit.runs.policy import load_policy
 
-    agent, params, env_id, chunk, discount = load_policy(args.run)
+    policy = load_policy(args.run)
+    agent, env_id = policy.agent, policy.env_id
     if args.config is not None:
         from robokit.envs.real import make_real_env
         from robokit.types import EnvSpec
 
-        env = chunked(make_real_env(args.config), chunk, discount)
+        env = policy.wrap_env(make_real_env(args.config))
         spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
         if spec != agent.spec:
             env.close()
@@ -62,9 +62,9 @@ def _evaluate(args: Eval, video) -> tuple[str, dict]:
             )
         env_id = f"real robot ({args.config})"
     else:
-        env = chunked(make(env_id, render_mode="rgb_array" if video else None), chunk, discount)
+        env = policy.wrap_env(make(env_id, render_mode="rgb_array" if video else None))
     try:
         on_frame = video.append if video is not None else None
-        return env_id, evaluate(env, agent, params, args.episodes, seed=args.seed, on_frame=on_frame)
+        return env_id, evaluate(env, agent, policy.params, args.episodes, seed=args.seed, on_frame=on_frame)
     finally:
         env.close()

@@ -110,8 +110,9 @@ def _policy_driver(args: Record):
 
     from robokit.runs.policy import load_policy
 
-    agent, params, policy_env, chunk, _ = load_policy(args.policy, args.direction)
-    if chunk is not None:
+    loaded = load_policy(args.policy, args.direction)
+    agent, params, policy_env = loaded.agent, loaded.params, loaded.env_id
+    if loaded.chunk is not None:
         raise ValueError(
             f"{args.policy} holds a flow policy, which acts in chunks: record with a SAC policy or "
             "without --policy."

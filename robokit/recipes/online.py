@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from robokit.agents.base import agent_kind
 from robokit.link import InProcessLink
 from robokit.link.base import ServingLearnerLink
 from robokit.link.keys import check_listen_address, split_address
@@ -31,7 +32,6 @@ from robokit.recipes.online_setup import learner_setup, new_agent, open_run_dir,
 from robokit.recipes.run_state import Counters, LoopState
 from robokit.runs import checkpoint
 from robokit.runs.log import RunLog
-from robokit.runs.policy import choose_agent
 from robokit.types import EnvSpec
 
 #: how many env steps paced actors may run ahead of the learner's update-to-data ratio
@@ -117,6 +117,8 @@ class OnlineRun:
         if self.eval_env is not None and learner.env_steps >= self.loop.next_eval:
             self.loop.next_eval = _next_multiple(learner.env_steps, self.config.eval_every)
             self.evaluate()
+            if self.loop.reached:
+                return  # close() checkpoints; no second write of the same step
         if learner.env_steps >= self.loop.next_checkpoint:
             self.loop.next_checkpoint = _next_multiple(learner.env_steps, self.config.checkpoint_every)
             self.save()
@@ -161,15 +163,15 @@ class OnlineRun:
 
     def save(self) -> Path:
         learner = self.learner
+        applied = dict(self.link.applied_in_buffers) if self.remote else {}
         counters = Counters(
             learner.env_steps,
             learner.transitions,
             learner.updates,
             self.wall_s(),
             checkpoint.rng_state(learner.rng),
+            {str(k): v for k, v in applied.items()},
         )
-        applied = dict(self.link.applied_in_buffers) if self.remote else {}
-        counters.link_applied = {str(k): v for k, v in applied.items()}
         folder = checkpoint.save(
             self.run_dir / "checkpoints",
             learner.env_steps,
@@ -242,7 +244,7 @@ def open_run(
         spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     elif spec is None:
         raise ValueError("train() needs make_env or the env spec: pass one of them.")
-    kind, _ = choose_agent(config, resume=config.resume)
+    kind = agent_kind(config.algo)  # open_run_dir checked a resumed run's algo
     counters = Counters()
     if config.resume:
         agent, state, buffers, counters = resumed_agent(config, run_dir)

@@ -96,8 +96,7 @@ def new_agent(config: TrainConfig, kind: AgentKind, spec: EnvSpec, run_dir: Path
             )
         state, buffers = restore_agent_state(agent, latest), {"online": ReplayBuffer(spec, capacity)}
     else:
-        _, agent_config = choose_agent(config)
-        agent = kind.build(agent_config, spec)
+        agent = kind.build(kind.configure(config.preset, config.options()), spec)
         if kind.learns_from_demos:
             demo_path = config.demos
             if demo_path is None and record_demos is not None:

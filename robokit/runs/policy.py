@@ -69,9 +69,16 @@ class LoadedPolicy(NamedTuple):
     agent: Any
     params: Any
     env_id: str
-    chunk: int | None = None
-    """Env steps per action (flow policies act in chunks: wrap the env in ActionChunk)."""
-    discount: float = 0.99
+    kind: AgentKind
+
+    @property
+    def chunk(self) -> int | None:
+        """Env steps per action (flow policies act in chunks), or None."""
+        return self.kind.chunk(self.agent.config)
+
+    def wrap_env(self, env):
+        """`env` as this policy acts in it (in action chunks for a flow policy)."""
+        return self.kind.wrap_env(env, self.agent.config)
 
 
 def load_policy(run_dir: Path, direction: str | None = None) -> LoadedPolicy:
@@ -80,13 +87,7 @@ def load_policy(run_dir: Path, direction: str | None = None) -> LoadedPolicy:
     kind, agent, saved, latest = saved_agent(run_dir, direction)
     state = restore_agent_state(agent, latest)
     env_id = saved["reset_free"]["env"] if "reset_free" in saved else saved.get("train", {}).get("env")
-    return LoadedPolicy(
-        agent,
-        agent.policy_params(state),
-        env_id,
-        kind.chunk(agent.config),
-        getattr(agent.config, "discount", 0.99),
-    )
+    return LoadedPolicy(agent, agent.policy_params(state), env_id, kind)
 
 
 def choose_agent(choice, resume: Path | None = None) -> tuple[AgentKind, Any]:
