@@ -60,7 +60,9 @@ class TransitionBatch:
     """Transitions as columns, each observation frame once: transition i starts from
     frames[k][obs_index[i]] and ends in frames[k][next_index[i]]. This is the one shape a transition
     has from an actor's `send` to the replay buffer's insert, over either link. `source` names the
-    actor (spool) that sent it: a buffer pairs a batch's last frames with that source's next batch."""
+    actor (spool) that sent it: a buffer pairs a batch's last frames with that source's next batch.
+    `first_row` is its first transition's place among all its source has delivered (the zmq link
+    numbers them; -1: not numbered), so an audit can find duplicates and gaps in a buffer."""
 
     frames: dict[str, np.ndarray]
     obs_index: np.ndarray
@@ -71,6 +73,7 @@ class TransitionBatch:
     truncated: np.ndarray
     env_steps: np.ndarray
     source: int = 0
+    first_row: int = -1
 
     def __len__(self) -> int:
         return len(self.obs_index)

@@ -197,23 +197,41 @@ def test_hostile_frames_are_rejected_and_the_learner_keeps_serving(peers):
     assert rejected >= 0.6 * sent, out[-2000:]
 
 
-def test_the_link_refuses_a_mismatched_actor_with_a_reason_on_both_sides(tmp_path):
+def test_the_link_refuses_a_mismatched_actor_naming_what_differs_on_both_sides(tmp_path):
     from robokit.link.zmq_actor import LinkRefused, ZmqActorLink
     from robokit.link.zmq_learner import ZmqLearnerLink
     from robokit.types import EnvSpec
 
-    learner = ZmqLearnerLink("127.0.0.1:0", SPEC, "hash-a", tmp_path / "log")
+    config = {"utd_ratio": 1, "actor_lr": 3e-4}
+    learner = ZmqLearnerLink("127.0.0.1:0", SPEC, config, tmp_path / "log", reward="classifier abc")
     other_spec = EnvSpec(observations=(("state", (4,), "float32"),), action_dim=2)
+    cases = {
+        "spec": ((other_spec, config, "classifier abc"), "shape [4]"),
+        "config": ((SPEC, {**config, "utd_ratio": 2}, "classifier abc"), "utd_ratio is 2 on the actor, 1 on"),
+        "reward": (
+            (SPEC, config, "simulator"),
+            "rewards episodes by 'simulator', the learner by classifier abc",
+        ),
+    }
     try:
-        cases = ((other_spec, "hash-a", "env spec"), (SPEC, "hash-b", "agent config"))
-        for spec, config_hash, words in cases:
-            actor = ZmqActorLink(f"127.0.0.1:{learner.port}", 0, spec, config_hash, tmp_path / words)
+        for i, (name, ((spec, agent_config, reward), words)) in enumerate(cases.items()):
+            actor = ZmqActorLink(
+                f"127.0.0.1:{learner.port}", i, spec, agent_config, tmp_path / name, reward=reward
+            )
             try:
-                with pytest.raises(LinkRefused, match=words):
+                with pytest.raises(LinkRefused) as refused:
                     actor.wait_connected(10)
+                assert words in str(refused.value)
                 assert any(words in line for line in learner.events())
             finally:
                 actor.close()
+        same = ZmqActorLink(
+            f"127.0.0.1:{learner.port}", 9, SPEC, dict(config), tmp_path / "same", reward="classifier abc"
+        )
+        try:
+            assert same.wait_connected(10)
+        finally:
+            same.close()
     finally:
         learner.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from robokit.cli.common import check_reward_classifier, sim_env_factory
+from robokit.cli.common import check_reward_classifier, reward_source, sim_env_factory
 from robokit.loop.build import ActorOptions
 
 
@@ -25,7 +25,8 @@ def run(options: ActorOptions) -> None:
     from robokit.loop.build import build_actor
     from robokit.loop.fleet import exit_with_parent
 
-    actor_run = build_actor(options, env_factory(options))
+    reward = reward_source(options.config, options.reward_classifier)
+    actor_run = build_actor(options, env_factory(options), reward)
     stopping = []
 
     def request_stop(*_) -> None:

@@ -14,6 +14,19 @@ def check_reward_classifier(robot_config: Path | None, reward_classifier: Path |
         )
 
 
+def reward_source(robot_config: Path | None, reward_classifier: Path | None) -> str:
+    """How episodes are rewarded, as the link's handshake compares it: "simulator", or the
+    fingerprint of the classifier (--reward-classifier, or the real robot config's task)."""
+    from robokit.rewards.classifier import RewardClassifier
+
+    if robot_config is not None:
+        from robokit.envs.real import load_config
+
+        classifier = load_config(robot_config)["task"].get("classifier")
+        return "robot task" if classifier is None else RewardClassifier.fingerprint(classifier)
+    return "simulator" if reward_classifier is None else RewardClassifier.fingerprint(reward_classifier)
+
+
 def new_folder(base: Path) -> Path:
     """`base`, or `base-2`, `base-3`... whichever does not exist yet."""
     candidate, n = base, 1

@@ -22,9 +22,13 @@ class RobotCheck:
 
 @dataclass(frozen=True)
 class Keys:
-    """Make CURVE keys for the link: copy the folder to the learner and every actor machine."""
+    """Make CURVE keys for the link: the learner's, and one pair per actor machine (revoke one by
+    deleting its file in KEYS/authorized)."""
 
     out: Path
+    """The learner's keys folder (new, or existing with --add-actor)."""
+    add_actor: str | None = None
+    """Add a key pair for one more actor machine to the existing folder --out."""
 
 
 def find_cameras(args: FindCameras) -> None:
@@ -45,7 +49,16 @@ def robot_check(args: RobotCheck) -> None:
 
 
 def keys(args: Keys) -> None:
-    from robokit.link.keys import create_keys
+    from robokit.link.keys import add_actor, create_keys
 
-    folder = create_keys(args.out)
-    print(f"keys written to {folder}: copy the folder to the learner and every actor machine, pass --keys")
+    if args.add_actor is None:
+        folder = create_keys(args.out)
+        actor = folder / "actors" / "actor0"
+        print(f"learner keys written to {folder}: start the learner with --keys {folder}")
+    else:
+        actor = add_actor(args.out, args.add_actor)
+    print(
+        f"actor keys written to {actor}: copy that folder to the actor machine and start the actor with "
+        f"--keys FOLDER; revoke it by deleting {Path(args.out) / 'authorized' / (actor.name + '.key')}; "
+        f"add another machine with `robokit keys --out {args.out} --add-actor NAME`"
+    )

@@ -7,7 +7,19 @@ import sys
 
 import tyro
 
-from robokit.cli import actor, bench, classifier, doctor, evaluate, flow, hardware, record, reset_free, train
+from robokit.cli import (
+    actor,
+    audit,
+    bench,
+    classifier,
+    doctor,
+    evaluate,
+    flow,
+    hardware,
+    record,
+    reset_free,
+    train,
+)
 from robokit.loop.build import ActorOptions
 
 #: verb -> (options dataclass, handler); each dataclass's docstring is the verb's line in --help
@@ -17,6 +29,7 @@ VERBS = {
     "learner": (train.LearnerCommand, train.run),
     "actor": (ActorOptions, actor.run),
     "eval": (evaluate.Eval, evaluate.run),
+    "audit": (audit.Audit, audit.run),
     "pretrain": (flow.Pretrain, flow.pretrain),
     "train-classifier": (classifier.TrainClassifier, classifier.run),
     "train-reset-free": (reset_free.TrainResetFree, reset_free.run),

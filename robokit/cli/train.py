@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from robokit.cli.common import check_reward_classifier, new_folder, sim_env_factory
+from robokit.cli.common import check_reward_classifier, new_folder, reward_source, sim_env_factory
 from robokit.recipes.online_config import TrainConfig
 
 
@@ -138,20 +138,39 @@ def run(config: TrainConfig) -> None:
         return actor_fleet(run_config, env_id, address, console)
 
     serve = isinstance(config, LearnerCommand)
+    reward = reward_source(config.robot_config, config.reward_classifier)
     try:
-        result = train(config, make_env, record, bar, start_actors, serve, bar.say, spec)
+        result = train(config, make_env, record, bar, start_actors, serve, bar.say, spec, reward)
     finally:
         bar.close()
-    _report(config, env_id, result, console)
+    _report(config, env_id, result, console, "learner" if serve else "train")
 
 
-def _report(config: TrainConfig, env_id: str, result, console) -> None:
+def resume_command(config: TrainConfig, verb: str, run_dir: Path) -> str:
+    """The command that resumes this run: the same verb, and every option a resume must repeat."""
+    from robokit.recipes.online_config import BUDGET_FIELDS
+
+    command = LearnerCommand if verb == "learner" else TrainCommand
+    words = [f"robokit {verb}"]
+    for f in dataclasses.fields(command):
+        value = getattr(config, f.name)
+        repeat = f.name not in BUDGET_FIELDS or f.name in ("listen", "keys", "actors")
+        if not repeat or value == f.default or value is None or (f.name == "env" and value == "real"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        words.append(
+            (flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag} {value}"
+        )
+    return " ".join([*words, f"--resume {run_dir}"])
+
+
+def _report(config: TrainConfig, env_id: str, result, console, verb: str) -> None:
     final = result.final_eval
     algo = "" if config.algo == "sac" else f" --algo {config.algo}"
     if final.get("interrupted"):
         console.print(
             f"[yellow]interrupted at {result.env_steps} env steps[/yellow]: resume with "
-            f"robokit train{algo} --resume {result.run_dir}"
+            f"{resume_command(config, verb, result.run_dir)}"
         )
     elif "success_rate" not in final:
         console.print(

@@ -36,6 +36,10 @@ class ReplayBuffer:
         self.rewards = np.zeros(capacity, np.float32)
         self.masks = np.zeros(capacity, np.float32)
         self.episode_ends = np.zeros(capacity, bool)
+        # where each slot came from: its actor spool and its place in what that spool delivered
+        # (-1: not numbered, e.g. demos), for `robokit audit`
+        self.sources = np.full(capacity, -1, np.int64)
+        self.rows = np.full(capacity, -1, np.int64)
         self.pointer = 0
         self.size = 0
 
@@ -53,9 +57,10 @@ class ReplayBuffer:
         """Add a batch's transitions in order; `terminated` zeroes the bootstrap mask, either flag
         ends the episode."""
         n = len(batch)
+        rows = batch.first_row + np.arange(n) if batch.first_row >= 0 else np.full(n, -1)
         if n > self.capacity:  # only the newest fit
             batch = batch.take(np.arange(n - self.capacity, n))
-            n = self.capacity
+            rows, n = rows[-self.capacity :], self.capacity
         slots = (self.pointer + np.arange(n)) % self.capacity
         self._forget(slots)
         f = batch.frames
@@ -69,6 +74,8 @@ class ReplayBuffer:
         self.masks[slots] = np.where(batch.terminated, 0.0, 1.0)
         ends = batch.terminated | batch.truncated
         self.episode_ends[slots] = ends
+        self.sources[slots] = batch.source
+        self.rows[slots] = rows
         if self.image_keys:
             self._link_frames(batch, slots, ends)
         self.pointer = int((self.pointer + n) % self.capacity)
@@ -168,6 +175,8 @@ class ReplayBuffer:
             "rewards": self.rewards,
             "masks": self.masks,
             "episode_ends": self.episode_ends,
+            "sources": self.sources,
+            "rows": self.rows,
             "counters": np.array([self.pointer, self.size, self.capacity], np.int64),
         }
         return arrays
@@ -196,6 +205,9 @@ class ReplayBuffer:
                 buffer.next_vectors[k][:] = data[f"next/{k}"]
             for name in ("actions", "rewards", "masks", "episode_ends"):
                 getattr(buffer, name)[:] = data[name]
+            for name in ("sources", "rows"):  # absent in buffers saved before the audit
+                if name in data:
+                    getattr(buffer, name)[:] = data[name]
             buffer.pointer, buffer.size = pointer, size
             if "next_slot" in data:
                 buffer.next_slot[:] = data["next_slot"]

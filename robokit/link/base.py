@@ -13,6 +13,21 @@ from typing import Any, Protocol
 
 STREAMS = ("transitions", "interventions", "metrics", "corrections")
 
+#: the fields every row of a row stream must hold ("count": an int >= 0, "number": a finite int or
+#: float, "bool", "text": a short string); a row may hold more fields (numbers, bools, short text).
+#: Both links check rows against these before a learner sees them.
+ROW_FIELDS: dict[str, dict[str, str]] = {
+    "metrics": {
+        "actor": "count",
+        "episode_return": "number",
+        "episode_length": "count",
+        "success": "bool",
+        "time": "number",
+    },
+    "interventions": {"actor": "count", "time": "number"},
+    "corrections": {"actor": "count", "time": "number", "text": "text"},
+}
+
 
 class ActorLink(Protocol):
     def send(self, stream: str, items: Any) -> None:
@@ -54,6 +69,10 @@ class ServingLearnerLink(LearnerLink, Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class LinkFailed(RuntimeError):
+    """A learner link stopped receiving (its I/O thread died): nothing more is acknowledged."""
 
 
 def check_stream(stream: str) -> None:

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from robokit.link.base import STREAMS, check_stream
+from robokit.link.wire import check_rows
 from robokit.types import TransitionBatch
 
 
@@ -24,8 +25,8 @@ class InProcessLink:
                 if not isinstance(items, TransitionBatch):
                     raise TypeError("transitions are sent as one TransitionBatch (robokit.types).")
                 self._queues[stream].append(items)
-            else:
-                self._queues[stream].extend(items)
+            else:  # the rows the zmq link would accept, no others: a bad row fails at its sender
+                self._queues[stream].extend(check_rows(list(items), stream))
 
     def latest_params(self) -> tuple[int, Any] | None:
         with self._lock:

@@ -1,8 +1,9 @@
 """An actor's spool: every batch it has sent and the learner has not yet acknowledged, on disk.
 
-One file per batch, `<seq>.msg`, written before the batch goes on the wire and deleted once the
-learner acknowledges it as durable, so a killed and restarted actor resends what it had sent. The
-newest batches are also kept in memory up to `memory_bytes`; older ones are read back from disk.
+One file per batch, `<seq>.msg`, written and fsynced (file and folder entry, so a power cut does
+not lose it) before the batch goes on the wire, and deleted once the learner acknowledges it as
+durable, so a killed or restarted actor resends what it had sent. The newest batches are also kept
+in memory up to `memory_bytes`; older ones are read back from disk.
 """
 
 from __future__ import annotations
@@ -16,9 +17,33 @@ class SpoolFull(RuntimeError):
     """The spool holds `max_bytes` of unacknowledged batches."""
 
 
+def write_durably(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace `path` by `data` all at once; with `durable`, fsync the file and its folder's entry
+    (so what an acknowledgement promises survives a power cut, not only a process kill)."""
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if durable:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 class Spool:
-    def __init__(self, directory: Path, max_bytes: int = 4 * 2**30, memory_bytes: int = 256 * 2**20):
-        self.directory = Path(directory)
+    def __init__(
+        self,
+        directory: Path,
+        max_bytes: int = 4 * 2**30,
+        memory_bytes: int = 256 * 2**20,
+        durable: bool = True,
+    ):
+        self.directory, self.durable = Path(directory), durable
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_bytes, self.memory_bytes = max_bytes, memory_bytes
         self.sizes: OrderedDict[int, int] = OrderedDict()
@@ -43,10 +68,7 @@ class Spool:
                 f"the actor's spool in {self.directory} holds {self.total_bytes} unacknowledged bytes: "
                 "the learner is not taking data; start it or raise the spool limit."
             )
-        path = self.directory / f"{seq}.msg"
-        tmp = path.with_suffix(".partial")
-        tmp.write_bytes(frame)
-        os.replace(tmp, path)
+        write_durably(self.directory / f"{seq}.msg", frame, self.durable)
         self.sizes[seq] = len(frame)
         self.total_bytes += len(frame)
         self.cached[seq] = frame

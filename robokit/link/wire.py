@@ -11,20 +11,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any
 
 import msgpack
 import numpy as np
 
-from robokit.link.base import STREAMS
+from robokit.link.base import ROW_FIELDS, STREAMS
 from robokit.types import EnvSpec, TransitionBatch
 
-PROTOCOL = 1
+PROTOCOL = 2  # 2: hellos carry the agent config's fields and the reward source
 MAX_MESSAGE_BYTES = 256 * 2**20
 MAX_ITEMS = 100_000  # transitions or metric rows per batch
 MAX_ROW_FIELDS = 64  # fields of one metrics / interventions / corrections row
 MAX_TEXT = 4096
 MAX_CHUNK_STEPS = 1024  # env steps one transition (an action chunk) may stand for
+MAX_HANDSHAKE_BYTES = 64 * 2**10  # any message from a peer that has not completed a hello
+MAX_ID = 2**62  # actor ids and spool sources are non-negative and below this
 
 
 class MessageError(ValueError):
@@ -63,6 +66,21 @@ def field(message: dict, name: str, kind: type | tuple[type, ...]) -> Any:
     return value
 
 
+def identifier(message: dict, name: str) -> int:
+    """An actor id or spool source: an int in [0, MAX_ID)."""
+    value = field(message, name, int)
+    if not 0 <= value < MAX_ID:
+        raise MessageError(f"field {name!r} must be from 0 to 2**62 - 1")
+    return value
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """A peer-sent value for a log line or a reply: its repr, cut to `limit` characters (a refusal
+    never echoes a whole payload back)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 # -- arrays -----------------------------------------------------------------------------------------
 def encode_array(array: np.ndarray) -> list:
     array = np.ascontiguousarray(array)
@@ -76,11 +94,17 @@ def decode_array(value: Any, name: str, dtype: str, trailing: tuple[int, ...]) -
     got_dtype, shape, data = value
     if not isinstance(got_dtype, str) or np.dtype(dtype).str != got_dtype:
         raise MessageError(f"{name} has dtype {got_dtype!r}, expected {np.dtype(dtype).str!r}")
-    if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)):
-        raise MessageError(f"{name} has a malformed shape")
-    if tuple(shape[1:]) != tuple(trailing) or len(shape) != len(trailing) + 1:
-        raise MessageError(f"{name} has shape {tuple(shape)}, expected (n, {', '.join(map(str, trailing))})")
-    if not isinstance(data, bytes) or len(data) != int(np.prod(shape)) * np.dtype(dtype).itemsize:
+    expected = f"(n, {', '.join(map(str, trailing))})"
+    if not (isinstance(shape, list) and len(shape) == len(trailing) + 1):
+        raise MessageError(f"{name} has a malformed shape: expected {expected}")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in shape):
+        raise MessageError(f"{name} has a malformed shape: expected {expected}")
+    if not 0 <= shape[0] <= 2 * MAX_ITEMS:
+        raise MessageError(f"{name} has {short(shape[0])} rows, expected 0 to {2 * MAX_ITEMS}")
+    if tuple(shape[1:]) != tuple(trailing):
+        raise MessageError(f"{name} has shape {short(shape)}, expected {expected}")
+    # Python ints: a hostile shape cannot wrap around the way an int64 product would
+    if not isinstance(data, bytes) or len(data) != math.prod(shape) * np.dtype(dtype).itemsize:
         raise MessageError(f"{name} holds the wrong number of bytes for shape {tuple(shape)}")
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
@@ -109,8 +133,11 @@ def decode_transitions(data: Any, spec: EnvSpec) -> TransitionBatch:
     any mismatch with `spec`."""
     if not isinstance(data, dict) or not isinstance(data.get("frames"), dict):
         raise MessageError("transitions are not a map with 'frames'")
-    if set(data["frames"]) != {k for k, _, _ in spec.observations}:
-        raise MessageError(f"observation keys {sorted(data['frames'])} do not match the handshake's spec")
+    keys = list(data["frames"])
+    if not all(isinstance(k, str) for k in keys) or set(keys) != set(spec.observation_keys):
+        raise MessageError(
+            f"observation keys {short(keys)} do not match the handshake's {list(spec.observation_keys)}"
+        )
     frames = {
         key: decode_array(data["frames"][key], f"frames[{key}]", dtype, shape)
         for key, shape, dtype in spec.observations
@@ -151,17 +178,41 @@ def decode_transitions(data: Any, spec: EnvSpec) -> TransitionBatch:
 
 # -- the other streams: small rows of scalars and short text ----------------------------------------
 def check_rows(data: Any, stream: str) -> list[dict]:
+    """The rows of a metrics / interventions / corrections batch, checked against the stream's
+    schema (robokit.link.base.ROW_FIELDS): every required field present with its type, every number
+    finite, every other field a finite number, bool or short text."""
     if not isinstance(data, list) or not 1 <= len(data) <= MAX_ITEMS:
         raise MessageError(f"{stream} items are not a non-empty list")
+    required = ROW_FIELDS[stream]
     for row in data:
         if not isinstance(row, dict) or len(row) > MAX_ROW_FIELDS:
             raise MessageError(f"a {stream} item is not a map of at most {MAX_ROW_FIELDS} fields")
+        missing = [name for name in required if name not in row]
+        if missing:
+            raise MessageError(f"a {stream} item lacks {', '.join(missing)}")
         for key, value in row.items():
+            if not isinstance(key, str) or len(key) > 64:
+                raise MessageError(f"a {stream} item has a field name {short(key)} that is not short text")
+            kind = required.get(key)
+            if kind is not None and not _is(value, kind):
+                raise MessageError(f"{stream} field {key!r} is {short(value)}, expected {kind}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise MessageError(f"{stream} field {key!r} is not finite")
             scalar = isinstance(value, bool | int | float) or value is None
             text = isinstance(value, str) and len(value) <= MAX_TEXT
-            if not isinstance(key, str) or not (scalar or text):
+            if not (scalar or text) or (isinstance(value, int) and not -(2**63) <= value < 2**63):
                 raise MessageError(f"{stream} field {key!r} is not a number, bool or short text")
     return data
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "count":
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_ID
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str) and len(value) <= MAX_TEXT  # "text"
 
 
 def encode_batch(stream: str, items: TransitionBatch | list, spec: EnvSpec) -> dict | list:
@@ -195,7 +246,63 @@ def spec_to_wire(spec: EnvSpec) -> dict:
 def config_hash(config: Any) -> str:
     """A short stable hash of an agent config (a dataclass, or its dict): the handshake compares
     it, so that actors act with the learner's config."""
+    return agent_identity(config)[0]
+
+
+def agent_identity(config: Any) -> tuple[str, dict | None]:
+    """(hash, fields) of an agent config (a dataclass or its dict); a str is a hash alone (None:
+    no fields to name in a refusal)."""
+    if isinstance(config, str):
+        return config, None
     if dataclasses.is_dataclass(config):
         config = dataclasses.asdict(config)
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    fields = json.loads(json.dumps(config, sort_keys=True, default=str))
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16], fields
+
+
+def config_difference(theirs: Any, ours: dict | None, most: int = 3) -> str:
+    """The options that differ between an actor's config fields and the learner's, as
+    'utd_ratio is 2 on the actor, 1 on the learner'; hashes alone when either side sent none."""
+    if not isinstance(theirs, dict) or ours is None:
+        return "the two hashes differ; the actor sent no fields to compare"
+    names = sorted({str(k) for k in theirs} | set(ours), key=lambda k: (k not in ours or k not in theirs, k))
+    different = [k for k in names if theirs.get(k, "(unset)") != ours.get(k, "(unset)")]
+    parts = []
+    for k in different[:most]:
+        mine, yours = short(ours.get(k, "(unset)"), 40), short(theirs.get(k, "(unset)"), 40)
+        name = k if k.isidentifier() and len(k) <= 40 else short(k, 40)
+        parts.append(f"{name} is {yours} on the actor, {mine} on the learner")
+    more = len(different) - most
+    return (
+        "; ".join(parts) + (f"; and {more} more" if more > 0 else "") if parts else "same fields, other hash"
+    )
+
+
+def spec_difference(theirs: Any, ours: dict) -> str | None:
+    """What differs between an actor's env spec (as sent) and the learner's, in a few words; None
+    when they match. Never echoes more than short pieces of what the actor sent."""
+    if theirs == ours:
+        return None
+    if not isinstance(theirs, dict) or not isinstance(theirs.get("observations"), list):
+        return "the actor's env spec is malformed"
+    if theirs.get("action_dim") != ours["action_dim"]:
+        dims = short(theirs.get("action_dim"), 20)
+        return f"the actor's actions have {dims} dimensions, the learner's {ours['action_dim']}"
+    mine = {k: (shape, dtype) for k, shape, dtype in ours["observations"]}
+    got: dict = {}
+    for entry in theirs["observations"][:MAX_ROW_FIELDS]:
+        if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str):
+            got[entry[0]] = (entry[1], entry[2])
+    if set(got) != set(mine):
+        extra, missing = sorted(set(got) - set(mine)), sorted(set(mine) - set(got))
+        return (
+            f"the actor's observations have {short(extra, 60)} beyond and lack {short(missing, 60)} of "
+            "the learner's"
+        )
+    for key in sorted(mine):
+        if got[key] != mine[key]:
+            return (
+                f"observation {key!r} has shape {short(got[key][0], 30)} and dtype {short(got[key][1], 20)} "
+                f"on the actor, {short(mine[key][0])} and {short(mine[key][1])} on the learner"
+            )
+    return "the actor's env spec differs from the learner's"

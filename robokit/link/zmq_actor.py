@@ -8,8 +8,8 @@ not acknowledged as durable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import random
 import threading
 import time
@@ -18,14 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from robokit.link import wire
 from robokit.link.base import check_stream
 from robokit.link.keys import secure_actor, split_address
-from robokit.link.spool import Spool
+from robokit.link.spool import Spool, write_durably
 from robokit.types import EnvSpec
 
 log = logging.getLogger("robokit.link")
+
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 
 
 class LinkRefused(RuntimeError):
@@ -33,29 +40,36 @@ class LinkRefused(RuntimeError):
 
 
 class ZmqActorLink:
-    """ActorLink over zmq. `paced`: honour the learner's requests to wait (simulation only)."""
+    """ActorLink over zmq. `agent_config`: the agent config (or only its hash) the learner must
+    share; `reward`: how this actor's episodes are rewarded ("simulator", or a classifier's
+    fingerprint); `paced`: honour the learner's requests to wait (simulation only); `durable`:
+    fsync each spooled batch (False trades what a power cut keeps for speed)."""
 
     def __init__(
         self,
         address: str,
         actor_id: int,
         spec: EnvSpec,
-        config_hash: str,
+        agent_config: Any,
         spool_dir: Path,
         keys: Path | None = None,
         paced: bool = False,
         dead_after_s: float = 2.0,
         spool_bytes: int = 4 * 2**30,
+        reward: str = "simulator",
+        durable: bool = True,
     ):
         host, port = split_address(address)
         self.endpoint, self.keys = f"tcp://{host}:{port}", keys
-        self.actor_id, self.spec, self.config_hash, self.paced = actor_id, spec, config_hash, paced
+        self.actor_id, self.spec, self.paced, self.reward = actor_id, spec, paced, reward
+        self.config_hash, self.config_fields = wire.agent_identity(agent_config)
         self.dead_after_s = dead_after_s
-        self.spool = Spool(spool_dir, max_bytes=spool_bytes)
+        self.spool = Spool(spool_dir, max_bytes=spool_bytes, durable=durable)
         self.source = _spool_source(Path(spool_dir))
         acked_file = Path(spool_dir) / "acked"
         self._acked_file = acked_file
-        self.acked = int(acked_file.read_text()) if acked_file.exists() else -1
+        self.acked = _read_acked(acked_file)
+        self.spool.acknowledge(self.acked)  # a kill between writing the mark and forgetting
         self.next_seq = max(self.spool.newest_seq, self.acked) + 1
         self._lock = threading.Lock()
         self._outgoing: deque[tuple[int, bytes]] = deque()
@@ -64,7 +78,9 @@ class ZmqActorLink:
         self.hold = False
         self.released = False
         self.refused: str | None = None
+        self.handshake_failure: str | None = None  # the transport refused us (keys), if it said so
         self.reconnects = 0
+        self._monitor = None
         self._running = True
         self.context = zmq.Context()
         self.sock = None
@@ -121,24 +137,64 @@ class ZmqActorLink:
             time.sleep(0.01)
         return False
 
+    def no_answer(self) -> str:
+        """Why the learner has not answered, as far as this end can tell, with the fix."""
+        if self.handshake_failure:
+            return self.handshake_failure
+        return (
+            f"no answer from {self.endpoint.removeprefix('tcp://')} yet (is the learner running, and "
+            "is this its address?)"
+        )
+
     def close(self) -> None:
         self._running = False
         self._thread.join(timeout=5)
-        if self.sock is not None:
-            self.sock.close(linger=0)
+        self._close_socket()
         self.context.term()
 
     # -- the I/O thread --------------------------------------------------------------------------
-    def _connect(self) -> None:
+    def _close_socket(self) -> None:
+        if self._monitor is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self.sock.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         if self.sock is not None:
             self.sock.close(linger=0)
+            self.sock = None
+
+    def _connect(self) -> None:
+        self._close_socket()
         self.sock = self.context.socket(zmq.DEALER)
         self.sock.linger = 0
         self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
         if self.keys is not None:
             secure_actor(self.sock, self.keys)
+        # the transport's handshake failures (missing or wrong keys) are only seen on a monitor
+        self._monitor = self.sock.get_monitor_socket(_HANDSHAKE_FAILED)
         self.sock.connect(self.endpoint)
         self._hello()
+
+    def _check_monitor(self) -> None:
+        while self._monitor is not None and self._monitor.poll(0):
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                return
+            where = self.endpoint.removeprefix("tcp://")
+            if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                why = "the learner does not accept this actor's key (revoked, or from another keys folder)"
+                fix = "pass --keys with the folder `robokit keys --add-actor NAME` made for this machine"
+            elif self.keys is None:
+                why = "the learner uses keys and this actor has none"
+                fix = "pass --keys with this machine's folder made by `robokit keys --add-actor NAME`"
+            else:
+                why = "this actor's keys do not match the learner's (or the learner uses none)"
+                fix = "pass --keys with this machine's folder from the learner's keys, or drop --keys"
+            text = f"the learner at {where} refused the connection: {why}: {fix}"
+            if text != self.handshake_failure:
+                log.error("%s", text)
+            self.handshake_failure = text
 
     def _hello(self) -> None:
         hello = {
@@ -148,6 +204,8 @@ class ZmqActorLink:
             "source": self.source,
             "spec": wire.spec_to_wire(self.spec),
             "config_hash": self.config_hash,
+            "config": self.config_fields,
+            "reward": self.reward,
             "paced": self.paced,
             "acked": self.acked,
         }
@@ -158,6 +216,7 @@ class ZmqActorLink:
         self._connect()
         last_heard, last_ping, last_progress = time.monotonic(), 0.0, time.monotonic()
         while self._running and not self.refused:
+            self._check_monitor()
             if self.sock.poll(5):
                 while True:
                     try:
@@ -203,6 +262,7 @@ class ZmqActorLink:
             return False
         if kind == "welcome":
             self.connected = True
+            self.handshake_failure = None
             self._acknowledge(message.get("acked", -1))
             self._resend()
             return True
@@ -222,15 +282,19 @@ class ZmqActorLink:
         return False
 
     def _acknowledge(self, acked: Any) -> bool:
-        if not isinstance(acked, int) or acked <= self.acked:
+        if not isinstance(acked, int) or isinstance(acked, bool) or acked <= self.acked:
             return False
+        if acked >= self.next_seq:
+            log.warning(
+                "the learner acknowledged batch %s, which actor %d never sent: ignored", acked, self.actor_id
+            )
+            return False
+        # the mark is on disk before the spool forgets: a kill in between never lets this actor
+        # reuse a sequence number the learner already holds (it would drop the new batch as a copy)
+        write_durably(self._acked_file, str(acked).encode())
         with self._lock:
             self.spool.acknowledge(acked)
             self.acked = acked
-            self.next_seq = max(self.next_seq, acked + 1)
-        tmp = self._acked_file.with_suffix(".partial")
-        tmp.write_text(str(acked))
-        os.replace(tmp, self._acked_file)
         return True
 
     def _resend(self) -> None:
@@ -269,7 +333,18 @@ def _spool_source(folder: Path) -> int:
     """This spool's id: batches are deduplicated per (source, seq), so a fresh spool never collides."""
     path = folder / "source"
     if not path.exists():
-        tmp = path.with_suffix(".partial")
-        tmp.write_text(str(random.SystemRandom().getrandbits(62)))
-        os.replace(tmp, path)
-    return int(path.read_text())
+        write_durably(path, str(random.SystemRandom().getrandbits(62)).encode())
+    try:
+        return int(path.read_text())
+    except ValueError:
+        raise ValueError(
+            f"{path} is damaged: delete the spool folder {folder} (its batches are lost)."
+        ) from None
+
+
+def _read_acked(path: Path) -> int:
+    try:
+        return int(path.read_text()) if path.exists() else -1
+    except ValueError:  # damaged: resending everything is safe (the learner drops duplicates)
+        log.warning("%s is damaged: the spool's batches are sent again", path)
+        return -1

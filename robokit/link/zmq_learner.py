@@ -4,6 +4,11 @@ The thread checks every message, appends accepted batches to the durable log, fs
 acknowledges them; `drain()` hands the checked batches to the learner loop. Batches are deduplicated
 by (source, seq), where a source is one actor spool. Policy params go to each actor as soon as they
 are published, at most one version in flight per actor (no queue of stale 40 MB copies).
+
+No single message stops the thread: whatever handling one raises is answered with an error to its
+sender and a rate-limited line, and the thread goes on. If the thread stops anyway (the log cannot
+be written), `drain()` raises LinkFailed, so the training loop checkpoints and exits loudly instead
+of serving nobody.
 """
 
 from __future__ import annotations
@@ -13,19 +18,25 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zmq
 
 from robokit.link import wire
-from robokit.link.base import STREAMS
-from robokit.link.durable_log import DurableLog
+from robokit.link.base import STREAMS, LinkFailed
+from robokit.link.durable_log import DurableLog, LogBroken
+from robokit.link.events import EventLog
 from robokit.link.keys import check_listen_address, secure_learner
 from robokit.types import EnvSpec
 
 log = logging.getLogger("robokit.link")
+
+#: most actor sessions kept; a hello beyond it forgets the longest-silent one (it re-handshakes)
+MAX_SESSIONS = 256
+#: a round of received messages stops after this long, so acks and pongs go out in time
+ROUND_S = 0.05
 
 
 @dataclass
@@ -34,46 +45,68 @@ class Session:
     source: int
     paced: bool
     last_seen: float
+    start: int = -1  # the actor's acknowledged mark at its hello (a spool from an earlier run)
+    address: str = "?"
     params_sent: int = -1
     params_sent_at: float = 0.0
     params_has: int = -1
     silent: bool = False
 
 
+def new_ledger(actor: int = -1) -> dict:
+    """What one source delivered into the buffers (the audit's learner side)."""
+    return {"actor": actor, "seq": -1, "batches": 0, "transitions": 0, "rows": 0, "duplicates": 0,
+            "gaps": 0, "quarantined": 0, "lost": 0}  # fmt: skip
+
+
 class ZmqLearnerLink:
-    """LearnerLink over zmq. `applied` is {source: last seq in the buffers} from a checkpoint."""
+    """LearnerLink over zmq. `applied` is {source: last seq in the buffers} from a checkpoint and
+    `ledger` {source: new_ledger()} what those batches held; `agent_config` the agent config (or
+    only its hash) actors must match, `reward` how episodes are rewarded ("simulator", or a
+    classifier's fingerprint): an actor that differs in either is refused."""
 
     def __init__(
         self,
         address: str,
         spec: EnvSpec,
-        config_hash: str,
+        agent_config: Any,
         log_dir: Path,
         applied: dict[int, int] | None = None,
         keys: Path | None = None,
         silent_after_s: float = 5.0,
+        reward: str = "simulator",
+        ledger: dict[int, dict] | None = None,
     ):
         host, port = check_listen_address(address, keys)
-        self.spec, self.config_hash, self.silent_after_s = spec, config_hash, silent_after_s
+        self.spec, self.silent_after_s, self.reward = spec, silent_after_s, reward
+        self.config_hash, self.config_fields = wire.agent_identity(agent_config)
         self.spec_wire = wire.spec_to_wire(spec)
         self._lock = threading.Lock()
         self._ready: dict[str, list] = {s: [] for s in STREAMS}
-        self._ready_marks: dict[int, int] = {}
+        self._ready_marks: list[tuple[int, int, str, int]] = []  # (source, seq, stream, rows)
         self.applied_in_buffers: dict[int, int] = dict(applied or {})
+        self.ledger: dict[int, dict] = {int(k): {**new_ledger(), **v} for k, v in (ledger or {}).items()}
+        for source, seq in self.applied_in_buffers.items():
+            self.ledger.setdefault(source, new_ledger())["seq"] = seq
         self.accepted: dict[int, int] = dict(self.applied_in_buffers)  # logged, by source
+        self._next_row = {s: entry["transitions"] for s, entry in self.ledger.items()}
         self.received_transitions = 0
         self.allowed_transitions: int | None = None
         self.rejected = 0
+        self.failure: str | None = None
         self.sessions: dict[bytes, Session] = {}
         self._params: tuple[int, bytes] | None = None
-        self._events: deque[str] = deque(maxlen=1000)
+        self._events = EventLog()
         self.log = DurableLog(log_dir)
         self._replay()
         self.context = zmq.Context()
         self.sock = self.context.socket(zmq.ROUTER)
         self.sock.linger = 0
         self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        self.authenticator = secure_learner(self.context, self.sock, keys) if keys else None
+        self.authenticator = None
+        if keys:
+            report = lambda line: self._event("refused", line)  # noqa: E731
+            self.authenticator = secure_learner(self.context, self.sock, keys, report)
         endpoint = f"tcp://{host}:{port if port else '*'}"
         try:
             self.sock.bind(endpoint)
@@ -87,11 +120,18 @@ class ZmqLearnerLink:
 
     # -- LearnerLink -------------------------------------------------------------------------------
     def drain(self) -> dict[str, list]:
+        if self.failure is not None:
+            raise LinkFailed(f"the link stopped receiving ({self.failure})")
         with self._lock:
             out, self._ready = self._ready, {s: [] for s in STREAMS}
-            marks, self._ready_marks = self._ready_marks, {}
-        for source, seq in marks.items():
-            self.applied_in_buffers[source] = max(self.applied_in_buffers.get(source, -1), seq)
+            marks, self._ready_marks = self._ready_marks, []
+            for source, seq, stream, rows in marks:
+                self.applied_in_buffers[source] = max(self.applied_in_buffers.get(source, -1), seq)
+                entry = self.ledger[source]
+                entry["seq"] = max(entry["seq"], seq)
+                if stream in STREAMS:  # not a quarantined or lost batch's mark
+                    entry["batches"] += 1
+                    entry["transitions" if stream == "transitions" else "rows"] += rows
         return out
 
     def publish(self, params, version: int) -> None:
@@ -107,6 +147,11 @@ class ZmqLearnerLink:
         """Ask paced actors to wait once this many transitions have arrived (None: never)."""
         self.allowed_transitions = transitions
 
+    def ledger_snapshot(self) -> dict[int, dict]:
+        """The ledger of what the buffers hold (as of the last drain), for a checkpoint."""
+        with self._lock:
+            return {source: dict(entry) for source, entry in self.ledger.items()}
+
     def checkpointed(self, applied: dict[int, int]) -> int:
         """A checkpoint now holds everything up to `applied`: delete the log segments it covers."""
         with self._lock:
@@ -114,49 +159,77 @@ class ZmqLearnerLink:
             return self.log.drop_covered(applied)
 
     def events(self) -> list[str]:
-        """Log lines since the last call (actors joining, refused, silent; rejected messages)."""
-        out = []
-        while self._events:
-            out.append(self._events.popleft())
-        return out
+        """Log lines since the last call (actors joining, refused, silent; rejected messages),
+        rate-limited per kind."""
+        with self._lock:
+            return self._events.take()
 
     def close(self) -> None:
         self._running = False
         if getattr(self, "_thread", None) is not None:
             self._thread.join(timeout=5)
-        with self._lock:
+        with self._lock, contextlib.suppress(LogBroken):
             self.log.close()
         if self.authenticator is not None:
             self.authenticator.stop()
         self.sock.close(linger=0)
         self.context.term()
 
-    # -- the I/O thread ------------------------------------------------------------------------------
+    # -- replay of the durable log -----------------------------------------------------------------
     def _replay(self) -> None:
-        """Logged batches the checkpoint does not hold yet go to the first drain."""
+        """Logged batches the checkpoint does not hold yet go to the first drain; one that cannot be
+        applied (e.g. logged by a version that checked less) is quarantined, never a crash loop."""
         replayed = 0
         for source, seq, payload in self.log.replay():
             if seq <= self.accepted.get(source, -1):
                 continue
-            _, stream, data = wire.decode_batch(wire.unpack(payload), self.spec)
+            try:
+                _, stream, data = wire.decode_batch(wire.unpack(payload), self.spec)
+            except Exception as err:
+                reason = str(err) if isinstance(err, wire.MessageError) else f"{type(err).__name__}: {err}"
+                path = self.log.quarantine(source, seq, payload, reason)
+                self._event(
+                    "quarantine", f"quarantined logged batch {seq} of source {source} ({reason}): {path}"
+                )
+                self.accepted[source] = seq
+                self._mark(source, seq, "quarantine", 0)
+                self.ledger.setdefault(source, new_ledger())["quarantined"] += 1
+                continue
             self._accept(source, seq, stream, data)
             replayed += 1
         if replayed:
-            self._event(f"replayed {replayed} logged batches the checkpoint did not hold")
+            self._event("replay", f"replayed {replayed} logged batches the checkpoint did not hold")
 
+    # -- the I/O thread ------------------------------------------------------------------------------
     def _accept(self, source: int, seq: int, stream: str, data) -> None:
         self.accepted[source] = seq
+        rows = len(data)
         if stream == "transitions":
-            # which actor spool: buffers pair each one's frames and follow each one's episodes
-            data = dataclasses.replace(data, source=source)
+            # which actor spool, and where in its stream: buffers pair each one's frames and the
+            # audit finds each transition's place
+            first = self._next_row.get(source, 0)
+            self._next_row[source] = first + rows
+            data = dataclasses.replace(data, source=source, first_row=first)
         with self._lock:
             # transitions stay one TransitionBatch per message; other streams arrive as rows
             (self._ready[stream].append if stream == "transitions" else self._ready[stream].extend)(data)
-            self._ready_marks[source] = seq
+        self._mark(source, seq, stream, rows)
         if stream == "transitions":
-            self.received_transitions += len(data)
+            self.received_transitions += rows
+
+    def _mark(self, source: int, seq: int, stream: str, rows: int) -> None:
+        with self._lock:
+            self._ready_marks.append((source, seq, stream, rows))
+            self.ledger.setdefault(source, new_ledger())
 
     def _serve(self) -> None:
+        try:
+            self._serve_forever()
+        except BaseException as err:  # the thread must not die silently: drain() raises LinkFailed
+            self.failure = f"{type(err).__name__}: {err}"
+            log.critical("the link's I/O thread stopped", exc_info=True)
+
+    def _serve_forever(self) -> None:
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         last_check = 0.0
@@ -171,103 +244,161 @@ class ZmqLearnerLink:
                 self._check_silent(now)
 
     def _receive_round(self) -> dict[bytes, int]:
-        """Handle up to 1,000 waiting messages; accepted batches are logged and fsynced before the
-        acknowledgements (returned, by identity) go out."""
+        """Handle the waiting messages (up to 1,000, or ROUND_S); accepted batches are logged and
+        fsynced before the acknowledgements (returned, by identity) go out."""
         acks: dict[bytes, int] = {}
         logged = False
+        deadline = time.monotonic() + ROUND_S
         for _ in range(1000):
             try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=True)
+                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
-            if len(frames) != 2:
-                self._reject(frames[0] if frames else None, f"{len(frames) - 1} frames, expected 1")
-                continue
-            identity, frame = frames
-            try:
-                logged |= self._handle(identity, wire.unpack(frame), frame, acks)
-            except wire.MessageError as err:
-                self._reject(identity, str(err))
+            logged |= self._receive(frames, acks)
+            if time.monotonic() > deadline:
+                break
         if logged:
             with self._lock:
                 self.log.sync()
         return acks
 
-    def _handle(self, identity: bytes, message: dict, frame: bytes, acks: dict[bytes, int]) -> bool:
+    def _receive(self, frames: list, acks: dict[bytes, int]) -> bool:
+        """One message, whatever it holds: True if it was logged. Only a broken log gets out."""
+        identity = frames[0].bytes if frames else None
+        if len(frames) != 2:
+            self._reject(identity, None, f"{len(frames) - 1} frames, expected 1")
+            return False
+        try:
+            address = frames[1].get("Peer-Address")
+        except (zmq.ZMQError, UnicodeDecodeError):
+            address = "?"
+        frame = frames[1].bytes
+        try:
+            if identity not in self.sessions and len(frame) > wire.MAX_HANDSHAKE_BYTES:
+                # never decoded: before a hello only a small message is read (a restarted learner
+                # asks a known actor to say hello again)
+                self._reject(identity, address, f"{len(frame)} bytes before a handshake", reply="hello?")
+                return False
+            return self._handle(identity, address, wire.unpack(frame), frame, acks)
+        except wire.MessageError as err:
+            self._reject(identity, address, str(err))
+        except LogBroken:
+            raise
+        except Exception as err:
+            log.debug("handling a message raised", exc_info=True)
+            self._reject(identity, address, f"the learner could not handle it ({type(err).__name__})")
+        return False
+
+    def _handle(self, identity: bytes, address: str, message: dict, frame: bytes, acks: dict) -> bool:
         kind = message["t"]
         if kind == "hello":
-            self._hello(identity, message)
+            self._hello(identity, address, message)
             return False
         session = self.sessions.get(identity)
         if session is None:  # e.g. this learner restarted under a connected actor: ask for a hello
-            self._send(identity, {"t": "hello?", "reason": f"{kind!r} before a handshake"})
+            self._send(identity, {"t": "hello?", "reason": f"{wire.short(kind, 20)} before a handshake"})
             return False
         session.last_seen = time.monotonic()
         if session.silent:
             session.silent = False
-            self._event(f"actor {session.actor} is back")
+            self._event("back", f"actor {session.actor} is back")
         if kind == "ping":
             session.params_has = wire.field(message, "version", int)
-            acked = self.accepted.get(session.source, -1)
-            self._send(identity, {"t": "pong", "hold": self._hold(), "acked": acked})
+            self._send(identity, {"t": "pong", "hold": self._hold(), "acked": self._acked(session)})
             return False
         if kind != "batch":
-            raise wire.MessageError(f"unknown message type {kind!r}")
+            raise wire.MessageError(f"unknown message type {wire.short(kind, 20)}")
         seq, stream, data = wire.decode_batch(message, self.spec)
         acks[identity] = session.source
-        expected = self.accepted.get(session.source, -1) + 1
+        expected = self._acked(session) + 1
         if seq != expected:  # a duplicate (acknowledged again) or a gap (the actor resends)
+            with self._lock:
+                entry = self.ledger.setdefault(session.source, new_ledger(session.actor))
+                entry["duplicates" if seq < expected else "gaps"] += 1
             return False
         with self._lock:
             self.log.append(session.source, seq, frame)
         self._accept(session.source, seq, stream, data)
         return True
 
-    def _hello(self, identity: bytes, message: dict) -> None:
-        actor = wire.field(message, "actor", int)
-        source = wire.field(message, "source", int)
-        reason = None
-        if message.get("protocol") != wire.PROTOCOL:
-            reason = (
-                f"the actor speaks link protocol {message.get('protocol')!r}, the learner {wire.PROTOCOL}: "
-                "install the same robokit version on both machines"
-            )
-        elif message.get("spec") != self.spec_wire:
-            reason = (
-                f"the actor's env spec {message.get('spec')} differs from the learner's {self.spec_wire}: "
-                "start the actor with the learner's --env and camera size"
-            )
-        elif message.get("config_hash") != self.config_hash:
-            reason = (
-                f"the actor's agent config (hash {message.get('config_hash')}) differs from the learner's "
-                f"({self.config_hash}): start the actor with the learner's agent options"
-            )
-        else:
-            now = time.monotonic()
-            for other_identity, other in self.sessions.items():
-                live = now - other.last_seen < self.silent_after_s
-                if other.actor == actor and other_identity != identity and other.source != source and live:
-                    reason = f"actor id {actor} is already connected: give each actor its own --actor-id"
+    def _acked(self, session: Session) -> int:
+        return self.accepted.get(session.source, session.start)
+
+    def _hello(self, identity: bytes, address: str, message: dict) -> None:
+        actor = wire.identifier(message, "actor")
+        source = wire.identifier(message, "source")
+        reason = self._refusal(identity, actor, source, message)
         if reason is not None:
-            self._event(f"refused actor {actor}: {reason}")
+            self._event("refused", f"refused actor {actor} at {address}: {reason}")
             self._send(identity, {"t": "refused", "reason": reason})
             return
-        if source not in self.accepted:
-            # a spool this run has never seen (e.g. an actor's spool kept from an earlier run): its
-            # batches up to the actor's own acknowledged mark went to that run, not to this one
-            start = message.get("acked", -1)
-            start = start if isinstance(start, int) and not isinstance(start, bool) and start >= -1 else -1
-            self.accepted[source] = self.applied_in_buffers[source] = start
+        start = message.get("acked", -1)
+        # a spool this run has never seen (e.g. an actor's spool kept from an earlier run): its
+        # batches up to the actor's own acknowledged mark went to that run, not to this one
+        start = (
+            start
+            if isinstance(start, int) and not isinstance(start, bool) and -1 <= start < wire.MAX_ID
+            else -1
+        )
+        known = self.accepted.get(source)
+        if known is not None and start > known:
+            # the actor holds acknowledgements this learner's state does not (its log was deleted,
+            # or an older checkpoint restored): those batches are gone; say so, count them, go on
+            self._event(
+                "lost",
+                f"actor {actor}'s batches {known + 1}..{start} were acknowledged by a learner state "
+                "that is gone: they are lost",
+            )
+            self.accepted[source] = start
+            self._mark(source, start, "lost", 0)
+            with self._lock:
+                self.ledger[source]["lost"] += start - known
         for other_identity in [i for i, s in self.sessions.items() if s.source == source]:
             del self.sessions[other_identity]  # the same actor, reconnected on a new socket
-        self.sessions[identity] = Session(actor, source, bool(message.get("paced")), time.monotonic())
-        self._event(f"actor {actor} connected")
-        self._send(identity, {"t": "welcome", "acked": self.accepted.get(source, -1), "hold": self._hold()})
+        if len(self.sessions) >= MAX_SESSIONS:  # forget the longest-silent (it says hello again)
+            del self.sessions[min(self.sessions, key=lambda i: self.sessions[i].last_seen)]
+        session = Session(actor, source, bool(message.get("paced")), time.monotonic(), start, address)
+        self.sessions[identity] = session
+        if source in self.ledger:
+            self.ledger[source]["actor"] = actor
+        self._event("connected", f"actor {actor} connected from {address}")
+        self._send(identity, {"t": "welcome", "acked": self._acked(session), "hold": self._hold()})
+
+    def _refusal(self, identity: bytes, actor: int, source: int, message: dict) -> str | None:
+        """Why an actor's hello is refused (one sentence that names the fix), or None."""
+        if message.get("protocol") != wire.PROTOCOL:
+            return (
+                f"the actor speaks link protocol {wire.short(message.get('protocol'), 20)}, the learner "
+                f"{wire.PROTOCOL}: install the same robokit version on both machines"
+            )
+        difference = wire.spec_difference(message.get("spec"), self.spec_wire)
+        if difference:
+            return f"{difference}: start the actor with the learner's --env and camera size"
+        if message.get("config_hash") != self.config_hash:
+            theirs = message.get("config")
+            difference = wire.config_difference(theirs, self.config_fields)
+            return (
+                f"the actor's agent config differs from the learner's ({difference}): start the actor "
+                "with the learner's agent options"
+            )
+        if message.get("reward", "simulator") != self.reward:
+            return (
+                f"the actor rewards episodes by {wire.short(message.get('reward'), 60)}, the learner by "
+                f"{self.reward}: start the actor with the learner's --reward-classifier (or task classifier)"
+            )
+        now = time.monotonic()
+        for other_identity, other in self.sessions.items():
+            live = now - other.last_seen < self.silent_after_s
+            if other.actor == actor and other_identity != identity and other.source != source and live:
+                return f"actor id {actor} is already connected: give each actor its own --actor-id"
+        return None
 
     def _send_acks(self, acks: dict[bytes, int]) -> None:
         hold = self._hold()
-        for identity, source in acks.items():
-            self._send(identity, {"t": "ack", "acked": self.accepted.get(source, -1), "hold": hold})
+        for identity in acks:
+            session = self.sessions.get(identity)
+            if session is not None:
+                self._send(identity, {"t": "ack", "acked": self._acked(session), "hold": hold})
 
     def _push_params(self) -> None:
         if self._params is None:
@@ -287,18 +418,19 @@ class ZmqLearnerLink:
         for session in self.sessions.values():
             if not session.silent and now - session.last_seen > self.silent_after_s:
                 session.silent = True
-                self._event(f"actor {session.actor} silent for {now - session.last_seen:.1f} s")
+                self._event("silent", f"actor {session.actor} silent for {now - session.last_seen:.1f} s")
 
     def _hold(self) -> bool:
         allowed = self.allowed_transitions
         return allowed is not None and self.received_transitions >= allowed
 
-    def _reject(self, identity: bytes | None, reason: str) -> None:
+    def _reject(self, identity: bytes | None, address: str | None, reason: str, reply: str = "error") -> None:
         self.rejected += 1
-        if self.rejected <= 10 or self.rejected % 1000 == 0:
-            self._event(f"rejected a message ({self.rejected} so far): {reason}")
+        self._event(
+            "rejected", f"rejected a message from {address or '?'} ({self.rejected} so far): {reason}"
+        )
         if identity is not None:
-            self._send(identity, {"t": "error", "reason": reason})
+            self._send(identity, {"t": reply, "reason": reason})
 
     def _send(self, identity: bytes, message: dict) -> None:
         self._send_frame(identity, wire.pack(message))
@@ -308,6 +440,6 @@ class ZmqLearnerLink:
         with contextlib.suppress(zmq.ZMQError):
             self.sock.send_multipart([identity, frame], zmq.NOBLOCK, copy=False)
 
-    def _event(self, text: str) -> None:
-        log.info(text)
-        self._events.append(text)
+    def _event(self, kind: str, text: str) -> None:
+        with self._lock:
+            self._events.add(kind, text)

@@ -19,7 +19,6 @@ from typing import Literal
 
 from robokit.agents.base import AgentChoice
 from robokit.link.keys import split_address
-from robokit.link.wire import config_hash
 from robokit.types import EnvSpec
 
 
@@ -86,7 +85,7 @@ class ActorRun:
 
         o = self.options
         if not self.link.wait_connected(10.0):
-            say(f"actor {o.actor_id}: no answer from {o.learner} yet; acting and spooling meanwhile")
+            say(f"actor {o.actor_id}: {self.link.no_answer()}; acting and spooling meanwhile")
         on_lost = o.on_learner_lost or ("hold" if o.real else "continue")  # a real arm holds still
         steps = run_actor(self.actor, self.link, should_stop, on_lost, o.send_every, o.max_steps)
         flushed = self.link.flush(timeout_s=5.0)
@@ -102,10 +101,11 @@ class ActorRun:
             self.env.close()
 
 
-def build_actor(options: ActorOptions, make_env: Callable[[], object]) -> ActorRun:
+def build_actor(options: ActorOptions, make_env: Callable[[], object], reward: str = "simulator") -> ActorRun:
     """The actor `options` describe, acting in `make_env()` (wrapped as its agent acts: in action
-    chunks for a flow policy), linked to its learner over zmq. Bad options are one sentence before
-    the env (a robot) is opened."""
+    chunks for a flow policy), linked to its learner over zmq; `reward` names how the env rewards
+    episodes (the learner refuses an actor that differs). Bad options are one sentence before the
+    env (a robot) is opened."""
     from robokit.link.zmq_actor import ZmqActorLink
     from robokit.loop.actor import Actor
     from robokit.runs.policy import choose_agent
@@ -119,7 +119,7 @@ def build_actor(options: ActorOptions, make_env: Callable[[], object]) -> ActorR
         spool = options.spool_dir or Path("spool") / f"actor_{options.actor_id}"
         paced = options.paced and not options.real  # the link never slows a real arm
         link = ZmqActorLink(
-            options.learner, options.actor_id, spec, config_hash(agent_config), spool, options.keys, paced
+            options.learner, options.actor_id, spec, agent_config, spool, options.keys, paced, reward=reward
         )
     except BaseException:
         env.close()

@@ -46,8 +46,12 @@ class Learner:
         config: LearnerConfig,
         seed: int = 0,
         extra: tuple[ExtraBuffer, ...] = (),
+        quarantine: Callable[[str, object, Exception], None] | None = None,
     ):
         self.agent, self.state, self.link, self.config = agent, state, link, config
+        # what to do with items a handler raised on: None raises (a bug surfaces at once); a run
+        # keeps them aside and goes on, so one poison batch is never a crash loop on resume
+        self.quarantine = quarantine
         self.buffers = buffers
         self.mixer = Mixer({k: buffers[k] for k in ratios}, ratios)
         self.rng = np.random.default_rng(seed)
@@ -86,14 +90,22 @@ class Learner:
         received = self.link.drain()
         before = self.transitions
         for batch in received.get("transitions", []):
-            self._take_transitions(batch)
-            for handler in self.handlers["transitions"]:
-                handler(batch)
+            for handler in [self._take_transitions, *self.handlers["transitions"]]:
+                self._call(handler, "transitions", batch)
         for stream, items in received.items():
             if stream != "transitions" and items:
                 for handler in self.handlers[stream]:
-                    handler(items)
+                    self._call(handler, stream, items)
         return self.transitions - before
+
+    def _call(self, handler: Callable, stream: str, items) -> None:
+        if self.quarantine is None:
+            handler(items)
+            return
+        try:
+            handler(items)
+        except Exception as err:
+            self.quarantine(stream, items, err)
 
     def _take_transitions(self, batch: TransitionBatch) -> None:
         self.buffers["online"].insert_batch(batch)

@@ -12,6 +12,8 @@ factory, so this core module never imports robokit.envs.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -19,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from robokit.agents.base import agent_kind
 from robokit.link import InProcessLink
-from robokit.link.base import ServingLearnerLink
+from robokit.link.base import LinkFailed, ServingLearnerLink
 from robokit.link.keys import check_listen_address, split_address
 from robokit.link.wire import config_hash
 from robokit.loop.actor import Actor
@@ -31,8 +35,9 @@ from robokit.recipes.online_config import TrainConfig
 from robokit.recipes.online_setup import learner_setup, new_agent, open_run_dir, resumed_agent, streak_reached
 from robokit.recipes.run_state import Counters, LoopState
 from robokit.runs import checkpoint
+from robokit.runs.folder import jsonable
 from robokit.runs.log import RunLog
-from robokit.types import EnvSpec
+from robokit.types import EnvSpec, TransitionBatch
 
 #: how many env steps paced actors may run ahead of the learner's update-to-data ratio
 PACE_SLACK = 32
@@ -164,6 +169,7 @@ class OnlineRun:
     def save(self) -> Path:
         learner = self.learner
         applied = dict(self.link.applied_in_buffers) if self.remote else {}
+        ledger = self.link.ledger_snapshot() if self.remote else {}
         counters = Counters(
             learner.env_steps,
             learner.transitions,
@@ -171,6 +177,7 @@ class OnlineRun:
             self.wall_s(),
             checkpoint.rng_state(learner.rng),
             {str(k): v for k, v in applied.items()},
+            {str(k): v for k, v in ledger.items()},
         )
         folder = checkpoint.save(
             self.run_dir / "checkpoints",
@@ -221,6 +228,31 @@ class OnlineRun:
             self.learner.ingest()
 
 
+class Quarantine:
+    """Items a learner handler raised on: written under `folder` with the reason, and one line
+    said (the first ten, then every hundredth); the run goes on."""
+
+    def __init__(self, folder: Path, loop: LoopState):
+        self.folder, self.loop, self.count = folder, loop, 0
+
+    def __call__(self, stream: str, items, err: Exception) -> None:
+        self.count += 1
+        path = self.folder / f"{stream}_{self.count:06d}"
+        if self.count <= 1000:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if isinstance(items, TransitionBatch):
+                columns = {f.name: getattr(items, f.name) for f in dataclasses.fields(items)}
+                frames = {f"frames/{k}": v for k, v in columns.pop("frames").items()}
+                np.savez(path.with_suffix(".npz"), **frames, **columns)
+            else:
+                path.with_suffix(".json").write_text(json.dumps(jsonable(items)))
+            path.with_suffix(".why").write_text(f"{type(err).__name__}: {err}\n")
+        if self.count <= 10 or self.count % 100 == 0:
+            self.loop.say(
+                f"quarantined {stream} items a handler could not take ({type(err).__name__}: {err}): {path}"
+            )
+
+
 def _next_multiple(value: int, every: int) -> int:
     return (value // every + 1) * every
 
@@ -232,9 +264,11 @@ def open_run(
     serve: bool = False,
     spec: EnvSpec | None = None,
     loop: LoopState | None = None,
+    reward: str = "simulator",
 ) -> OnlineRun:
     """A new run, or the one `config.resume` names, ready to step. With `make_env` None (a real
-    robot: the learner must not open it), `spec` gives the observations and no evaluation runs."""
+    robot: the learner must not open it), `spec` gives the observations and no evaluation runs.
+    `reward` names how episodes are rewarded; remote actors must name the same."""
     if serve or config.actors > 0:
         check_listen_address(config.listen, config.keys)  # before any time goes into demos
     run_dir, config = open_run_dir(config)
@@ -257,17 +291,22 @@ def open_run(
         from robokit.link.zmq_learner import ZmqLearnerLink
 
         applied = {int(k): v for k, v in counters.link_applied.items()}
-        link = ZmqLearnerLink(config.listen, spec, agent_hash, run_dir / "link_log", applied, config.keys)
+        ledger = {int(k): v for k, v in counters.link_ledger.items()}
+        link = ZmqLearnerLink(
+            config.listen, spec, agent.config, run_dir / "link_log", applied, config.keys, reward=reward,
+            ledger=ledger,
+        )  # fmt: skip
     else:
         link = InProcessLink()
+    loop = loop or LoopState()
     learner = Learner(
-        agent, state, buffers, ratios, link, learner_config, seed=config.seed, extra=kind.buffers
-    )
+        agent, state, buffers, ratios, link, learner_config, seed=config.seed, extra=kind.buffers,
+        quarantine=Quarantine(run_dir / "quarantine", loop),
+    )  # fmt: skip
     counters.apply_to(learner)
     if kind.finetunes:
         learner.maybe_publish(force=True)  # actors act with the saved policy from the first step
     actor = None if remote else Actor(env, agent, link, seed=config.seed + learner.env_steps)
-    loop = loop or LoopState()
     loop.next_eval = _next_multiple(learner.env_steps, config.eval_every)
     loop.next_checkpoint = _next_multiple(learner.env_steps, config.checkpoint_every)
     return OnlineRun(
@@ -284,6 +323,7 @@ def train(
     serve: bool = False,
     say: Callable[[str], None] = print,
     spec: EnvSpec | None = None,
+    reward: str = "simulator",
 ) -> TrainResult:
     """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT) checkpoints and stops cleanly.
 
@@ -291,7 +331,7 @@ def train(
     actor processes; `start_actors(address, config)` starts them for the run's config (its --init
     filled in on resume); None: they are started elsewhere, e.g. `robokit actor` on other machines."""
     loop = LoopState(progress=progress or (lambda row: None), say=say)
-    run = open_run(config, make_env, record_demos, serve, spec, loop)
+    run = open_run(config, make_env, record_demos, serve, spec, loop, reward)
     previous_handler = signal.signal(signal.SIGINT, lambda *_: setattr(loop, "stop_requested", True))
     try:
         if run.remote:
@@ -301,8 +341,14 @@ def train(
             say(f"learner listening on {address}")
             if start_actors is not None and config.actors > 0:
                 run.fleet = start_actors(address, run.config)
-        while not run.finished:
-            run.step()
+        try:
+            while not run.finished:
+                run.step()
+        except LinkFailed as err:  # loud, with what the buffers hold saved (the log holds the rest)
+            folder = run.save()
+            raise LinkFailed(
+                f"{err}; the run is checkpointed in {folder}: resume it with --resume {run.run_dir}"
+            ) from err
         return run.close()
     finally:
         signal.signal(signal.SIGINT, previous_handler)

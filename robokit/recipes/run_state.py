@@ -20,6 +20,9 @@ class Counters:
     learner_rng: dict | None = None
     link_applied: dict[str, int] = field(default_factory=dict)
     """{actor spool: last batch in the buffers}, as text keys (JSON)."""
+    link_ledger: dict[str, dict] = field(default_factory=dict)
+    """{actor spool: what its batches delivered (robokit.link.zmq_learner.new_ledger)}: the learner
+    side of `robokit audit`."""
 
     @classmethod
     def from_json(cls, saved: dict, folder: Path) -> Counters:

@@ -11,6 +11,7 @@ played no role reports accuracy, precision and recall. The result is a folder wi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -225,6 +226,22 @@ class RewardClassifier:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return out
+
+    @staticmethod
+    def fingerprint(folder: Path) -> str:
+        """'classifier <hash of its files>': what a learner and its actors compare, so that no actor
+        rewards episodes by another classifier than the learner's."""
+        folder = Path(folder).expanduser()
+        digest = hashlib.sha256()
+        for name in (WEIGHTS, CARD):
+            path = folder / name
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"no reward classifier at {folder}: pass the folder that `robokit train-classifier "
+                    "--out` wrote."
+                )
+            digest.update(path.read_bytes())
+        return f"classifier {digest.hexdigest()[:12]}"
 
     @classmethod
     def load(cls, folder: Path) -> RewardClassifier:
