@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import zmq
 
 from robokit.data.replay import ReplayBuffer
+from robokit.link import wire
 from robokit.link.zmq_actor import ZmqActorLink
 from robokit.link.zmq_learner import ZmqLearnerLink
 from robokit.loop.learner import Learner, LearnerConfig
@@ -28,6 +30,39 @@ from robokit.types import EnvSpec, Transition, TransitionBatch
 
 SPEC = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
 CONFIG_HASH = "link-test"
+
+
+class RawActor:
+    """A hand-driven DEALER socket speaking the wire format directly."""
+
+    def __init__(self, port: int):
+        self.context = zmq.Context()
+        self.sock = self.context.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(f"tcp://127.0.0.1:{port}")
+
+    def send(self, message: dict) -> None:
+        self.sock.send(wire.pack(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        self.sock.send(frame)
+
+    def reply_frame(self, timeout_ms: int = 5000) -> bytes:
+        assert self.sock.poll(timeout_ms), "no reply"
+        return self.sock.recv()
+
+    def reply(self, kind: str, timeout_ms: int = 5000) -> dict:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while time.monotonic() < deadline:
+            if self.sock.poll(100):
+                message = wire.unpack(self.sock.recv())
+                if message["t"] == kind:
+                    return message
+        raise AssertionError(f"no {kind!r} reply")
+
+    def close(self) -> None:
+        self.sock.close()
+        self.context.term()
 
 
 def transitions(actor: int, first: int, count: int, steps: int = 1) -> TransitionBatch:
@@ -40,27 +75,31 @@ def transitions(actor: int, first: int, count: int, steps: int = 1) -> Transitio
     return TransitionBatch.from_rows(rows, SPEC.observation_keys, actor)
 
 
-def save(run_dir: Path, buffer: ReplayBuffer, applied: dict[int, int]) -> None:
+def save(run_dir: Path, buffer: ReplayBuffer, link: ZmqLearnerLink) -> None:
+    """The buffer with the link's applied marks and ledger, in one file, atomically."""
     tmp = run_dir / "state.npz.partial"
+    applied, ledger = dict(link.applied_in_buffers), link.ledger_snapshot()
     with open(tmp, "wb") as f:
-        np.savez(f, applied=json.dumps(applied), **buffer.state_dict())
+        np.savez(f, applied=json.dumps(applied), ledger=json.dumps(ledger), **buffer.state_dict())
     os.replace(tmp, run_dir / "state.npz")
+    link.checkpointed(applied)
 
 
-def load(run_dir: Path) -> tuple[ReplayBuffer, dict[int, int]]:
+def load(run_dir: Path) -> tuple[ReplayBuffer, dict[int, int], dict[int, dict]]:
     path = run_dir / "state.npz"
     if not path.exists():
-        return ReplayBuffer(SPEC, 200_000), {}
+        return ReplayBuffer(SPEC, 200_000), {}, {}
     with np.load(path) as data:
         applied = {int(k): v for k, v in json.loads(str(data["applied"])).items()}
+        ledger = {int(k): v for k, v in json.loads(str(data["ledger"])).items()}
     # ReplayBuffer.load reads the same arrays
-    return ReplayBuffer.load(path, SPEC), applied
+    return ReplayBuffer.load(path, SPEC), applied, ledger
 
 
 def run_learner(port: int, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    buffer, applied = load(run_dir)
-    link = ZmqLearnerLink(f"127.0.0.1:{port}", SPEC, CONFIG_HASH, run_dir / "log", applied)
+    buffer, applied, ledger = load(run_dir)
+    link = ZmqLearnerLink(f"127.0.0.1:{port}", SPEC, CONFIG_HASH, run_dir / "log", applied, ledger=ledger)
     learner = Learner(None, None, {"online": buffer}, {"online": 1.0}, link, LearnerConfig())
     stop = {"requested": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
@@ -71,13 +110,11 @@ def run_learner(port: int, run_dir: Path) -> None:
         for event in link.events():
             print(event, flush=True)
         if time.monotonic() - last > 0.3:
-            applied = dict(link.applied_in_buffers)
-            save(run_dir, buffer, applied)
-            link.checkpointed(applied)
+            save(run_dir, buffer, link)
             last = time.monotonic()
         time.sleep(0.005)
     learner.ingest()
-    save(run_dir, buffer, dict(link.applied_in_buffers))
+    save(run_dir, buffer, link)
     print(f"rejected {link.rejected}", flush=True)
     link.close()
 

@@ -10,11 +10,10 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
-import zmq
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from link_peers import SPEC, transitions
+from link_peers import SPEC, RawActor, transitions
 
 from robokit.link import wire
 from robokit.link.durable_log import DurableLog
@@ -114,32 +113,6 @@ def test_the_spool_keeps_unacknowledged_batches_across_a_restart(tmp_path):
     assert [(s, f) for s, f in reopened.pending()] == [(2, b"\x02" * 10), (3, b"\x03" * 10)]
     with pytest.raises(SpoolFull, match="raise the spool limit"):
         reopened.add(4, b"x" * 990)
-
-
-class RawActor:
-    """A hand-driven DEALER socket speaking the wire format directly."""
-
-    def __init__(self, port: int):
-        self.context = zmq.Context()
-        self.sock = self.context.socket(zmq.DEALER)
-        self.sock.linger = 0
-        self.sock.connect(f"tcp://127.0.0.1:{port}")
-
-    def send(self, message: dict) -> None:
-        self.sock.send(wire.pack(message))
-
-    def reply(self, kind: str, timeout_ms: int = 5000) -> dict:
-        deadline = time.monotonic() + timeout_ms / 1000
-        while time.monotonic() < deadline:
-            if self.sock.poll(100):
-                message = wire.unpack(self.sock.recv())
-                if message["t"] == kind:
-                    return message
-        raise AssertionError(f"no {kind!r} reply")
-
-    def close(self) -> None:
-        self.sock.close()
-        self.context.term()
 
 
 def test_duplicates_are_acknowledged_but_inserted_once_and_gaps_wait_for_a_resend(tmp_path):

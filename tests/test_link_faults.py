@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import msgpack
 import numpy as np
 import pytest
 import zmq
@@ -19,7 +20,11 @@ import zmq
 PEERS = Path(__file__).with_name("link_peers.py")
 sys.path.insert(0, str(PEERS.parent))
 
-from link_peers import SPEC, load  # noqa: E402
+from link_peers import SPEC, load, transitions  # noqa: E402
+
+from robokit.link import wire  # noqa: E402
+from robokit.link.durable_log import DurableLog  # noqa: E402
+from robokit.runs.audit import audit, report  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -97,7 +102,7 @@ def peers(tmp_path):
 
 
 def received(run_dir: Path) -> dict[int, np.ndarray]:
-    buffer, _ = load(run_dir)
+    buffer, _, _ = load(run_dir)
     states = buffer.obs["state"][: len(buffer)]
     return {int(a): np.sort(states[states[:, 0] == a, 1]).astype(int) for a in np.unique(states[:, 0])}
 
@@ -119,11 +124,31 @@ def test_a_killed_and_restarted_learner_loses_and_doubles_nothing(peers):
     peers.wait_progress(0, 6_000)
     learner.send_signal(signal.SIGKILL)
     learner.wait()
+    # a poison batch an older learner acknowledged: a metrics row its consumer cannot take
+    poison = wire.pack({"t": "batch", "seq": 0, "stream": "metrics", "data": [{"actor": 7}]})
+    poisoned = DurableLog(peers.run_dir / "log")
+    list(poisoned.replay())
+    poisoned.append(777, 0, poison)
+    poisoned.close()
     peers.wait_progress(0, 9_000)  # the actors go on while the learner is down
     learner = peers.learner()
     out = peers.finish(learner, actors)
     assert_exactly(peers.run_dir, {0: 20_000, 1: 20_000})
     assert "replayed" in out  # batches acknowledged after the last checkpoint came back from the log
+    assert "quarantined logged batch 0 of source 777" in out
+    audits = audit_peers(peers)
+    assert [(a.actor, a.transitions, a.in_buffer, a.problems) for a in audits if a.actor >= 0] == [
+        (0, 20_000, 20_000, []), (1, 20_000, 20_000, [])]  # fmt: skip
+    assert (
+        report(audits)[-1].startswith("no batch or transition lost")
+        and "1 batches quarantined" in report(audits)[-1]
+    )
+
+
+def audit_peers(peers):
+    buffer, _, ledger = load(peers.run_dir)
+    spools = sorted((peers.tmp / "spools").glob("actor_*"))
+    return audit({"online": buffer}, ledger, peers.run_dir / "log", spools)
 
 
 def test_a_killed_actor_resends_its_spool_after_a_restart(peers):
@@ -140,6 +165,14 @@ def test_a_killed_actor_resends_its_spool_after_a_restart(peers):
     peers.finish(learner, [restarted])
     assert spooled >= 10, f"only {spooled} batches were unacknowledged when the actor was killed"
     assert_exactly(peers.run_dir, {0: 20_000})
+    (only,) = audit_peers(peers)
+    assert (only.made, only.actor_acked, only.waiting, only.in_buffer, only.problems) == (
+        200,
+        199,
+        0,
+        20_000,
+        [],
+    )
 
 
 def test_a_stopped_learner_does_not_stop_the_actors_and_loses_nothing(peers):
@@ -195,6 +228,85 @@ def test_hostile_frames_are_rejected_and_the_learner_keeps_serving(peers):
     assert_exactly(peers.run_dir, {0: 2_000})
     rejected = int(out.rsplit("rejected ", 1)[1].split()[0])
     assert rejected >= 0.6 * sent, out[-2000:]
+
+
+def mutate(value, rng: np.random.Generator, depth: int = 0):
+    """`value` with one random change somewhere inside: a field dropped, retyped, resized or made
+    hostile (huge, negative, NaN, bytes keys, deep nesting), as a fuzzer of the wire would."""
+    hostile = [None, True, -1, 2**63 - 1, -(2**63), 2**64 - 1, 1e308, float("nan"), float("inf"), ""]
+    hostile += ["x" * 5000, b"\x00" * 7, [], {}, [[[[]]]], {b"k": 1}, {"t": "batch"}, [2**62, 4], 3.5]
+    if isinstance(value, dict) and value and rng.random() < 0.85:
+        keys = list(value)
+        key = keys[int(rng.integers(len(keys)))]
+        out = dict(value)
+        roll = rng.random()
+        if roll < 0.15:
+            del out[key]
+        elif roll < 0.25:
+            out[b"x" if rng.random() < 0.5 else "extra"] = hostile[int(rng.integers(len(hostile)))]
+        else:
+            out[key] = mutate(value[key], rng, depth + 1)
+        return out
+    if isinstance(value, list) and value and rng.random() < 0.85:
+        out = list(value)
+        i = int(rng.integers(len(out)))
+        out[i] = mutate(out[i], rng, depth + 1)
+        if rng.random() < 0.1:
+            out.append(out[i])
+        return out
+    if isinstance(value, bytes) and value and rng.random() < 0.7:
+        cut = int(rng.integers(len(value)))
+        return value[:cut] if rng.random() < 0.5 else value + bytes(rng.integers(0, 255, cut, dtype=np.uint8))
+    if isinstance(value, int) and not isinstance(value, bool) and rng.random() < 0.5:
+        return int(value + rng.integers(-3, 4))
+    return hostile[int(rng.integers(len(hostile)))]
+
+
+def test_a_seeded_fuzzer_stops_nothing_and_the_buffers_hold_exactly_the_real_actors_rows(peers):
+    """Thousands of mutated hellos, batches (every stream), pings and params replies from a peer
+    that completed a handshake; then a real actor must still be served, exactly."""
+    learner = peers.learner()
+    rng = np.random.default_rng(18)
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(f"tcp://127.0.0.1:{peers.port}")
+    hello = {"t": "hello", "protocol": wire.PROTOCOL, "actor": 9, "source": 99, "config_hash": "link-test",
+             "spec": wire.spec_to_wire(SPEC), "paced": False, "acked": -1}  # fmt: skip
+    row = {"actor": 9, "episode_return": 1.0, "episode_length": 3, "success": False, "time": 0.0}
+    fuzzed = transitions(9, 0, 4)
+    valid = [
+        hello,
+        {"t": "ping", "version": 3},
+        {"t": "batch", "seq": 0, "stream": "metrics", "data": [row]},
+        {"t": "batch", "seq": 0, "stream": "corrections", "data": [{"actor": 9, "time": 0.0, "text": "go"}]},
+        {"t": "batch", "seq": 0, "stream": "transitions", "data": wire.encode_transitions(fuzzed, SPEC)},
+    ]  # fmt: skip
+    sock.send(wire.pack(hello))
+    sent = 0
+    for _ in range(3000):
+        message = mutate(valid[int(rng.integers(len(valid)))], rng)
+        try:
+            frame = msgpack.packb(message, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        sock.send(frame)
+        sent += 1
+        if sent % 200 == 0:
+            sock.send(wire.pack(hello))  # back into a session, so that deep checks are reached
+            while sock.poll(0):
+                sock.recv()
+    sock.close()
+    context.term()
+    actor = peers.actor(0, total=2_000)
+    out = peers.finish(learner, [actor])
+    got = received(peers.run_dir)
+    assert sent > 2_500 and sorted(got) in (
+        [0],
+        [0, 9],
+    )  # the fuzzer's own rows only if valid ones slipped through
+    assert len(got[0]) == 2_000 and np.array_equal(got[0], np.arange(2_000))
+    assert "Traceback" not in out and "could not handle it" not in out, out[-3000:]
 
 
 def test_the_link_refuses_a_mismatched_actor_naming_what_differs_on_both_sides(tmp_path):

@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from robokit.data.durable import fsync_directory
+
 HEADER = struct.Struct("<II")
 IDS = struct.Struct("<qq")  # (source, seq) at the start of each record's body
 SEGMENT_BYTES = 256 * 2**20
@@ -23,15 +25,6 @@ SEGMENT_BYTES = 256 * 2**20
 
 class LogBroken(RuntimeError):
     """The log could not be written nor its last record undone: acknowledging more would lie."""
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make the entries of `directory` (files created, renamed, deleted in it) durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class DurableLog:

@@ -158,11 +158,16 @@ def secure_learner(context: zmq.Context, sock: zmq.Socket, folder: Path, report=
     return authenticator
 
 
-def secure_actor(sock: zmq.Socket, folder: Path) -> None:
+def actor_keys(folder: Path) -> tuple[bytes, bytes, bytes]:
+    """(public, secret, learner's public) of an actor's keys folder; one sentence if unusable."""
     folder = actor_key_folder(folder)
     public, secret = _load(folder, "actor", secret=True)
     server_public, _ = _load(folder, "learner", secret=False)
-    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, server_public
+    return public, secret, server_public
+
+
+def secure_actor(sock: zmq.Socket, keys: tuple[bytes, bytes, bytes]) -> None:
+    sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = keys
 
 
 def is_loopback(host: str) -> bool:

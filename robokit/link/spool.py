@@ -8,31 +8,14 @@ in memory up to `memory_bytes`; older ones are read back from disk.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from pathlib import Path
+
+from robokit.data.durable import write_durably
 
 
 class SpoolFull(RuntimeError):
     """The spool holds `max_bytes` of unacknowledged batches."""
-
-
-def write_durably(path: Path, data: bytes, durable: bool = True) -> None:
-    """Replace `path` by `data` all at once; with `durable`, fsync the file and its folder's entry
-    (so what an acknowledgement promises survives a power cut, not only a process kill)."""
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if durable:
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class Spool:

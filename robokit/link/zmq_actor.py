@@ -20,10 +20,11 @@ from typing import Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from robokit.data.durable import write_durably
 from robokit.link import wire
 from robokit.link.base import check_stream
-from robokit.link.keys import secure_actor, split_address
-from robokit.link.spool import Spool, write_durably
+from robokit.link.keys import actor_keys, secure_actor, split_address
+from robokit.link.spool import Spool
 from robokit.types import EnvSpec
 
 log = logging.getLogger("robokit.link")
@@ -61,6 +62,7 @@ class ZmqActorLink:
     ):
         host, port = split_address(address)
         self.endpoint, self.keys = f"tcp://{host}:{port}", keys
+        self._curve = actor_keys(keys) if keys is not None else None  # bad keys: one sentence, here
         self.actor_id, self.spec, self.paced, self.reward = actor_id, spec, paced, reward
         self.config_hash, self.config_fields = wire.agent_identity(agent_config)
         self.dead_after_s = dead_after_s
@@ -168,8 +170,8 @@ class ZmqActorLink:
         self.sock = self.context.socket(zmq.DEALER)
         self.sock.linger = 0
         self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        if self.keys is not None:
-            secure_actor(self.sock, self.keys)
+        if self._curve is not None:
+            secure_actor(self.sock, self._curve)
         # the transport's handshake failures (missing or wrong keys) are only seen on a monitor
         self._monitor = self.sock.get_monitor_socket(_HANDSHAKE_FAILED)
         self.sock.connect(self.endpoint)

@@ -318,6 +318,7 @@ class ZmqLearnerLink:
             return False
         with self._lock:
             self.log.append(session.source, seq, frame)
+            self.ledger.setdefault(session.source, new_ledger())["actor"] = session.actor
         self._accept(session.source, seq, stream, data)
         return True
 

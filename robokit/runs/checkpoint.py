@@ -1,7 +1,8 @@
 """Learner checkpoints: agent state (orbax), replay buffers and counters, written all-or-nothing.
 
-A checkpoint is a folder `checkpoints/step_<N>`; it is written as `step_<N>.partial` and renamed
-only when complete, so a crash or Ctrl-C mid-write leaves the previous checkpoint as the latest.
+A checkpoint is a folder `checkpoints/step_<N>`; it is written as `step_<N>.partial`, fsynced
+(every file and folder) and renamed only when complete, so a crash, Ctrl-C or power cut mid-write
+leaves the previous checkpoint as the latest; the link log a checkpoint covers is deleted only after.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import orbax.checkpoint as ocp
 
+from robokit.data.durable import fsync_directory, fsync_tree
 from robokit.data.replay import ReplayBuffer
 from robokit.types import EnvSpec
 
@@ -38,9 +40,11 @@ def save(directory: Path, step: int, agent_state, buffers: dict[str, ReplayBuffe
         for name, buffer in buffers.items():
             buffer.save(partial / f"buffer_{name}.npz")
         (partial / "counters.json").write_text(json.dumps(counters))
+        fsync_tree(partial)
         if final.exists():
             shutil.rmtree(final)
         partial.rename(final)
+        fsync_directory(directory)
     except OSError as err:
         shutil.rmtree(partial, ignore_errors=True)
         why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
