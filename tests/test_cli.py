@@ -94,6 +94,9 @@ def test_keys_are_made_once_per_folder(tmp_path):
     assert {"learner.key", "learner.key_secret", "actor.key", "actor.key_secret", "authorized"} <= names
     again = robokit("keys", "--out", str(tmp_path / "keys"))
     assert again.returncode == 2 and "pass a new folder" in again.stderr
+    added = robokit("keys", "--out", str(tmp_path / "keys"), "--add-actor", "arm2")
+    assert added.returncode == 0 and "copy that folder to the actor machine" in added.stdout
+    assert (tmp_path / "keys" / "authorized" / "arm2.key").exists()
 
 
 def test_bench_link_json_lines():
@@ -105,3 +108,17 @@ def test_bench_link_json_lines():
     with tempfile.TemporaryDirectory() as tmp:
         assert transitions_per_s(STATE_SPEC, 2, batches=5, batch=16, folder=Path(tmp) / "a") > 0
         assert 0 < publish_ms(0.1, Path(tmp), repeats=1) < 5000
+
+
+def test_an_interrupted_learner_names_its_own_resume_with_the_options_it_needs():
+    from pathlib import Path
+
+    from robokit.cli.train import LearnerCommand, TrainCommand, resume_command
+
+    learner = LearnerCommand(listen="0.0.0.0:5555", keys=Path("keys"), robot_config=Path("robot.yaml"))
+    line = resume_command(learner, "learner", Path("runs/r"))
+    assert line.startswith("robokit learner ") and line.endswith("--resume runs/r")
+    for words in ("--listen 0.0.0.0:5555", "--keys keys", "--robot-config robot.yaml"):
+        assert words in line
+    plain = resume_command(TrainCommand(), "train", Path("runs/r"))
+    assert plain == "robokit train --resume runs/r"

@@ -209,6 +209,10 @@ def test_a_learner_killed_mid_run_resumes_with_every_transition_its_actors_took(
     with np.load(latest / "buffer_online.npz") as buffer:
         stored = int(buffer["counters"][1])
     assert actor_steps(run) == stored == counters["env_steps"]  # none lost, none doubled
+    audit = robokit("audit", str(run))  # what a user runs to see the same
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert audit.stdout.strip().splitlines()[-1].startswith("no batch or transition lost"), audit.stdout
+    assert len(audit.stdout.strip().splitlines()) == 2 + 2 + 1  # legend, header, a line per actor, verdict
 
 
 @pytest.mark.slow

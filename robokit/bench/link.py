@@ -46,8 +46,8 @@ def _episode(spec: EnvSpec, n: int, rng: np.random.Generator) -> list[Transition
     return [Transition(frames[i], action, 0.0, False, i == n - 1, frames[i + 1]) for i in range(n)]
 
 
-def _actor_main(port, actor_id, spec, spool, batches, batch, go, done) -> None:
-    link = ZmqActorLink(f"127.0.0.1:{port}", actor_id, spec, HASH, spool)
+def _actor_main(port, actor_id, spec, spool, batches, batch, go, done, durable) -> None:
+    link = ZmqActorLink(f"127.0.0.1:{port}", actor_id, spec, HASH, spool, durable=durable)
     items = _episode(spec, batch, np.random.default_rng(actor_id))
     link.wait_connected(30)
     go.wait()
@@ -58,8 +58,11 @@ def _actor_main(port, actor_id, spec, spool, batches, batch, go, done) -> None:
     done.set()
 
 
-def transitions_per_s(spec: EnvSpec, actors: int, batches: int, batch: int, folder: Path) -> float:
-    """Seconds from the start signal until the learner's buffer holds every transition sent."""
+def transitions_per_s(
+    spec: EnvSpec, actors: int, batches: int, batch: int, folder: Path, durable: bool = True
+) -> float:
+    """Transitions per second from the start signal until the learner's buffer holds every one sent
+    (`durable`: actors fsync each spooled batch, as they do by default)."""
     total = actors * batches * batch
     link = ZmqLearnerLink("127.0.0.1:0", spec, HASH, folder / "log")
     buffer = ReplayBuffer(spec, total + 1)
@@ -70,7 +73,7 @@ def transitions_per_s(spec: EnvSpec, actors: int, batches: int, batch: int, fold
     procs = [
         ctx.Process(
             target=_actor_main,
-            args=(link.port, i, spec, folder / f"spool{i}", batches, batch, go, dones[i]),
+            args=(link.port, i, spec, folder / f"spool{i}", batches, batch, go, dones[i], durable),
             daemon=True,
         )
         for i in range(actors)
@@ -135,12 +138,17 @@ def bench_link(repeats: int = 3) -> Iterator[dict]:
             ("state_1_actor", STATE_SPEC, 1, 400, 256),
             ("state_4_actors", STATE_SPEC, 4, 100, 256),
             ("image_2x128px_1_actor", IMAGE_SPEC, 1, 60, 32),
+            ("state_1_actor_1_step_batches", STATE_SPEC, 1, 1000, 1),
         )
         for case, spec, actors, batches, batch in cases:
-            rates = [
-                transitions_per_s(spec, actors, batches, batch, root / f"{case}-{r}") for r in range(repeats)
-            ]
-            yield _row(case, "transitions_per_s", statistics.median(rates), "1/s")
+            # the cost of fsyncing each spooled batch, side by side: the same case with and without
+            for durable in (True, False):
+                name = case if durable else f"{case}_no_fsync"
+                rates = [
+                    transitions_per_s(spec, actors, batches, batch, root / f"{name}-{r}", durable)
+                    for r in range(repeats)
+                ]
+                yield _row(name, "transitions_per_s", statistics.median(rates), "1/s")
         for megabytes in (3, 40):
             yield _row(f"params_{megabytes}mb", "publish_to_actor_ms", publish_ms(megabytes, root, 5), "ms")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tyro.conf import Positional
+
 
 @dataclass(frozen=True)
 class Audit:
@@ -12,7 +14,7 @@ class Audit:
     quarantined, and its transitions in the buffers (missing, doubled, mispaired). Exit status 1
     on any loss."""
 
-    run: Path
+    run: Positional[Path]
     """Run folder written by `robokit train` or `robokit learner`."""
     spool: tuple[Path, ...] = ()
     """Spool folders of actors on other machines (copied here), beyond RUN/spool."""

@@ -64,6 +64,10 @@ class ServingLearnerLink(LearnerLink, Protocol):
         """Lines about actors connecting, going silent, being refused, since the last call."""
         ...
 
+    def ledger_snapshot(self) -> dict[int, dict]:
+        """{source: what its batches delivered to the buffers}, for a checkpoint and the audit."""
+        ...
+
     def checkpointed(self, applied: dict[int, int]) -> int:
         """The buffers now hold `applied` {source: seq} on disk: the log before it may go."""
         ...

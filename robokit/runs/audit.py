@@ -155,7 +155,12 @@ def report(audits: list[SourceAudit]) -> list[str]:
         f"{'resent':>6} {'quar.':>5} {'transitions':>11} {'in buffer':>9} {'evicted':>7} {'missing':>7} "
         f"{'dupl.':>5} {'mispaired':>9}"
     )
-    lines = [header]
+    legend = (
+        "batches: made by the actor, acked (the actor's mark), waiting in its spool, held by the learner, "
+        "to replay from its log, resent, quarantined; transitions: delivered, in the buffer, evicted by the "
+        "ring, missing, doubled, mispaired"
+    )
+    lines = [legend, header]
     for a in audits:
 
         def opt(value):
