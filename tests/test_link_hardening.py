@@ -140,6 +140,31 @@ def test_a_link_thread_that_dies_is_loud_not_silent(learner, monkeypatch):
         learner.drain()
 
 
+def test_an_actor_whose_link_thread_dies_says_so_at_its_next_send(learner, tmp_path, monkeypatch):
+    import robokit.link.zmq_actor as zmq_actor
+
+    def full_disk(path, data, durable=True):
+        if path.name == "acked":
+            raise OSError(28, "No space left on device")
+        return real(path, data, durable)
+
+    real = zmq_actor.write_durably
+    monkeypatch.setattr(zmq_actor, "write_durably", full_disk)
+    actor = ZmqActorLink(f"127.0.0.1:{learner.port}", 0, SPEC, "h", tmp_path / "spool")
+    try:
+        assert actor.wait_connected(10)
+        actor.send("transitions", transitions(0, 0, 3))  # its acknowledgement cannot be written
+        deadline = time.monotonic() + 5
+        while actor.failure is None:
+            assert time.monotonic() < deadline, "the actor's link thread did not stop"
+            time.sleep(0.01)
+        with pytest.raises(LinkFailed, match="restart the actor; its spool"):
+            actor.send("transitions", transitions(0, 3, 3))
+        assert (tmp_path / "spool" / "0.msg").exists()  # nothing it had sent is forgotten
+    finally:
+        actor.close()
+
+
 def test_a_failed_log_write_is_undone_and_not_acknowledged(tmp_path):
     log = DurableLog(tmp_path / "log")
     log.append(1, 0, b"first")

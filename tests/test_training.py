@@ -231,3 +231,30 @@ def test_default_training_reaches_90_percent_on_pickcube(tmp_path, actors):
     final = [json.loads(x) for x in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()][-1]
     assert final["final"] and final["episodes"] == 50
     assert final["success_rate"] >= 0.9, final
+
+
+def test_a_link_that_stops_ends_the_run_loudly_with_a_checkpoint(tmp_path, monkeypatch):
+    """A learner whose link thread died (LinkFailed from its drain) neither hangs nor dies without
+    a checkpoint: the run saves what its buffers hold and says how to resume."""
+    from tiny_task import PointGoal
+
+    from robokit.link.base import LinkFailed
+    from robokit.recipes import online
+    from robokit.recipes.online_config import TrainConfig
+
+    steps = {"n": 0}
+    real_step = online.OnlineRun.step
+
+    def step(self):
+        steps["n"] += 1
+        if steps["n"] == 150:
+            raise LinkFailed("the link stopped receiving (LogBroken: disk gone)")
+        real_step(self)
+
+    monkeypatch.setattr(online.OnlineRun, "step", step)
+    config = TrainConfig(env="point", run_dir=tmp_path / "run", actors=0, max_env_steps=1000, start_after=50,
+                         eval_every=10_000, checkpoint_every=10_000, preset="cpu")  # fmt: skip
+    with pytest.raises(LinkFailed, match=r"disk gone.*checkpointed in .*resume it with --resume"):
+        online.train(config, PointGoal, None, say=lambda line: None)
+    latest = checkpoint.latest(tmp_path / "run" / "checkpoints")
+    assert latest is not None and json.loads((latest / "counters.json").read_text())["env_steps"] >= 149

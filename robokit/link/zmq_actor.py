@@ -22,7 +22,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from robokit.data.durable import write_durably
 from robokit.link import wire
-from robokit.link.base import check_stream
+from robokit.link.base import LinkFailed, check_stream
 from robokit.link.keys import actor_keys, secure_actor, split_address
 from robokit.link.spool import Spool
 from robokit.types import EnvSpec
@@ -81,6 +81,7 @@ class ZmqActorLink:
         self.released = False
         self.refused: str | None = None
         self.handshake_failure: str | None = None  # the transport refused us (keys), if it said so
+        self.failure: str | None = None  # why the I/O thread stopped, if it did: send() raises
         self.reconnects = 0
         self._monitor = None
         self._running = True
@@ -92,6 +93,11 @@ class ZmqActorLink:
     # -- ActorLink ------------------------------------------------------------------------------------
     def send(self, stream: str, items: list) -> None:
         check_stream(stream)
+        if self.failure is not None:
+            raise LinkFailed(
+                f"actor {self.actor_id}'s link stopped ({self.failure}): restart the actor; its spool "
+                f"{self.spool.directory} keeps what the learner has not acknowledged"
+            )
         if self.refused:
             raise LinkRefused(f"the learner refused actor {self.actor_id}: {self.refused}.")
         if not items:
@@ -215,6 +221,14 @@ class ZmqActorLink:
         self._hello_at = time.monotonic()
 
     def _serve(self) -> None:
+        try:
+            self._serve_forever()
+        except BaseException as err:  # never a silent death: send() raises LinkFailed from now on
+            self.failure = f"{type(err).__name__}: {err}"
+            self.connected = False
+            log.critical("actor %d's link thread stopped", self.actor_id, exc_info=True)
+
+    def _serve_forever(self) -> None:
         self._connect()
         last_heard, last_ping, last_progress = time.monotonic(), 0.0, time.monotonic()
         while self._running and not self.refused:
@@ -276,7 +290,12 @@ class ZmqActorLink:
 
             version = message.get("version")
             if isinstance(version, int) and isinstance(message.get("data"), bytes):
-                self._params = (version, serialization.msgpack_restore(message["data"]))
+                try:
+                    params = serialization.msgpack_restore(message["data"])
+                except Exception as err:
+                    log.warning("ignored params version %s the actor could not read: %s", version, err)
+                    return False
+                self._params = (version, params)
                 self._ping()  # tells the learner which version arrived
         elif kind == "error":
             reason = message.get("reason")

@@ -12,16 +12,12 @@ factory, so this core module never imports robokit.envs.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-
-import numpy as np
 
 from robokit.agents.base import agent_kind
 from robokit.link import InProcessLink
@@ -35,9 +31,9 @@ from robokit.recipes.online_config import TrainConfig
 from robokit.recipes.online_setup import learner_setup, new_agent, open_run_dir, resumed_agent, streak_reached
 from robokit.recipes.run_state import Counters, LoopState
 from robokit.runs import checkpoint
-from robokit.runs.folder import jsonable
 from robokit.runs.log import RunLog
-from robokit.types import EnvSpec, TransitionBatch
+from robokit.runs.quarantine import Quarantine
+from robokit.types import EnvSpec
 
 #: how many env steps paced actors may run ahead of the learner's update-to-data ratio
 PACE_SLACK = 32
@@ -228,31 +224,6 @@ class OnlineRun:
             self.learner.ingest()
 
 
-class Quarantine:
-    """Items a learner handler raised on: written under `folder` with the reason, and one line
-    said (the first ten, then every hundredth); the run goes on."""
-
-    def __init__(self, folder: Path, loop: LoopState):
-        self.folder, self.loop, self.count = folder, loop, 0
-
-    def __call__(self, stream: str, items, err: Exception) -> None:
-        self.count += 1
-        path = self.folder / f"{stream}_{self.count:06d}"
-        if self.count <= 1000:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if isinstance(items, TransitionBatch):
-                columns = {f.name: getattr(items, f.name) for f in dataclasses.fields(items)}
-                frames = {f"frames/{k}": v for k, v in columns.pop("frames").items()}
-                np.savez(path.with_suffix(".npz"), **frames, **columns)
-            else:
-                path.with_suffix(".json").write_text(json.dumps(jsonable(items)))
-            path.with_suffix(".why").write_text(f"{type(err).__name__}: {err}\n")
-        if self.count <= 10 or self.count % 100 == 0:
-            self.loop.say(
-                f"quarantined {stream} items a handler could not take ({type(err).__name__}: {err}): {path}"
-            )
-
-
 def _next_multiple(value: int, every: int) -> int:
     return (value // every + 1) * every
 
@@ -301,7 +272,7 @@ def open_run(
     loop = loop or LoopState()
     learner = Learner(
         agent, state, buffers, ratios, link, learner_config, seed=config.seed, extra=kind.buffers,
-        quarantine=Quarantine(run_dir / "quarantine", loop),
+        quarantine=Quarantine(run_dir / "quarantine", loop.say),
     )  # fmt: skip
     counters.apply_to(learner)
     if kind.finetunes:
