@@ -68,6 +68,7 @@ class ZmqActorLink:
         self.dead_after_s = dead_after_s
         self.spool = Spool(spool_dir, max_bytes=spool_bytes, durable=durable)
         self.source = _spool_source(Path(spool_dir))
+        (Path(spool_dir) / "actor").write_text(str(actor_id))  # for `robokit audit`
         acked_file = Path(spool_dir) / "acked"
         self._acked_file = acked_file
         self.acked = _read_acked(acked_file)
@@ -201,7 +202,7 @@ class ZmqActorLink:
                 fix = "pass --keys with this machine's folder from the learner's keys, or drop --keys"
             text = f"the learner at {where} refused the connection: {why}: {fix}"
             if text != self.handshake_failure:
-                log.error("%s", text)
+                log.info("%s", text)
             self.handshake_failure = text
 
     def _hello(self) -> None:

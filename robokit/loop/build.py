@@ -85,6 +85,8 @@ class ActorRun:
 
         o = self.options
         if not self.link.wait_connected(10.0):
+            if self.link.handshake_failure:  # keys: no retry will fix it, so stop and say why
+                raise RuntimeError(f"actor {o.actor_id}: {self.link.handshake_failure}")
             say(f"actor {o.actor_id}: {self.link.no_answer()}; acting and spooling meanwhile")
         on_lost = o.on_learner_lost or ("hold" if o.real else "continue")  # a real arm holds still
         steps = run_actor(self.actor, self.link, should_stop, on_lost, o.send_every, o.max_steps)

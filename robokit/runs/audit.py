@@ -115,6 +115,8 @@ def _read_spool(folder: Path, entry) -> None:
     if not (folder / "source").exists():
         return
     a = entry(int((folder / "source").read_text()))
+    if a.actor < 0 and (folder / "actor").exists():  # never reached the learner: its own word
+        a.actor = int((folder / "actor").read_text())
     acked_file = folder / "acked"
     a.actor_acked = int(acked_file.read_text()) if acked_file.exists() else -1
     waiting = sorted(int(p.stem) for p in folder.glob("*.msg"))
