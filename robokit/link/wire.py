@@ -93,7 +93,7 @@ def decode_array(value: Any, name: str, dtype: str, trailing: tuple[int, ...]) -
         raise MessageError(f"{name} is not an [dtype, shape, bytes] array")
     got_dtype, shape, data = value
     if not isinstance(got_dtype, str) or np.dtype(dtype).str != got_dtype:
-        raise MessageError(f"{name} has dtype {got_dtype!r}, expected {np.dtype(dtype).str!r}")
+        raise MessageError(f"{name} has dtype {short(got_dtype, 30)}, expected {np.dtype(dtype).str!r}")
     expected = f"(n, {', '.join(map(str, trailing))})"
     if not (isinstance(shape, list) and len(shape) == len(trailing) + 1):
         raise MessageError(f"{name} has a malformed shape: expected {expected}")
@@ -226,7 +226,7 @@ def decode_batch(message: dict, spec: EnvSpec) -> tuple[int, str, Any]:
     seq = field(message, "seq", int)
     stream = field(message, "stream", str)
     if stream not in STREAMS:
-        raise MessageError(f"unknown stream {stream!r}")
+        raise MessageError(f"unknown stream {short(stream, 30)}")
     if seq < 0:
         raise MessageError("negative sequence number")
     data = message.get("data")
