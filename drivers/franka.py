@@ -4,13 +4,19 @@ The 1 kHz torque loop runs in a child process (drivers/franka_loop.py) so that p
 logging or this process's GIL never delay a control tick; `step` sends it the clipped target and
 reads the state it publishes through shared memory. The child also connects, within a deadline:
 pylibfranka's `Robot()` blocks forever, holding the GIL, against a peer that accepts TCP and never
-answers. The gripper runs on a thread of its own, so a slow grasp never blocks `step`.
+answers. The gripper runs in a process of its own (drivers/franka_gripper.py), for the same reason
+and so that a slow grasp never blocks `step`; a configured hand that is missing or silent is one
+sentence at connect.
+
+A FrankaArm may be used from several threads: its calls are serialized by a lock (a `state()` on
+one thread never takes a message meant for another's `step()`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing as mp
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,11 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from robokit.control.impedance import FR3_HOME_Q, ImpedanceGains
-from robokit.control.reference import ReferenceLimits
+from robokit.control.reference import ReferenceLimits, checked_command
 from robokit.drivers import franka_loop
+from robokit.drivers.franka_gripper import MAX_WIDTH, FrankaGripper, GripperError
 from robokit.types import Command, Device, RobotState, SafetyBox
 
-MAX_WIDTH = 0.08
+log = logging.getLogger("robokit.drivers.franka")
 
 
 class RobotError(RuntimeError):
@@ -52,10 +59,14 @@ class FrankaConfig:
     """Joint torque contact/collision thresholds (N m), given to set_collision_behavior."""
     collision_forces: tuple[float, ...] = (20.0,) * 6
     gripper: bool = True
+    """A Franka Hand is mounted; false: none is used and gripper_width stays at its open 0.08 m."""
     grasp_force: float = 20.0
     gripper_speed: float = 0.1
     realtime: bool = False
     """Require a real-time kernel (libfranka's kEnforce); off lets the loop run on any Linux."""
+    min_success_rate: float = 0.95
+    """Below this control_command_success_rate `step` logs a warning (at most every 10 s) and
+    `robokit robot-check` flags the loop."""
 
     def target_box(self) -> SafetyBox:
         m, box = self.target_margin, self.safety_box
@@ -68,13 +79,17 @@ class FrankaArm(Device):
         self.safety_box, self.control_hz = config.safety_box, config.control_hz
         self._process = None
         self._next_step = 0.0
-        self._gripper_requests: queue.Queue = queue.Queue()
+        self._gripper: FrankaGripper | None = None
         self._gripper_closed: bool | None = None
-        self.gripper_width = MAX_WIDTH
         self.recoveries: list[str] = []
+        self._lock = threading.RLock()
+        self._homed = False
+        self._warned_at = 0.0
+        self._stopped: str | None = None  # why the control process ended, once it has
 
     # Robot interface ---------------------------------------------------------------------------
     def connect(self) -> None:
+        self._stopped = None
         ctx = mp.get_context("spawn")
         self._shared = ctx.Array("d", franka_loop.STATE_SIZE, lock=False)
         self._conn, child_conn = ctx.Pipe()
@@ -94,11 +109,27 @@ class FrankaArm(Device):
             raise RobotError(f"cannot use the Franka at {ip}: {message[1]}; check the IP and that FCI is on.")
         self._wait_for_state(timeout)
         if self.config.gripper:
-            threading.Thread(target=self._gripper_worker, name="franka-gripper", daemon=True).start()
+            c = self.config
+            self._gripper = FrankaGripper(ip, c.gripper_speed, c.grasp_force)
+            try:
+                self._gripper.connect(timeout)
+            except GripperError as err:
+                self._gripper = None
+                self.close()
+                raise RobotError(str(err)) from None
+
+    @property
+    def gripper_width(self) -> float:
+        """Metres between the fingers, as last read (0.08, open, without a hand)."""
+        if self._gripper is None:
+            return MAX_WIDTH
+        width = self._gripper.width
+        return width if width == width else MAX_WIDTH  # NaN until the first reading
 
     def state(self) -> RobotState:
-        self._check()
-        s = self._read_shared()
+        with self._lock:
+            self._check()
+            s = self._read_shared()
         return RobotState(
             tcp_pos=s[16:19],
             tcp_quat=s[19:23],
@@ -111,15 +142,17 @@ class FrankaArm(Device):
         )
 
     def step(self, command: Command) -> RobotState:
-        """Send the target (clipped here and again in the loop) and wait out one control period."""
-        self._check()
-        goal = self.config.target_box().clip(np.asarray(command.tcp_pos, dtype=float))
-        quat = np.asarray(command.tcp_quat, dtype=float)
-        self._conn.send(("target", goal, quat / np.linalg.norm(quat)))
-        closed = command.gripper > 0.5
-        if self.config.gripper and closed != self._gripper_closed:
+        """Send the target (checked, clipped here and again in the loop) and wait out one control
+        period. A non-finite or degenerate command is one sentence (ValueError), never sent."""
+        pos, quat, gripper = checked_command(command)
+        with self._lock:
+            self._check()
+            self._conn.send(("target", self.config.target_box().clip(pos), quat))
+        self._warn_if_unhealthy()
+        closed = gripper > 0.5
+        if self._gripper is not None and closed != self._gripper_closed:
             self._gripper_closed = closed
-            self._gripper_requests.put(closed)
+            self._gripper.request(closed)
         period = 1.0 / self.control_hz
         now = time.monotonic()
         # on schedule: one period after the last step; late: one period from now
@@ -128,21 +161,32 @@ class FrankaArm(Device):
         return self.state()
 
     def home(self) -> RobotState:
-        """Move to the home joint configuration along a smooth (minimum-jerk) path."""
-        self._check()
-        self._conn.send(("home", tuple(self.config.home_q)))
-        distance = float(np.max(np.abs(np.array(self.config.home_q) - self._read_shared()[2:9])))
+        """Move to the home joint configuration along a smooth (minimum-jerk) path. Other threads'
+        state() calls go on meanwhile (the lock is held per poll, not for the whole move)."""
+        with self._lock:
+            self._check()
+            self._homed = False
+            self._conn.send(("home", tuple(self.config.home_q)))
+            distance = float(np.max(np.abs(np.array(self.config.home_q) - self._read_shared()[2:9])))
         deadline = time.monotonic() + distance / self.config.home_speed + 10.0
         while time.monotonic() < deadline:
-            if self._conn.poll(0.05):
-                message = self._conn.recv()
-                if message[0] == "homed":
-                    if self.config.gripper:
+            with self._lock:
+                self._check()  # takes the loop's messages, "homed" among them, whichever thread polls
+                if self._homed:
+                    if self._gripper is not None:
                         self._gripper_closed = False
-                        self._gripper_requests.put(False)
+                        self._gripper.request(False)
                     return self._check_home(self.state())
-                self._handle(message)
+            time.sleep(0.01)
         raise RobotError("the arm did not reach its home posture in time: check for obstacles and reflexes.")
+
+    def _warn_if_unhealthy(self) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > 10.0:
+            warning = self.loop_warning()
+            if warning:
+                self._warned_at = now
+                log.warning("%s", warning)
 
     def _check_home(self, state: RobotState) -> RobotState:
         box = self.safety_box
@@ -155,33 +199,71 @@ class FrankaArm(Device):
         return state
 
     def close(self) -> None:
-        if self._process is None:
-            return
-        if self._process.is_alive():
-            self._conn.send(("stop",))
-            self._process.join(3)
-        self._kill()
-        self._gripper_requests.put(None)
+        with self._lock:
+            if self._process is None:
+                return
+            if self._process.is_alive():
+                with contextlib.suppress(OSError, EOFError):
+                    self._conn.send(("stop",))
+                self._process.join(3)
+            self._kill()
+            self._stopped = self._stopped or "the arm was closed"
+            if self._gripper is not None:
+                self._gripper.close()
+                self._gripper = None
 
     def tick_timing(self) -> dict[str, float]:
-        """Control-loop tick period percentiles (s) over the last 1,000 ticks, and the tick count."""
+        """The control loop's health: tick period percentiles (s) over the last 1,000 ticks, ticks
+        run, robot cycles missed (no command from this loop in time) since connect, and libfranka's
+        control_command_success_rate (the share of the last 100 cycles that got a command)."""
         s = self._read_shared()
-        return {"p50": float(s[35]), "p99": float(s[36]), "max": float(s[37]), "ticks": int(s[38])}
+        ticks, missed = int(s[38]), int(s[39])
+        return {
+            "p50": float(s[35]),
+            "p99": float(s[36]),
+            "max": float(s[37]),
+            "ticks": ticks,
+            "missed": missed,
+            "missed_share": missed / max(ticks + missed, 1),
+            "success_rate": float(s[40]),
+        }
+
+    def loop_warning(self) -> str | None:
+        """A sentence when the loop misses more cycles than `min_success_rate` allows, else None."""
+        timing = self.tick_timing()
+        if timing["ticks"] < 1000 or timing["success_rate"] >= self.config.min_success_rate:
+            return None
+        return (
+            f"the control loop answered only {timing['success_rate']:.0%} of the robot's last cycles "
+            f"({timing['missed']} missed of {timing['ticks'] + timing['missed']}): stop other load on this "
+            "machine, or use a real-time kernel (realtime: true)"
+        )
 
     # internals ---------------------------------------------------------------------------------
     def _check(self) -> None:
         if self._process is None:
             raise RobotError("the arm is not connected: call connect() first (or use it in a with block).")
-        while self._conn.poll():
-            self._handle(self._conn.recv())
-        if not self._process.is_alive():
-            raise RobotError("the arm's control process has stopped: reconnect to the arm.")
+        if self._stopped is None:
+            try:
+                while self._conn.poll():
+                    self._handle(self._conn.recv())
+            except (EOFError, OSError):  # the process is gone and its end of the pipe with it
+                self._stopped = "it exited without saying why (killed, or out of memory)"
+        if self._stopped is None and not self._process.is_alive():
+            self._stopped = f"it exited with code {self._process.exitcode}"
+        if self._stopped is not None:
+            raise RobotError(f"the arm's control process has stopped: {self._stopped}; call connect() again.")
 
     def _handle(self, message) -> None:
-        if message[0] == "recovered":
+        if message[0] == "homed":
+            self._homed = True
+        elif message[0] == "recovered":
             self.recoveries.append(message[1])
         elif message[0] == "error":
             self._kill()
+            self._stopped = message[1]
+            if len(message) > 2 and message[2] == "crash":  # not the arm: this program's loop
+                raise RobotError(f"the arm's control loop stopped: {message[1]}; reconnect (and report it).")
             raise RobotError(
                 f"the arm stopped: {message[1]}; clear what it hit, unlock it in Desk, and reconnect."
             )
@@ -205,28 +287,3 @@ class FrankaArm(Device):
         if self._process is not None and self._process.is_alive():
             self._process.kill()
             self._process.join(2)
-
-    def _gripper_worker(self) -> None:
-        """Runs gripper commands one at a time; only the newest waiting request matters."""
-        import pylibfranka as pf
-
-        try:
-            gripper = pf.Gripper(self.config.ip)
-            self.gripper_width = float(gripper.read_once().width)
-        except Exception:  # a missing hand leaves the arm usable
-            return
-        while True:
-            request = self._gripper_requests.get()
-            while not self._gripper_requests.empty():
-                request = self._gripper_requests.get()
-            if request is None:
-                return
-            try:
-                if request:
-                    c = self.config
-                    gripper.grasp(0.0, c.gripper_speed, c.grasp_force, MAX_WIDTH, MAX_WIDTH)
-                else:
-                    gripper.move(MAX_WIDTH, self.config.gripper_speed)
-                self.gripper_width = float(gripper.read_once().width)
-            except Exception:  # a failed grasp is a normal outcome
-                self.gripper_width = float(gripper.read_once().width)

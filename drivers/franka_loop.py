@@ -1,9 +1,10 @@
 """The real arm's 1 kHz torque loop, in its own process (started by robokit.drivers.franka).
 
 Every tick: read the state (libfranka paces the loop), take the newest target off the pipe, move the
-TCP reference along the current segment (robokit.control.reference, as the simulated arm does), and write
-the torques of robokit.control.impedance's impedance law with libfranka's model. Targets that stop arriving
-for `watchdog_s` make the reference hold the measured pose. A reflex (ControlException) is
+TCP reference one tick towards it (robokit.control.reference, as the simulated arm does, so its speed
+and acceleration limits hold at every tick), and write the torques of robokit.control.impedance's
+impedance law with libfranka's model. Targets that stop arriving for `watchdog_s` make the reference
+brake to rest at its limits and hold. A reflex (ControlException) is
 recovered with automatic_error_recovery up to `max_recoveries` times, then the loop stops and says why.
 """
 
@@ -22,7 +23,9 @@ HOME_STIFFNESS = np.array([600.0, 600.0, 600.0, 600.0, 250.0, 150.0, 50.0])
 HOME_DAMPING = np.array([50.0, 50.0, 50.0, 50.0, 30.0, 25.0, 15.0])
 #: FR3 torque-rate limit is 1,000 N m/s; stay 1% under it per 1 ms tick (libfranka's limitRate idea)
 MAX_TORQUE_STEP = 0.99
-STATE_SIZE = 40  # seq, stamp, q 7, dq 7, pos 3, quat 4, vel 6, wrench 6, tick p50/p99/max, ticks, spare
+#: seq, stamp, q 7, dq 7, pos 3, quat 4, vel 6, wrench 6, tick p50/p99/max, ticks, missed ticks,
+#: libfranka's control_command_success_rate
+STATE_SIZE = 41
 
 
 def tcp_pose(robot_state) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +64,8 @@ class ControlLoop:
         self.period = 1.0 / config.control_hz
         self.intervals = np.zeros(1000)
         self.ticks = 0
+        self.missed = 0  # 1 ms robot cycles that passed without a command from this loop
+        self._robot_time: float | None = None
         self.stopping = False
         self.home_goal: np.ndarray | None = None
         """The joint goal of a homing under way; it survives a reflex's recovery (the motion is
@@ -81,23 +86,26 @@ class ControlLoop:
                 self.robot.automatic_error_recovery()
 
     def _serve(self, control, pf) -> None:
-        segment, segment_start = self.reference.hold(), time.monotonic()
         last_target, holding = time.monotonic(), True
         homing = None  # (q_start, q_goal, start time, duration)
         last_tick, last_tau = None, None
         while True:
-            robot_state, _ = control.readOnce()
+            robot_state, period = control.readOnce()
             now = time.monotonic()
             if last_tick is not None:
                 self.intervals[self.ticks % len(self.intervals)] = now - last_tick
                 self.ticks += 1
             last_tick = now
+            robot_time = robot_state.time.to_sec()
+            if self._robot_time is not None:
+                self.missed += max(round((robot_time - self._robot_time) * 1000.0) - 1, 0)
+            self._robot_time = robot_time
             arm = dynamics(robot_state, self.model)
             while self.conn.poll():
                 message = self.conn.recv()
                 if message[0] == "target":
-                    segment = self.reference.plan(message[1], message[2], self.period)
-                    segment_start, last_target, holding = now, now, False
+                    self.reference.set_goal(message[1], message[2])
+                    last_target, holding = now, False
                 elif message[0] == "home":
                     self.home_goal, homing = np.array(message[1]), None
                 elif message[0] == "stop":
@@ -117,16 +125,16 @@ class ControlLoop:
                 if now - start > duration + 0.5:
                     homing, self.home_goal = None, None
                     self.reference.reset(arm.tcp_pos, arm.tcp_quat)
-                    segment, last_target, holding = self.reference.hold(), now, True
+                    last_target, holding = now, True
                     self.conn.send(("homed",))
             else:
                 if not holding and now - last_target > self.config.watchdog_s:
-                    # targets stopped: hold where the arm is, not where the last target pulled it
-                    self.reference.reset(arm.tcp_pos, arm.tcp_quat)
-                    segment, holding = self.reference.hold(), True
-                frac = min((now - segment_start) / self.period, 1.0)
-                ref_pos, ref_quat = segment.at(frac)
-                twist = segment.twist if frac < 1.0 else None
+                    # targets stopped: brake to rest at the limits (never a dead stop) and hold
+                    self.reference.stop()
+                    holding = True
+                # the robot's own cycle time (1 ms, more after missed cycles) moves the reference
+                dt = min(max(period.to_sec(), 0.001), 0.01)
+                ref_pos, ref_quat, twist = self.reference.advance(dt)
                 tau = impedance_torque(arm, ref_pos, ref_quat, self.config.gains, self.rest_q, twist)
             # a torque jump (homing <-> impedance, a new segment) would trip the arm's rate reflex
             previous = np.array(robot_state.tau_J_d) if last_tau is None else last_tau
@@ -146,6 +154,8 @@ class ControlLoop:
             window = self.intervals[: min(self.ticks, len(self.intervals))]
             s[35:38] = np.percentile(window, [50, 99, 100])
         s[38] = self.ticks
+        s[39] = self.missed
+        s[40] = robot_state.control_command_success_rate
         s[0] += 1
 
 
@@ -171,4 +181,4 @@ def run(config, conn, shared) -> None:
     try:
         ControlLoop(config, robot, model, conn, shared).run(pf)
     except Exception as err:
-        conn.send(("error", f"the control loop stopped ({type(err).__name__}: {err})"))
+        conn.send(("error", f"{type(err).__name__}: {err}", "crash"))

@@ -36,10 +36,16 @@ def robot_check(path: Path, say: Callable[[str], None] = print) -> dict[str, flo
         timing = arm.tick_timing()
         report |= {f"tick_{k}_ms": 1000 * timing[k] for k in ("p50", "p99", "max")}
         p50, p99, worst = (report[f"tick_{k}_ms"] for k in ("p50", "p99", "max"))
+        report |= {k: timing[k] for k in ("missed", "missed_share", "success_rate")}
         say(
             f"control loop: tick period p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {worst:.3f} ms "
-            f"over the last {min(timing['ticks'], 1000)} ticks"
+            f"over the last {min(timing['ticks'], 1000)} ticks; {timing['missed']} robot cycles missed of "
+            f"{timing['ticks'] + timing['missed']} ({timing['missed_share']:.2%}), command success rate "
+            f"{timing['success_rate']:.1%}"
         )
+        warning = arm.loop_warning()
+        if warning:
+            say(f"WARNING: {warning}")
     finally:
         arm.close()
     for key, camera_config in config["cameras"].items():

@@ -153,36 +153,67 @@ def reference_at(pos=(0.45, 0.0, 0.3), box=NEAR_BOX):
     return reference
 
 
-def test_reference_velocity_changes_by_at_most_accel_times_period_even_when_commands_reverse():
-    """Random exploration reverses the commanded direction every step; the reference turns around
-    over several periods (3 m/s^2 * 0.1 s = 0.3 m/s per period), never flipping at once."""
+def run_ticks(reference, ticks: int, dt: float = 0.001) -> np.ndarray:
+    """The reference's velocity after each of `ticks` ticks."""
+    return np.array([reference.advance(dt)[2][:3] for _ in range(ticks)])
+
+
+def test_reference_velocity_changes_by_at_most_accel_times_dt_at_every_tick_even_when_commands_reverse():
+    """Random exploration reverses the commanded direction every step; the reference's velocity
+    changes by at most 3 m/s^2 * 1 ms per tick, at the commands and between them alike."""
     wide = SafetyBox(low=(-5.0, -5.0, -5.0), high=(5.0, 5.0, 5.0))  # no face in reach to brake for
-    reference, rng, period = reference_at(box=wide), np.random.default_rng(0), 0.1
-    previous = np.zeros(3)
-    for _ in range(300):
-        goal = reference.pos + rng.choice([-0.03, 0.03], size=3)
-        segment = reference.plan(goal, DOWN, period)
-        velocity = segment.twist[:3]
-        assert np.linalg.norm(velocity - previous) <= 3.0 * period + 1e-9
-        assert np.linalg.norm(velocity) <= 0.5 + 1e-9
-        previous = velocity
+    reference, rng = reference_at(box=wide), np.random.default_rng(0)
+    velocities = [np.zeros(3)]
+    for _ in range(100):
+        reference.set_goal(reference.pos + rng.choice([-0.03, 0.03], size=3), DOWN)
+        velocities.extend(run_ticks(reference, 100))
+    velocities = np.array(velocities)
+    assert np.linalg.norm(np.diff(velocities, axis=0), axis=1).max() <= 3.0 * 0.001 + 1e-9
+    assert np.linalg.norm(velocities, axis=1).max() <= 0.5 + 1e-9
     # and in a box it is near, the same commands never take the reference out of it
     reference = reference_at()
-    for _ in range(300):
-        reference.plan(reference.pos + rng.choice([-0.03, 0.03], size=3), DOWN, period)
-        assert reference.safety_box.contains(reference.pos)
+    for _ in range(100):
+        reference.set_goal(reference.pos + rng.choice([-0.03, 0.03], size=3), DOWN)
+        for _ in range(100):
+            reference.advance(0.001)
+            assert reference.safety_box.contains(reference.pos)
 
 
 def test_reference_reaches_a_goal_exactly_and_stops_there():
-    reference, period = reference_at(), 0.1
+    reference = reference_at()
     goal = np.array([0.55, 0.1, 0.2])
-    for _ in range(30):
-        reference.plan(goal, DOWN, period)
+    reference.set_goal(goal, DOWN)
+    run_ticks(reference, 3000)
     np.testing.assert_allclose(reference.pos, goal, atol=1e-9)
     np.testing.assert_allclose(reference.vel, 0.0, atol=1e-9)
-    # a small step (1 cm, as a policy commands) is taken in one period, as before the rate limit
-    segment = reference.plan(goal + [0.01, 0.0, 0.0], DOWN, period)
-    np.testing.assert_allclose(segment.delta, [0.01, 0.0, 0.0], atol=1e-12)
+    # a small step (1 cm, as a policy commands) takes about 2 sqrt(d / a) = 0.115 s from rest
+    reference.set_goal(goal + [0.01, 0.0, 0.0], DOWN)
+    run_ticks(reference, 125)
+    np.testing.assert_allclose(reference.pos, goal + [0.01, 0.0, 0.0], atol=1e-6)
+
+
+def test_a_stop_at_speed_overruns_by_what_the_deceleration_limit_implies():
+    wide = SafetyBox(low=(-5.0, -5.0, -5.0), high=(5.0, 5.0, 5.0))
+    reference = reference_at(box=wide)
+    reference.set_goal(reference.pos + [2.0, 0.0, 0.0], DOWN)
+    run_ticks(reference, 400)  # at 0.5 m/s
+    at, speed = reference.pos.copy(), float(np.linalg.norm(reference.vel))
+    assert speed == pytest.approx(0.5)
+    reference.stop()
+    velocities = run_ticks(reference, 1000)
+    overrun = reference.pos[0] - at[0]
+    assert overrun == pytest.approx(speed**2 / (2 * 3.0), abs=0.002)  # 42 mm at 3 m/s^2
+    assert np.linalg.norm(np.diff(velocities, axis=0), axis=1).max() <= 3.0 * 0.001 + 1e-9
+    np.testing.assert_allclose(reference.vel, 0.0, atol=1e-9)
+
+
+def test_a_reference_outside_the_box_comes_in_at_its_limits():
+    reference = reference_at(pos=(0.45, 0.0, 0.7))  # 20 cm above the box
+    reference.set_goal(reference.pos, DOWN)  # asked to stay: the goal is clipped into the box
+    velocities = run_ticks(reference, 2000)
+    assert np.linalg.norm(np.diff(velocities, axis=0), axis=1).max() <= 3.0 * 0.001 + 1e-9
+    assert np.linalg.norm(velocities, axis=1).max() <= 0.5 + 1e-9
+    assert reference.safety_box.contains(reference.pos) and reference.pos[2] == pytest.approx(0.5)
 
 
 def test_bad_rates_are_refused_with_the_fix():

@@ -66,8 +66,10 @@ def test_env_options_reach_the_recorded_episodes(tmp_path):
 
 
 def test_successes_only_keeps_only_successes(tmp_path):
-    # Heavy action noise makes the expert fail often; only its successes may be kept.
-    summary = record_expert("PickCube-v0", 2, tmp_path / "ok", successes_only=True, noise=1.0)
+    # Heavy action noise makes the expert fail often; only its successes may be kept. (The arm's
+    # reference, limited at every physics substep, smooths noise: at noise 1.0 the seeded expert
+    # no longer fails; at 1.3 it succeeds 2 times in 7.)
+    summary = record_expert("PickCube-v0", 2, tmp_path / "ok", successes_only=True, noise=1.3)
     episodes = read_episodes(summary.path)
     assert all(ep.infos["success"][-1] for ep in episodes) and len(episodes) == 2
     assert summary.attempts > summary.successes  # some failures were seen and dropped

@@ -13,6 +13,7 @@ pf = pytest.importorskip("pylibfranka", reason="pip install 'robokit[real]'")
 
 from robokit.control.impedance import FR3_HOME_Q  # noqa: E402
 from robokit.drivers.franka import FrankaArm, FrankaConfig, RobotError  # noqa: E402
+from robokit.drivers.franka_bench import Recorder, bench_robot, peak_acceleration  # noqa: E402
 from robokit.types import Command, SafetyBox  # noqa: E402
 
 pytestmark = pytest.mark.timeout(600)
@@ -46,10 +47,13 @@ def test_connects_reads_state_and_homes_smoothly(arm):
     state = arm.state()
     np.testing.assert_allclose(state.q, FR3_HOME_Q, atol=0.01)
     assert abs(np.linalg.norm(state.tcp_quat) - 1.0) < 1e-9 and np.all(np.isfinite(state.wrench))
+    time.sleep(0.5)
     timing = arm.tick_timing()
     # the loop runs, paced by the server's 1 ms cycle: a sanity bound, not a speed target (the
-    # shared machine's load moves the median; a CI run under load measured 1.15 ms)
+    # shared machine's load moves the median; a CI run under load measured 1.15 ms, and a homing
+    # of about 1 s ran 899 ticks beside a training run)
     assert timing["ticks"] > 1000 and 0.0005 < timing["p50"] < 0.003
+    assert 0.0 <= timing["missed_share"] < 0.5 and 0.5 < timing["success_rate"] <= 1.0
 
 
 def test_tracks_a_cartesian_target(arm):
@@ -178,8 +182,209 @@ def test_a_stalled_control_loop_is_recovered_a_bounded_number_of_times(franka_si
             if stall <= 3:
                 state = robot.step(Command(start.tcp_pos, start.tcp_quat, 0.0))
                 assert len(robot.recoveries) == stall, robot.recoveries
+                assert robot.tick_timing()["missed"] >= 100 * stall  # the stall's cycles are counted
                 assert np.linalg.norm(state.tcp_pos - start.tcp_pos) < 0.01
         with pytest.raises(RobotError, match="stopped with a reflex 4 times"):
             robot.step(Command(start.tcp_pos, start.tcp_quat, 0.0))
     finally:
         robot.close()
+
+
+@pytest.mark.parametrize(
+    "pos, quat, gripper, field",
+    [
+        ([np.nan, 0.0, 0.5], [1.0, 0.0, 0.0, 0.0], 0.0, "tcp_pos"),
+        ([0.4, 0.0, np.inf], [1.0, 0.0, 0.0, 0.0], 0.0, "tcp_pos"),
+        ([0.4, 0.0, 0.5], [0.0, 0.0, 0.0, 0.0], 0.0, "tcp_quat"),
+        ([0.4, 0.0, 0.5], [np.nan, 0.0, 0.0, 1.0], 0.0, "tcp_quat"),
+        ([0.4, 0.0, 0.5], [1.0, 0.0, 0.0], 0.0, "tcp_quat"),
+        ([0.4, 0.0, 0.5], [1.0, 0.0, 0.0, 0.0], np.nan, "gripper"),
+    ],
+)
+def test_a_non_finite_or_degenerate_command_is_one_sentence_and_the_loop_goes_on(
+    arm, pos, quat, gripper, field
+):
+    with pytest.raises(ValueError, match=f"command {field}"):
+        arm.step(Command(np.array(pos), np.array(quat), gripper))
+    start = arm.state()
+    goal = start.tcp_pos + np.array([0.02, 0.0, 0.0])
+    for _ in range(15):
+        state = arm.step(Command(goal, start.tcp_quat, 0.0))
+    assert np.linalg.norm(state.tcp_pos - goal) < 0.003 and not arm.recoveries
+
+
+def test_a_call_after_close_or_after_the_loop_died_says_why(franka_sim):
+    robot = FrankaArm(FrankaConfig(ip=franka_sim, safety_box=BOX))
+    robot.connect()
+    robot.close()
+    for call in (robot.state, lambda: robot.step(Command(np.array([0.4, 0, 0.5]), np.array([1.0, 0, 0, 0])))):
+        with pytest.raises(RobotError, match="control process has stopped: the arm was closed; call connect"):
+            call()
+    robot.connect()
+    try:
+        robot._process.kill()  # a crash: the process is gone without a word
+        robot._process.join(5)
+        with pytest.raises(RobotError, match=r"control process has stopped: .*call connect"):
+            robot.state()
+    finally:
+        robot.close()
+
+
+def test_state_from_another_thread_never_takes_a_message_meant_for_homing(arm):
+    stop = threading.Event()
+    errors = []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                arm.state()
+            except Exception as err:
+                errors.append(err)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        start = arm.state()
+        for _ in range(5):
+            arm.step(Command(start.tcp_pos + np.array([0.05, 0.0, 0.0]), start.tcp_quat, 0.0))
+        arm.home()  # its "homed" message arrives while the readers poll the pipe
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not errors
+    np.testing.assert_allclose(arm.state().q, FR3_HOME_Q, atol=0.01)
+
+
+def test_a_silent_gripper_peer_is_one_sentence_within_the_deadline_and_ctrl_c_still_works(tmp_path):
+    """A port that accepts and never answers: pylibfranka's Gripper() would block holding the GIL;
+    in its own process it cannot freeze the program, and Ctrl-C ends the waiting program at once."""
+    import signal
+    import subprocess
+    import sys
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.3", 1338))  # the hand's port
+    listener.listen()
+    accepted = []  # held open, never answered
+
+    def accept_all():
+        while True:
+            try:
+                accepted.append(listener.accept())
+            except OSError:
+                return
+
+    threading.Thread(target=accept_all, daemon=True).start()
+    try:
+        from robokit.drivers.franka_gripper import FrankaGripper, GripperError
+
+        began = time.monotonic()
+        ticks = []
+        ticker = threading.Thread(target=lambda: [ticks.append(time.sleep(0.01)) for _ in range(100)])
+        ticker.start()  # this process's other threads keep running meanwhile
+        with pytest.raises(
+            GripperError, match=r"no answer from a Franka Hand at 127\.0\.0\.3 within 2 s.*gripper: false"
+        ):
+            FrankaGripper("127.0.0.3").connect(timeout_s=2.0)
+        ticker.join()
+        assert time.monotonic() - began < 6.0 and len(ticks) == 100  # 2 s deadline + a process start
+        script = (
+            "from robokit.drivers.franka_gripper import FrankaGripper\nFrankaGripper('127.0.0.3').connect(60)"
+        )
+        waiting = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+        time.sleep(3.0)
+        waiting.send_signal(signal.SIGINT)
+        _, err = waiting.communicate(timeout=10)
+        assert "KeyboardInterrupt" in err
+    finally:
+        listener.close()
+
+
+def test_no_hand_at_all_is_one_sentence_that_names_the_setting():
+    from robokit.drivers.franka_gripper import FrankaGripper, GripperError
+
+    with pytest.raises(GripperError, match=r"no Franka Hand at 127\.0\.0\.4 .*set `gripper: false`"):
+        FrankaGripper("127.0.0.4").connect(timeout_s=10.0)
+
+
+#: the TCP follows the reference through the impedance law, which adds to the reference's own
+#: acceleration and speed: 3.4-3.5 m/s^2 measured against its 3.0 limit alone, up to 4.05 m/s^2
+#: (and 0.56 m/s against 0.5 when coming in from 20 cm outside the box) with the whole suite
+#: loading the machine; 9.4-12.7 m/s^2 before the reference was shaped per tick
+TRACKING = 1.5
+SPEED_TRACKING = 1.15
+
+
+def test_a_20cm_step_keeps_speed_and_acceleration_within_the_limits_and_does_not_overshoot(arm):
+    limits = arm.config.limits
+    start = arm.state()
+    goal = start.tcp_pos + np.array([0.0, 0.2, 0.0])
+    recorder = Recorder(arm)
+    for _ in range(15):
+        arm.step(Command(goal, start.tcp_quat, 0.0))
+    t, pos, vel = recorder.stop()
+    assert np.linalg.norm(vel, axis=1).max() <= limits.max_linear_speed * SPEED_TRACKING
+    assert peak_acceleration(t, vel) <= limits.max_linear_accel * TRACKING
+    overshoot = (pos[:, 1] - goal[1]).max()
+    assert overshoot < 0.002, f"overshoot {overshoot * 1000:.1f} mm"  # 4.5-9.7 mm before
+    assert np.linalg.norm(pos[-1] - goal) < 0.003 and not arm.recoveries
+
+
+def test_targets_that_stop_at_speed_brake_within_the_deceleration_limit(arm):
+    limits = arm.config.limits
+    start = arm.state()
+    recorder = Recorder(arm)
+    # the target runs ahead at 0.49 m/s, then stops coming: the arm stops at the last target
+    for i in range(1, 7):
+        arm.step(Command(start.tcp_pos - np.array([0.0, 0.049 * i, 0.0]), start.tcp_quat, 0.0))
+    last = start.tcp_pos[1] - 0.049 * 6
+    time.sleep(0.6)
+    # a far goal, then silence: after watchdog_s the arm brakes from 0.5 m/s at the limit
+    far = start.tcp_pos[1] + 0.25
+    arm.step(Command(start.tcp_pos + np.array([0.0, 0.25, 0.0]), start.tcp_quat, 0.0))
+    silent_from = time.monotonic()
+    time.sleep(1.5)
+    t, pos, vel = recorder.stop()
+    first = t < silent_from - 0.05
+    assert pos[first, 1].min() > last - 0.002, "the arm ran past the last target"
+    # then the reference brakes at the limit from where it is (v^2 / 2a past it); the arm, which
+    # trails it at speed, follows it to rest without a jolt and without running on and coming back
+    # beyond a few millimetres (it ran 24.6 mm on and came back at 13 m/s^2 when the reference
+    # stopped dead; now 3-5 mm, from the impedance law's 1 cm error clip while it trails)
+    after = t >= silent_from - 0.1
+    come_back = pos[after, 1].max() - pos[-1, 1]
+    assert come_back < 0.01, f"ran on and came back {come_back * 1000:.1f} mm"
+    assert np.linalg.norm(vel[-1]) < 0.01  # at rest within 1.5 s
+    assert pos[:, 1].max() < far and peak_acceleration(t, vel) <= limits.max_linear_accel * TRACKING
+    assert not arm.recoveries
+
+
+@pytest.mark.parametrize("gap", [0.05, 0.2])
+def test_an_arm_that_starts_outside_the_box_comes_in_at_the_limits(franka_sim, gap):
+    with FrankaArm(FrankaConfig(ip=franka_sim, safety_box=BOX)) as robot:
+        home = robot.home()
+    low = BOX.low
+    below = SafetyBox(low=low, high=(BOX.high[0], BOX.high[1], float(home.tcp_pos[2]) - gap))
+    robot = FrankaArm(FrankaConfig(ip=franka_sim, safety_box=below))
+    robot.connect()
+    try:
+        recorder = Recorder(robot)
+        for _ in range(20):  # the policy asks to stay where the arm is: the target is clipped into the box
+            state = robot.step(Command(home.tcp_pos, home.tcp_quat, 0.0))
+        t, _, vel = recorder.stop()
+        assert below.contains(state.tcp_pos, tolerance=0.006) and not robot.recoveries
+        assert np.linalg.norm(vel, axis=1).max() <= robot.config.limits.max_linear_speed * SPEED_TRACKING
+        assert peak_acceleration(t, vel) <= robot.config.limits.max_linear_accel * TRACKING
+    finally:
+        robot.close()
+
+
+def test_bench_robot_reports_tracking_overshoot_limits_and_ticks(arm):
+    rows = {(r["case"], r["metric"]): r["value"] for r in bench_robot(arm, laps=1)}
+    assert 0 < rows["circle_5cm", "tracking_rms"] < 5.0  # mm
+    assert rows["step_20cm", "overshoot"] < 2.0 and rows["step_20cm", "final_error"] < 3.0
+    assert 0.5 < rows["step_20cm", "peak_speed_of_limit"] <= SPEED_TRACKING
+    assert 0.5 < rows["step_20cm", "peak_accel_of_limit"] <= TRACKING
+    assert rows["loop", "command_success_rate"] > 0.5 and rows["loop", "recoveries"] == 0

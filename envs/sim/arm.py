@@ -8,7 +8,7 @@ import mujoco
 import numpy as np
 
 from robokit.control.impedance import FR3_HOME_Q, ArmDynamics, ImpedanceGains, impedance_torque
-from robokit.control.reference import ReferenceLimits, TcpReference
+from robokit.control.reference import ReferenceLimits, TcpReference, checked_command
 from robokit.envs.sim.scene import World
 from robokit.types import Command, Device, RobotState, SafetyBox
 
@@ -109,15 +109,17 @@ class SimFrankaArm(Device):
 
     def step(self, command: Command) -> RobotState:
         """Clip the command to the box and the rate limits, then track it for one control period."""
-        segment = self.reference.plan(command.tcp_pos, command.tcp_quat, 1.0 / self.control_hz)
-        self._gripper = float(np.clip(command.gripper, 0.0, 1.0))
+        pos, quat, gripper = checked_command(command)
+        self.reference.set_goal(pos, quat)
+        self._gripper = float(np.clip(gripper, 0.0, 1.0))
         w = self.world
         w.data.ctrl[w.gripper_actuator] = MAX_FINGER_OPENING * (1.0 - self._gripper)
-        for k in range(1, self.substeps + 1):
-            ref_pos, ref_quat = segment.at(k / self.substeps)
+        dt = 1.0 / self.config.physics_hz
+        for _ in range(self.substeps):
+            ref_pos, ref_quat, twist = self.reference.advance(dt)  # the limits hold every substep
             mujoco.mj_step1(w.model, w.data)
             tau = impedance_torque(
-                self._dynamics(), ref_pos, ref_quat, self.config.gains, self._rest_q, segment.twist
+                self._dynamics(), ref_pos, ref_quat, self.config.gains, self._rest_q, twist
             )
             w.data.ctrl[w.arm_actuators] = tau
             mujoco.mj_step2(w.model, w.data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
@@ -13,10 +14,12 @@ import tyro
 class Bench:
     """Measure robokit's speed and print a table (or JSON lines with --json)."""
 
-    what: Annotated[Literal["env", "learner", "link"], tyro.conf.Positional]
+    what: Annotated[Literal["env", "learner", "link", "robot"], tyro.conf.Positional]
     """env: env steps/s, simulated s per wall s, camera frames/s.
     learner: critic updates/s, time of one UTD update, FLOPs against the CPU's matmul peak.
-    link: transitions/s from actor send to learner buffer (durable log included), params publish time."""
+    link: transitions/s from actor send to learner buffer (durable log included), params publish time.
+    robot: the real arm of --config (it moves!): circle tracking, a 20 cm step's overshoot and peak
+    speed and acceleration against the limits, control-loop ticks."""
     envs: tuple[str, ...] = field(default_factory=tuple)
     """Env ids to measure (default: all)."""
     steps: int = 300
@@ -29,6 +32,8 @@ class Bench:
     """Print one JSON object per measurement instead of a table."""
     algo: Literal["sac", "ogpo"] = "sac"
     """bench learner: SAC/RLPD cases, or OGPO's (the authors' sizes and the CPU preset)."""
+    config: Path | None = None
+    """bench robot: the robot config YAML (`robokit robot-check` takes the same file)."""
 
 
 def run(args: Bench) -> None:
@@ -42,6 +47,16 @@ def run(args: Bench) -> None:
         env_ids = tuple(check_env_id(e) for e in args.envs) or ENV_IDS
         note = "all cores" if args.all_cores else f"one core (cpu {pin_to_one_core()})"
         rows = bench_env(env_ids, steps=args.steps, repeats=args.repeats)
+    elif args.what == "robot":
+        if args.config is None:
+            raise ValueError("bench robot moves a real arm: pass its robot config with --config robot.yaml.")
+        from robokit.drivers.franka import FrankaArm
+        from robokit.drivers.franka_bench import bench_robot
+        from robokit.envs.real import load_config
+
+        note = f"the arm of {args.config}, one run"
+        with FrankaArm(load_config(args.config)["robot"]) as arm:
+            rows = list(bench_robot(arm))
     elif args.what == "link":
         from robokit.bench.link import bench_link
 
@@ -58,7 +73,8 @@ def run(args: Bench) -> None:
         for row in rows:
             print(json.dumps(row), flush=True)
         return
-    table = Table(title=f"robokit bench {args.what} — {note}, median of {args.repeats}")
+    of = "" if args.what == "robot" else f", median of {args.repeats}"
+    table = Table(title=f"robokit bench {args.what} — {note}{of}")
     for column in ("case", "metric", "value", "unit"):
         table.add_column(column, justify="right" if column == "value" else "left")
     for row in rows:

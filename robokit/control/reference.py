@@ -1,12 +1,14 @@
-"""The TCP reference an arm tracks between two commands, the same for the simulated and the real arm.
+"""The TCP reference an arm tracks, the same for the simulated and the real arm.
 
-Each command (10 Hz) is clipped to the safety box, then the reference moves towards it with capped
-speed and acceleration, braking in time for the box's face ahead; orientation turns at a capped
-rate. The acceleration bound is on the velocity vector, so a command that reverses direction (as
-random exploration does every step) turns the reference around over several periods instead of
-flipping its velocity at once. Within the control period the reference is interpolated (every
-physics substep in simulation, every 1 ms tick on the real arm), with the period's constant velocity
-as the feed-forward twist.
+A command (10 Hz) sets the reference's goal, clipped to the safety box; the reference then moves
+towards it one control tick at a time (every 1 ms tick on the real arm, every physics substep in
+simulation), so that its limits hold at every tick, not only at the commands: its speed is capped,
+its velocity vector changes by at most max_linear_accel * dt per tick (turning around, starting and
+stopping alike), and it brakes in time to stop at the goal and before the faces of the safety box
+ahead. Orientation turns at a capped rate. `stop()` brakes to rest at the limits from wherever the
+reference is going (the real arm does so when commands stop arriving). A reference that starts
+outside the box (an arm moved there by hand) comes in at the same limits, never in a jump. Each tick
+returns the reference pose and its velocity, the feed-forward twist of the impedance law.
 """
 
 from __future__ import annotations
@@ -15,10 +17,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robokit.control.spatial import quat_conj, quat_mul, quat_slerp_step, quat_to_rotvec, rotvec_to_quat
-from robokit.types import SafetyBox
+from robokit.control.spatial import quat_conj, quat_mul, quat_slerp_step, quat_to_rotvec
+from robokit.types import Command, SafetyBox
 
 CREEP_SPEED = 0.02  # m/s: the reference's speed in its last millimetres before a safety-box face
+
+
+def checked_command(command: Command) -> tuple[np.ndarray, np.ndarray, float]:
+    """(position, unit quaternion, gripper) of a command, or one sentence naming the bad field: a
+    non-finite or degenerate command never reaches a control loop (the simulated or the real arm)."""
+    try:
+        pos = np.asarray(command.tcp_pos, dtype=float).reshape(-1)
+        quat = np.asarray(command.tcp_quat, dtype=float).reshape(-1)
+        gripper = float(command.gripper)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "the command's tcp_pos, tcp_quat and gripper must be numbers: pass a Command of 3 + 4 floats "
+            "and a float"
+        ) from None
+    if pos.shape != (3,) or not np.isfinite(pos).all():
+        raise ValueError(f"command tcp_pos {np.round(pos, 4).tolist()} is not 3 finite numbers (metres)")
+    norm = float(np.linalg.norm(quat)) if quat.shape == (4,) and np.isfinite(quat).all() else 0.0
+    if quat.shape != (4,) or not np.isfinite(quat).all() or norm < 1e-6:
+        raise ValueError(
+            f"command tcp_quat {np.round(quat, 4).tolist()} is not a quaternion (w, x, y, z) with a finite, "
+            "nonzero norm"
+        )
+    if not np.isfinite(gripper):
+        raise ValueError(f"command gripper {gripper} is not a finite number from 0 (open) to 1 (closed)")
+    return pos, quat / norm, gripper
 
 
 @dataclass(frozen=True)
@@ -33,87 +60,87 @@ class ReferenceLimits:
     """Bound on how fast the commanded TCP orientation may turn (rad/s)."""
 
 
-@dataclass(frozen=True)
-class Segment:
-    """The reference's motion over one control period."""
-
-    start_pos: np.ndarray
-    delta: np.ndarray
-    start_quat: np.ndarray
-    turn: np.ndarray  # rotation vector over the period
-    twist: np.ndarray  # (6,) constant velocity over the period
-
-    def at(self, frac: float) -> tuple[np.ndarray, np.ndarray]:
-        """Position and orientation a fraction `frac` (0..1) into the period."""
-        pos = self.start_pos + frac * self.delta
-        if not np.any(self.turn):
-            return pos, self.start_quat
-        return pos, quat_mul(rotvec_to_quat(frac * self.turn), self.start_quat)
-
-
 class TcpReference:
     def __init__(self, safety_box: SafetyBox, limits: ReferenceLimits, stiffness: float):
         self.safety_box, self.limits, self.stiffness = safety_box, limits, stiffness
-        self.pos = np.zeros(3)
-        self.quat = np.array([1.0, 0.0, 0.0, 0.0])
-        self.vel = np.zeros(3)
+        self.reset(np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0]))
 
     def reset(self, pos: np.ndarray, quat: np.ndarray) -> None:
         """Start from (and hold) this pose, at rest."""
         self.pos, self.quat, self.vel = np.array(pos, float), np.array(quat, float), np.zeros(3)
+        self.goal_pos, self.goal_quat = self.pos.copy(), self.quat.copy()
 
-    def hold(self) -> Segment:
-        return Segment(self.pos, np.zeros(3), self.quat, np.zeros(3), np.zeros(6))
+    def set_goal(self, pos: np.ndarray, quat: np.ndarray) -> None:
+        """Head for this pose (clipped to the safety box; `quat` a unit quaternion)."""
+        self.goal_pos = self.safety_box.clip(np.asarray(pos, dtype=float))
+        self.goal_quat = np.asarray(quat, dtype=float)
 
-    def plan(self, goal_pos: np.ndarray, goal_quat: np.ndarray, period: float) -> Segment:
-        """The next period's segment towards a commanded pose; the reference ends where it ends."""
-        goal_pos = self.safety_box.clip(np.asarray(goal_pos, dtype=float))
-        goal_quat = np.asarray(goal_quat, dtype=float)
-        goal_quat = goal_quat / np.linalg.norm(goal_quat)
-        delta = self._rate_limited_step(goal_pos - self.pos, period)
-        end_quat = quat_slerp_step(self.quat, goal_quat, self.limits.max_angular_speed * period)
-        turn = quat_to_rotvec(quat_mul(end_quat, quat_conj(self.quat)))
-        segment = Segment(self.pos, delta, self.quat, turn, np.concatenate([delta, turn]) / period)
-        self.pos, self.quat = self.pos + delta, end_quat
-        return segment
+    def stop(self) -> None:
+        """Brake to rest at the acceleration limit from the current velocity, and hold there."""
+        accel, speed = self.limits.max_linear_accel, float(np.linalg.norm(self.vel))
+        run_on = self.vel * (speed / (2.0 * accel)) if accel and speed > 0 else np.zeros(3)
+        self.goal_pos = self.pos + run_on
+        if self.safety_box.contains(self.pos):
+            self.goal_pos = self.safety_box.clip(self.goal_pos)
+        self.goal_quat = self.quat.copy()
 
-    def _rate_limited_step(self, delta: np.ndarray, period: float) -> np.ndarray:
-        """How far the reference moves this period: its velocity heads for the goal at a capped speed,
-        changes by at most accel * period, and brakes in time to stop at the goal and before the
-        faces of the safety box ahead, so that the arm cannot overshoot through them."""
+    def advance(self, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Move the reference one tick of `dt` seconds; (position, quaternion, twist) after it."""
         accel = self.limits.max_linear_accel
-        if accel is None:
-            return delta
+        if accel is None:  # no rate limit at all: the reference is the goal (step responses)
+            self.vel = np.zeros(3)
+            self.pos = self.goal_pos.copy()
+        else:
+            self.vel = self._next_velocity(accel, dt)
+            inside = self.safety_box.contains(self.pos)
+            end = self.pos + self.vel * dt
+            if inside:  # the last word: a reference inside the box never leaves it
+                end = self.safety_box.clip(end)
+                self.vel = (end - self.pos) / dt
+            self.pos = end
+        end_quat = quat_slerp_step(self.quat, self.goal_quat, self.limits.max_angular_speed * dt)
+        omega = quat_to_rotvec(quat_mul(end_quat, quat_conj(self.quat))) / dt
+        self.quat = end_quat
+        return self.pos.copy(), self.quat.copy(), np.concatenate([self.vel, omega])
+
+    def _next_velocity(self, accel: float, dt: float) -> np.ndarray:
+        """Towards the goal at a capped speed, braking in time for the goal and the faces ahead; the
+        velocity vector changes by at most accel * dt."""
+        delta = self.goal_pos - self.pos
         dist = float(np.linalg.norm(delta))
         wanted = np.zeros(3)
         if dist > 1e-12:
-            speed = min(self.limits.max_linear_speed, self._stoppable(dist, accel, period))
-            wanted = self._brake_for_faces(delta * (speed / dist), accel, period)
+            speed = min(self.limits.max_linear_speed, _stoppable(dist, accel, dt))
+            wanted = self._brake_for_faces(delta * (speed / dist), accel, dt)
         change = wanted - self.vel
         size = float(np.linalg.norm(change))
-        if size > accel * period:
-            change *= accel * period / size
-        velocity = self._brake_for_faces(self.vel + change, accel, period)
-        end = self.safety_box.clip(self.pos + velocity * period)  # the last word: never leave the box
-        self.vel = (end - self.pos) / period
-        return end - self.pos
+        if size > accel * dt:
+            change *= accel * dt / size
+        return self.vel + change
 
-    def _brake_for_faces(self, velocity: np.ndarray, accel: float, period: float) -> np.ndarray:
-        """`velocity` with each component slowed so that it can stop before the face it heads for,
-        and creeping the last millimetres too slowly to overshoot."""
-        # While the reference decelerates at `accel`, the arm trails it by accel / Kp (the tracking
-        # error of the impedance law under constant acceleration), so brake that much earlier.
-        lag = accel / self.stiffness
+    def _brake_for_faces(self, velocity: np.ndarray, accel: float, dt: float) -> np.ndarray:
+        """`velocity` with each component slowed so that the reference can stop before the face it
+        heads for (only while inside the box: from outside it comes in)."""
+        if not self.safety_box.contains(self.pos):
+            return velocity
+        # faces are braked for at half the acceleration limit, so that the arm, which trails the
+        # reference by about decel / Kp (the impedance law's tracking error under constant
+        # deceleration), settles without passing the face; brake that much earlier, then creep
+        # the last of it, never faster than a stop right at the face allows
+        decel = 0.5 * accel
+        lag = decel / self.stiffness
         face = np.where(velocity > 0, self.safety_box.high, self.safety_box.low)
-        room = np.maximum(np.abs(face - self.pos) - lag, 0.0)
-        cap = [max(self._stoppable(r, accel, period), CREEP_SPEED) for r in room]
+        gap = np.abs(face - self.pos)
+        cap = [
+            max(_stoppable(max(g - lag, 0.0), decel, dt), min(CREEP_SPEED, _stoppable(g, decel, dt)))
+            for g in gap
+        ]
         return np.sign(velocity) * np.minimum(np.abs(velocity), cap)
 
-    @staticmethod
-    def _stoppable(dist: float, accel: float, period: float) -> float:
-        """The largest speed from which the reference can still stop within `dist`: one period at
-        that speed, then braking at `accel` (v T + v^2 / (2 a) <= dist). A goal within a T^2 is
-        reached in one period, since stopping there takes one period's change of velocity."""
-        if dist <= accel * period * period:
-            return dist / period
-        return accel * (np.sqrt(period * period + 2.0 * dist / accel) - period)
+
+def _stoppable(dist: float, accel: float, dt: float) -> float:
+    """The largest speed from which the reference can still stop within `dist`: one tick at that
+    speed, then braking at `accel` (v dt + v^2 / (2 a) <= dist)."""
+    if dist <= accel * dt * dt:
+        return dist / dt
+    return accel * (np.sqrt(dt * dt + 2.0 * dist / accel) - dt)
