@@ -61,7 +61,6 @@ class ControlLoop:
         stiffness = config.gains.translational_stiffness
         self.reference = TcpReference(config.target_box(), config.limits, stiffness)
         self.rest_q = np.array(config.home_q)
-        self.period = 1.0 / config.control_hz
         self.intervals = np.zeros(1000)
         self.ticks = 0
         self.missed = 0  # 1 ms robot cycles that passed without a command from this loop

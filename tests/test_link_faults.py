@@ -15,12 +15,11 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
-import zmq
 
 PEERS = Path(__file__).with_name("link_peers.py")
 sys.path.insert(0, str(PEERS.parent))
 
-from link_peers import SPEC, load, transitions  # noqa: E402
+from link_peers import SPEC, RawActor, load, transitions  # noqa: E402
 
 from robokit.link import wire  # noqa: E402
 from robokit.link.durable_log import DurableLog  # noqa: E402
@@ -193,11 +192,7 @@ def test_a_stopped_learner_does_not_stop_the_actors_and_loses_nothing(peers):
 def test_hostile_frames_are_rejected_and_the_learner_keeps_serving(peers):
     learner = peers.learner()
     rng = np.random.default_rng(0)
-    context = zmq.Context()
-    attacker = context.socket(zmq.DEALER)
-    attacker.linger = 0
-    attacker.connect(f"tcp://127.0.0.1:{peers.port}")
-    import msgpack
+    attacker = RawActor(peers.port)
 
     from robokit.link import wire
 
@@ -217,14 +212,13 @@ def test_hostile_frames_are_rejected_and_the_learner_keeps_serving(peers):
         else:
             wrong_spec = {"observations": [["state", [3], "float64"]], "action_dim": 2}
             frame = wire.pack({**hello, "spec": wrong_spec})
-        attacker.send(frame)
+        attacker.send_frame(frame)
         sent += 1
     with socket.create_connection(("127.0.0.1", peers.port)) as raw:  # not even zmq
         raw.sendall(rng.bytes(100_000))
     actor = peers.actor(0, total=2_000)
     out = peers.finish(learner, [actor])
     attacker.close()
-    context.term()
     assert_exactly(peers.run_dir, {0: 2_000})
     rejected = int(out.rsplit("rejected ", 1)[1].split()[0])
     assert rejected >= 0.6 * sent, out[-2000:]
@@ -267,10 +261,7 @@ def test_a_seeded_fuzzer_stops_nothing_and_the_buffers_hold_exactly_the_real_act
     that completed a handshake; then a real actor must still be served, exactly."""
     learner = peers.learner()
     rng = np.random.default_rng(18)
-    context = zmq.Context()
-    sock = context.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(f"tcp://127.0.0.1:{peers.port}")
+    raw = RawActor(peers.port)
     hello = {"t": "hello", "protocol": wire.PROTOCOL, "actor": 9, "source": 99, "config_hash": "link-test",
              "spec": wire.spec_to_wire(SPEC), "paced": False, "acked": -1}  # fmt: skip
     row = {"actor": 9, "episode_return": 1.0, "episode_length": 3, "success": False, "time": 0.0}
@@ -282,7 +273,7 @@ def test_a_seeded_fuzzer_stops_nothing_and_the_buffers_hold_exactly_the_real_act
         {"t": "batch", "seq": 0, "stream": "corrections", "data": [{"actor": 9, "time": 0.0, "text": "go"}]},
         {"t": "batch", "seq": 0, "stream": "transitions", "data": wire.encode_transitions(fuzzed, SPEC)},
     ]  # fmt: skip
-    sock.send(wire.pack(hello))
+    raw.send(hello)
     sent = 0
     for _ in range(3000):
         message = mutate(valid[int(rng.integers(len(valid)))], rng)
@@ -290,14 +281,13 @@ def test_a_seeded_fuzzer_stops_nothing_and_the_buffers_hold_exactly_the_real_act
             frame = msgpack.packb(message, use_bin_type=True)
         except (TypeError, ValueError, OverflowError):
             continue
-        sock.send(frame)
+        raw.send_frame(frame)
         sent += 1
         if sent % 200 == 0:
-            sock.send(wire.pack(hello))  # back into a session, so that deep checks are reached
-            while sock.poll(0):
-                sock.recv()
-    sock.close()
-    context.term()
+            raw.send(hello)  # back into a session, so that deep checks are reached
+            while raw.sock.poll(0):
+                raw.sock.recv()
+    raw.close()
     actor = peers.actor(0, total=2_000)
     out = peers.finish(learner, [actor])
     got = received(peers.run_dir)

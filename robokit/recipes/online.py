@@ -23,7 +23,6 @@ from robokit.agents.base import agent_kind
 from robokit.link import InProcessLink
 from robokit.link.base import LinkFailed, ServingLearnerLink
 from robokit.link.keys import check_listen_address, split_address
-from robokit.link.wire import config_hash
 from robokit.loop.actor import Actor
 from robokit.loop.evaluation import evaluate
 from robokit.loop.learner import Learner
@@ -74,7 +73,6 @@ class OnlineRun:
     actor: Actor | None  # the lock-step actor of --actors 0; None when actors are remote
     eval_env: object | None
     log: RunLog
-    agent_hash: str
     counters: Counters  # as resumed (wall time before this process)
     loop: LoopState
     started: float = field(default_factory=time.time)
@@ -256,7 +254,6 @@ def open_run(
     else:
         agent, state, buffers = new_agent(config, kind, spec, run_dir, record_demos)
     learner_config, ratios = learner_setup(kind, agent.config, config.start_after, buffers, config.demo_ratio)
-    agent_hash = config_hash(agent.config)
     remote = serve or config.actors > 0
     if remote:
         from robokit.link.zmq_learner import ZmqLearnerLink
@@ -280,9 +277,7 @@ def open_run(
     actor = None if remote else Actor(env, agent, link, seed=config.seed + learner.env_steps)
     loop.next_eval = _next_multiple(learner.env_steps, config.eval_every)
     loop.next_checkpoint = _next_multiple(learner.env_steps, config.checkpoint_every)
-    return OnlineRun(
-        config, run_dir, learner, link, actor, eval_env, RunLog(run_dir), agent_hash, counters, loop
-    )
+    return OnlineRun(config, run_dir, learner, link, actor, eval_env, RunLog(run_dir), counters, loop)
 
 
 def train(

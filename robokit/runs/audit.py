@@ -136,6 +136,8 @@ def _read_buffer(buffer: ReplayBuffer, entry) -> None:
         a.duplicates = len(mine) - len(unique)
         a.evicted = int(unique[0])
         a.missing = max(a.transitions - a.evicted - len(unique), 0)
+        if a.transitions == 0:  # in the buffers but in no ledger
+            a.problems.append(f"{a.in_buffer} transitions the link's ledger does not know")
     # an image buffer's next frames point at the slot that starts from them: the same source's next row
     if buffer.image_keys:
         slots = np.flatnonzero(buffer.next_slot[:n] >= 0)
@@ -144,10 +146,6 @@ def _read_buffer(buffer: ReplayBuffer, entry) -> None:
         wrong &= numbered[slots]
         for source in np.unique(sources[slots][wrong]):
             entry(int(source)).mispaired = int(np.sum(sources[slots][wrong] == source))
-    for source in np.unique(sources[numbered]):
-        a = entry(int(source))
-        if a.transitions == 0:  # in the buffers but in no ledger
-            a.problems.append(f"{a.in_buffer} transitions the link's ledger does not know")
 
 
 def report(audits: list[SourceAudit]) -> list[str]:
