@@ -15,6 +15,7 @@ one thread never takes a message meant for another's `step()`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing as mp
 import threading
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from robokit.control.impedance import FR3_HOME_Q, ImpedanceGains
+from robokit.control.kinematics import HAND_TCP_OFFSET, box_reach_problems
 from robokit.control.reference import ReferenceLimits, checked_command
 from robokit.drivers import franka_loop
 from robokit.drivers.franka_gripper import MAX_WIDTH, FrankaGripper, GripperError
@@ -40,8 +42,14 @@ class RobotError(RuntimeError):
 class FrankaConfig:
     ip: str
     safety_box: SafetyBox = field(
-        default_factory=lambda: SafetyBox(low=(0.25, -0.35, 0.01), high=(0.75, 0.35, 0.55))
+        default_factory=lambda: SafetyBox(low=(0.305, -0.3, 0.02), high=(0.6, 0.3, 0.5))
     )
+    """Where the TCP may go (m, base frame). Checked when the config is made: every point of a 5x5x5
+    grid over it must be in reach with the TCP held as at home (kinematics.box_reach_problems). The
+    default holds the home pose and reaches down to the table in front of the arm."""
+    tcp_offset: float = HAND_TCP_OFFSET
+    """The TCP's distance along the flange's z axis (m), as Desk's end-effector settings put it (the
+    Franka Hand: 0.1034); the reach check and nothing else uses it."""
     target_margin: float = 0.005
     """Targets are clipped this far inside the safety box, so that tracking error stays inside it
     too (against franka-sim at full reach the TCP settles 2.5 mm past a target on the box's face)."""
@@ -68,9 +76,27 @@ class FrankaConfig:
     """Below this control_command_success_rate `step` logs a warning (at most every 10 s) and
     `robokit robot-check` flags the loop."""
 
+    def __post_init__(self):
+        box, offset = self.safety_box, self.tcp_offset
+        problems = _reach_problems(tuple(box.low), tuple(box.high), offset)
+        if problems:
+            raise ValueError(
+                f"safety_box {list(box.low)} to {list(box.high)} is not all within the arm's reach "
+                f"(tcp_offset {offset} m): {'; '.join(problems)}. Shrink the box towards the arm's home pose."
+            )
+
     def target_box(self) -> SafetyBox:
         m, box = self.target_margin, self.safety_box
         return SafetyBox(tuple(v + m for v in box.low), tuple(v - m for v in box.high))
+
+
+@functools.lru_cache(maxsize=64)
+def _reach_problems(low: tuple, high: tuple, tcp_offset: float) -> tuple[str, ...]:
+    return tuple(box_reach_problems(low, high, tcp_offset))
+
+
+#: the reflex the arm raises when the loop missed 20 cycles in a row (libfranka's network docs)
+STALL_REFLEX = "communication_constraints_violation"
 
 
 class FrankaArm(Device):
@@ -227,6 +253,13 @@ class FrankaArm(Device):
             "missed_share": missed / max(ticks + missed, 1),
             "success_rate": float(s[40]),
         }
+
+    @property
+    def motion_reflexes(self) -> list[str]:
+        """The recovered reflexes the motion itself caused: those that name the loop's stall
+        (communication_constraints_violation: 20 cycles in a row missed, which is this machine's
+        load, not the motion, and which tick_timing and loop_warning report) are left out."""
+        return [r for r in self.recoveries if STALL_REFLEX not in r]
 
     def loop_warning(self) -> str | None:
         """A sentence when the loop misses more cycles than `min_success_rate` allows, else None."""

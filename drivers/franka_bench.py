@@ -1,10 +1,11 @@
 """`robokit bench robot --config robot.yaml`: how the arm moves, measured from its own states.
 
 From home, the arm tracks a 5 cm circle (RMS distance of the TCP from the circle), takes a 20 cm
-step (overshoot, peak speed and acceleration against the configured limits), and reports its control
-loop's tick statistics. Every state the loop publishes (1 kHz) is sampled; accelerations are the
-change of 10 ms mean velocities 20 ms apart (single 1 kHz differences are mostly noise). The moves
-stay inside the configured safety box (targets are clipped to it).
+step (overshoot, peak speed and acceleration against the configured limits), runs round the top
+corners of the safety box (the peak joint speed against the joints' limits, and reflexes), and
+reports its control loop's tick statistics. Every state the loop publishes (1 kHz) is sampled;
+accelerations are the change of 10 ms mean velocities 20 ms apart (single 1 kHz differences are
+mostly noise). The moves stay inside the configured safety box (targets are clipped to it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from robokit.control.kinematics import FR3_DQ_MAX
 from robokit.types import Command
 
 
@@ -23,6 +25,8 @@ class Recorder:
 
     def __init__(self, arm):
         self.arm, self.samples, self._stop = arm, [], threading.Event()
+        self.peak_joint_share = 0.0
+        """The largest share of its velocity limit any joint reached (FR3 limits)."""
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -32,6 +36,9 @@ class Recorder:
             state = self.arm.state()
             if state.stamp != last:
                 self.samples.append((state.stamp, state.tcp_pos.copy(), state.tcp_vel[:3].copy()))
+                self.peak_joint_share = max(
+                    self.peak_joint_share, float(np.max(np.abs(state.dq) / FR3_DQ_MAX))
+                )
                 last = state.stamp
             time.sleep(0.0002)
 
@@ -88,12 +95,31 @@ def bench_robot(arm, laps: int = 2, radius: float = 0.05, step: float = 0.2) -> 
     yield _row("step_20cm", "peak_accel", accel, "m/s^2")
     if limits.max_linear_accel:
         yield _row("step_20cm", "peak_accel_of_limit", accel / limits.max_linear_accel, "ratio")
+    # the top corners of the box, corner to corner at full speed: the farthest and fastest moves
+    # a policy can ask for, where joints come nearest their velocity limits
+    arm.home()
+    box = arm.config.target_box()
+    recorder, before = Recorder(arm), len(getattr(arm, "motion_reflexes", ()))
+    for x, y in (
+        (box.low[0], box.low[1]),
+        (box.high[0], box.low[1]),
+        (box.high[0], box.high[1]),
+        (box.low[0], box.high[1]),
+    ):
+        for _ in range(int(1.5 * arm.control_hz)):
+            arm.step(Command(np.array([x, y, box.high[2]]), quat))
+    recorder.stop()
+    yield _row("top_corners", "peak_joint_speed_of_limit", recorder.peak_joint_share, "ratio")
+    yield _row("top_corners", "motion_reflexes", len(getattr(arm, "motion_reflexes", ())) - before, "count")
     timing = arm.tick_timing()
     for key in ("p50", "p99", "max"):
         yield _row("loop", f"tick_{key}", 1000 * timing[key], "ms")
     yield _row("loop", "missed_share", timing["missed_share"], "ratio")
     yield _row("loop", "command_success_rate", timing["success_rate"], "ratio")
-    yield _row("loop", "recoveries", len(getattr(arm, "recoveries", ())), "count")
+    recoveries = getattr(arm, "recoveries", ())
+    motion = getattr(arm, "motion_reflexes", recoveries)
+    yield _row("loop", "recoveries", len(recoveries), "count")
+    yield _row("loop", "stall_recoveries", len(recoveries) - len(motion), "count")
     arm.home()
 
 

@@ -3,7 +3,9 @@
 Every tick: read the state (libfranka paces the loop), take the newest target off the pipe, move the
 TCP reference one tick towards it (robokit.control.reference, as the simulated arm does, so its speed
 and acceleration limits hold at every tick), and write the torques of robokit.control.impedance's
-impedance law with libfranka's model. Targets that stop arriving for `watchdog_s` make the reference
+impedance law with libfranka's model. The reference slows wherever the joints would pass
+JOINT_SPEED_SHARE of their velocity limits, a guard brakes any joint past GUARD_SHARE, and torques
+change by at most MAX_TORQUE_STEP a tick. Targets that stop arriving for `watchdog_s` make the reference
 brake to rest at its limits and hold. A reflex (ControlException) is
 recovered with automatic_error_recovery up to `max_recoveries` times, then the loop stops and says why.
 """
@@ -14,15 +16,20 @@ import time
 
 import numpy as np
 
-from robokit.control.impedance import ArmDynamics, impedance_torque
+from robokit.control.impedance import ArmDynamics, impedance_torque, joint_speed_guard
+from robokit.control.kinematics import FR3_DQ_MAX, joint_speed_shares
 from robokit.control.reference import TcpReference
 from robokit.control.spatial import matrix_to_quat
 
 #: joint-space gains for homing (N m / rad, N m s / rad), as in libfranka's joint impedance examples
 HOME_STIFFNESS = np.array([600.0, 600.0, 600.0, 600.0, 250.0, 150.0, 50.0])
 HOME_DAMPING = np.array([50.0, 50.0, 50.0, 50.0, 30.0, 25.0, 15.0])
-#: FR3 torque-rate limit is 1,000 N m/s; stay 1% under it per 1 ms tick (libfranka's limitRate idea)
-MAX_TORQUE_STEP = 0.99
+#: FR3 torque-rate limit is 1,000 N m/s; stay 10% under it per 1 ms tick (libfranka's limitRate idea)
+MAX_TORQUE_STEP = 0.9
+#: the TCP reference slows wherever its joints would pass this share of their velocity limits
+#: (near the edge of reach); the joint speed guard brakes any joint past GUARD_SHARE of its limit
+JOINT_SPEED_SHARE = 0.7
+GUARD_SHARE = 0.85
 #: seq, stamp, q 7, dq 7, pos 3, quat 4, vel 6, wrench 6, tick p50/p99/max, ticks, missed ticks,
 #: libfranka's control_command_success_rate
 STATE_SIZE = 41
@@ -133,8 +140,10 @@ class ControlLoop:
                     holding = True
                 # the robot's own cycle time (1 ms, more after missed cycles) moves the reference
                 dt = min(max(period.to_sec(), 0.001), 0.01)
-                ref_pos, ref_quat, twist = self.reference.advance(dt)
+                shares = joint_speed_shares(arm.jacobian, JOINT_SPEED_SHARE)
+                ref_pos, ref_quat, twist = self.reference.advance(dt, shares)
                 tau = impedance_torque(arm, ref_pos, ref_quat, self.config.gains, self.rest_q, twist)
+                tau += joint_speed_guard(arm.dq, arm.mass_matrix, FR3_DQ_MAX, GUARD_SHARE)
             # a torque jump (homing <-> impedance, a new segment) would trip the arm's rate reflex
             previous = np.array(robot_state.tau_J_d) if last_tau is None else last_tau
             step = np.clip(np.asarray(tau, float) - previous, -MAX_TORQUE_STEP, MAX_TORQUE_STEP)

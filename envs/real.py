@@ -3,7 +3,8 @@ by editing code. `robokit robot-check`, `robokit eval --config` and `robokit act
 
 robot:
   ip: 172.16.0.2
-  safety_box: {low: [0.25, -0.35, 0.01], high: [0.75, 0.35, 0.55]}
+  safety_box: {low: [0.305, -0.3, 0.02], high: [0.6, 0.3, 0.5]}   # in the arm's reach: checked
+  tcp_offset: 0.1034                                        # the Franka Hand's TCP (Desk)
   home_q: [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]   # optional
 cameras:                                                   # optional; observation key -> camera
   front: {serial: "123456789", width: 640, height: 480, crop: [80, 0, 560, 480], size: 128}
@@ -107,7 +108,11 @@ def load_config(path: Path) -> dict[str, Any]:
             )
     env = dict(raw.get("env") or {})
     _check_keys("env", env, _fields(EnvConfig) | {"max_episode_steps"}, path)
-    return {"robot": FrankaConfig(**robot), "cameras": cameras, "task": task, "env": env}
+    try:
+        robot = FrankaConfig(**robot)
+    except ValueError as err:  # the safety box's reach check: the sentence names the points
+        raise ValueError(f"{path}: robot.{err}") from None
+    return {"robot": robot, "cameras": cameras, "task": task, "env": env}
 
 
 def make_real_env(path: Path, **env_overrides) -> gym.Env:

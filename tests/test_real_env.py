@@ -21,7 +21,8 @@ from robokit.envs.real import load_config, make_real_env
 CONFIG = """
 robot:
   ip: {ip}
-  safety_box: {{low: [0.2, -0.3, 0.35], high: [0.7, 0.3, 0.85]}}
+  safety_box: {{low: [0.3, -0.25, 0.4], high: [0.6, 0.25, 0.75]}}
+  tcp_offset: -0.107
 cameras:
   front: {{serial: "000111", width: 64, height: 48, size: 32, playback: front.db3, loop: true}}
 task:

@@ -106,3 +106,17 @@ def impedance_torque(
     posture = kn * (rest_q - arm.q) - 2.0 * np.sqrt(kn) * arm.dq
     tau = J.T @ (lam @ (accel - j_minv @ posture)) + posture + arm.coriolis
     return np.minimum(np.maximum(tau, -torque_limit), torque_limit)
+
+
+def joint_speed_guard(
+    dq: np.ndarray,
+    mass_matrix: np.ndarray,
+    speed_limits: np.ndarray,
+    share: float = 0.85,
+    time_s: float = 0.02,
+) -> np.ndarray:
+    """Torque (N m) that brakes each joint moving faster than `share` of its velocity limit, removing
+    the excess within about `time_s`: a backstop under the firmware's joint_velocity_violation for
+    whatever the reference's own joint-speed cap misses (tracking transients, contact)."""
+    excess = np.sign(dq) * np.maximum(np.abs(dq) - share * speed_limits, 0.0)
+    return -np.diag(mass_matrix) * excess / time_s

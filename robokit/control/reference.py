@@ -84,14 +84,19 @@ class TcpReference:
             self.goal_pos = self.safety_box.clip(self.goal_pos)
         self.goal_quat = self.quat.copy()
 
-    def advance(self, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Move the reference one tick of `dt` seconds; (position, quaternion, twist) after it."""
+    def advance(
+        self, dt: float, joint_shares: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Move the reference one tick of `dt` seconds; (position, quaternion, twist) after it.
+        `joint_shares` (7x3, kinematics.joint_speed_shares) maps a TCP velocity to the joints'
+        speeds as shares of what they may reach: the reference heads for the goal no faster than
+        keeps each under 1 (it slows near the edge of reach, at the acceleration limit)."""
         accel = self.limits.max_linear_accel
         if accel is None:  # no rate limit at all: the reference is the goal (step responses)
             self.vel = np.zeros(3)
             self.pos = self.goal_pos.copy()
         else:
-            self.vel = self._next_velocity(accel, dt)
+            self.vel = self._next_velocity(accel, dt, joint_shares)
             inside = self.safety_box.contains(self.pos)
             end = self.pos + self.vel * dt
             if inside:  # the last word: a reference inside the box never leaves it
@@ -103,7 +108,7 @@ class TcpReference:
         self.quat = end_quat
         return self.pos.copy(), self.quat.copy(), np.concatenate([self.vel, omega])
 
-    def _next_velocity(self, accel: float, dt: float) -> np.ndarray:
+    def _next_velocity(self, accel: float, dt: float, joint_shares: np.ndarray | None) -> np.ndarray:
         """Towards the goal at a capped speed, braking in time for the goal and the faces ahead; the
         velocity vector changes by at most accel * dt."""
         delta = self.goal_pos - self.pos
@@ -111,6 +116,9 @@ class TcpReference:
         wanted = np.zeros(3)
         if dist > 1e-12:
             speed = min(self.limits.max_linear_speed, _stoppable(dist, accel, dt))
+            if joint_shares is not None:
+                worst = float(np.max(np.abs(joint_shares @ (delta / dist))))
+                speed = min(speed, 1.0 / max(worst, 1e-9))
             wanted = self._brake_for_faces(delta * (speed / dist), accel, dt)
         change = wanted - self.vel
         size = float(np.linalg.norm(change))
