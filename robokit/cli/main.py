@@ -16,6 +16,7 @@ from robokit.cli import (
     evaluate,
     flow,
     hardware,
+    language,
     record,
     reset_free,
     train,
@@ -36,6 +37,7 @@ VERBS = {
     "keys": (hardware.Keys, hardware.keys),
     "find-cameras": (hardware.FindCameras, hardware.find_cameras),
     "robot-check": (hardware.RobotCheck, hardware.robot_check),
+    "say": (language.Say, language.run),
     "bench": (bench.Bench, bench.run),
     "doctor": (doctor.Doctor, doctor.run),
 }

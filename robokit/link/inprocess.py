@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from robokit.link.base import STREAMS, check_stream
+from robokit.link.corrections import Correction, read_correction, say_message
 from robokit.link.wire import check_rows
 from robokit.types import TransitionBatch
 
@@ -17,6 +18,8 @@ class InProcessLink:
         self._lock = threading.Lock()
         self._queues: dict[str, list[Any]] = {s: [] for s in STREAMS}
         self._params: tuple[int, Any] | None = None
+        self._instruction: Correction | None = None
+        self.said: list[Correction] = []
 
     def send(self, stream: str, items: Any) -> None:
         check_stream(stream)
@@ -31,6 +34,19 @@ class InProcessLink:
     def latest_params(self) -> tuple[int, Any] | None:
         with self._lock:
             return self._params
+
+    def latest_instruction(self) -> Correction | None:
+        with self._lock:
+            return self._instruction
+
+    def say(self, text: str, embedding, actor: int = -1, steps: int = 20) -> Correction:
+        """An operator's correction, checked as the zmq learner checks one, for the actors here."""
+        message = say_message(text, embedding, actor, steps)
+        with self._lock:
+            correction = read_correction(message, len(self.said))
+            self.said.append(correction)
+            self._instruction = correction
+        return correction
 
     def drain(self) -> dict[str, list[Any]]:
         with self._lock:

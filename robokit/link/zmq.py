@@ -4,10 +4,13 @@ The protocol, all msgpack maps (robokit.link.wire), never pickle:
 
     actor -> learner   hello {protocol, actor, source, spec, config_hash, config, reward, paced, acked}
                        batch {seq, stream, data}      (seq counts per source = one actor spool)
-                       ping  {version}                (every 0.5 s; the params version it has)
+                       ping  {version, said}          (every 0.5 s; the params version, correction id it has)
     learner -> actor   welcome {acked, hold} | refused {reason} | hello? (who are you: re-handshake)
                        ack {acked, hold}              (acked: every seq <= it is in the durable log)
                        pong {acked, hold} | params {version, data} | error {reason}
+                       instruct {id, text, embedding, steps}   (an operator's correction)
+    operator -> learner  say {text, embedding, actor, steps} -> said {id, actors} | error {reason}
+                       (robokit.link.corrections; no handshake, only the transport's keys)
 
 A batch is acknowledged only after the learner's log holds it on disk; an actor keeps every
 unacknowledged batch in its spool (on disk) and resends after each handshake; the learner inserts

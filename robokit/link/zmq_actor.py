@@ -23,6 +23,7 @@ from zmq.utils.monitor import recv_monitor_message
 from robokit.data.durable import write_durably
 from robokit.link import wire
 from robokit.link.base import LinkFailed, check_stream
+from robokit.link.corrections import Correction, read_correction
 from robokit.link.keys import actor_keys, secure_actor, split_address
 from robokit.link.spool import Spool
 from robokit.types import EnvSpec
@@ -77,6 +78,7 @@ class ZmqActorLink:
         self._lock = threading.Lock()
         self._outgoing: deque[tuple[int, bytes]] = deque()
         self._params: tuple[int, Any] | None = None
+        self._instruction: Correction | None = None
         self.connected = False
         self.hold = False
         self.released = False
@@ -115,6 +117,10 @@ class ZmqActorLink:
 
     def latest_params(self) -> tuple[int, Any] | None:
         return self._params
+
+    def latest_instruction(self) -> Correction | None:
+        """The newest operator correction the learner passed on to this actor, or None."""
+        return self._instruction
 
     # -- for actor processes ---------------------------------------------------------------------
     def wait_while_held(self, timeout_s: float = 60.0) -> None:
@@ -298,6 +304,15 @@ class ZmqActorLink:
                     return False
                 self._params = (version, params)
                 self._ping()  # tells the learner which version arrived
+        elif kind == "instruct":
+            try:
+                correction = read_correction(message)
+            except wire.MessageError as err:
+                log.warning("ignored a correction actor %d could not read: %s", self.actor_id, err)
+                return False
+            if self._instruction is None or correction.id != self._instruction.id:
+                self._instruction = correction
+            self._ping()  # tells the learner it arrived
         elif kind == "error":
             reason = message.get("reason")
             log.warning("the learner rejected a message from actor %d: %s", self.actor_id, reason)
@@ -340,7 +355,8 @@ class ZmqActorLink:
 
     def _ping(self) -> None:
         version = self._params[0] if self._params else -1
-        self._try_send(wire.pack({"t": "ping", "version": version}))
+        said = self._instruction.id if self._instruction else -1
+        self._try_send(wire.pack({"t": "ping", "version": version, "said": said}))
 
     def _try_send(self, frame: bytes) -> bool:
         """Queue `frame` on the socket without ever blocking the thread; False if it is full."""

@@ -26,6 +26,14 @@ import zmq
 
 from robokit.link import wire
 from robokit.link.base import STREAMS, LinkFailed
+from robokit.link.corrections import (
+    DELIVER_WITHIN_S,
+    Correction,
+    RateLimit,
+    SaidLog,
+    instruct_message,
+    read_correction,
+)
 from robokit.link.durable_log import DurableLog, LogBroken
 from robokit.link.events import EventLog
 from robokit.link.keys import check_listen_address, secure_learner
@@ -51,6 +59,9 @@ class Session:
     params_sent_at: float = 0.0
     params_has: int = -1
     silent: bool = False
+    said_has: int = -1  # the correction id the actor last reported (its ping's "said")
+    said_sent: int = -1
+    said_sent_at: float = 0.0
 
 
 def new_ledger(actor: int = -1) -> dict:
@@ -63,7 +74,9 @@ class ZmqLearnerLink:
     """LearnerLink over zmq. `applied` is {source: last seq in the buffers} from a checkpoint and
     `ledger` {source: new_ledger()} what those batches held; `agent_config` the agent config (or
     only its hash) actors must match, `reward` how episodes are rewarded ("simulator", or a
-    classifier's fingerprint): an actor that differs in either is refused."""
+    classifier's fingerprint): an actor that differs in either is refused. Operators' corrections
+    (robokit.link.corrections) are recorded in `said_log` (default log_dir/said.jsonl) and passed on
+    to the actors they address."""
 
     def __init__(
         self,
@@ -76,6 +89,7 @@ class ZmqLearnerLink:
         silent_after_s: float = 5.0,
         reward: str = "simulator",
         ledger: dict[int, dict] | None = None,
+        said_log: Path | None = None,
     ):
         host, port = check_listen_address(address, keys)
         self.spec, self.silent_after_s, self.reward = spec, silent_after_s, reward
@@ -98,6 +112,9 @@ class ZmqLearnerLink:
         self._params: tuple[int, bytes] | None = None
         self._events = EventLog()
         self.log = DurableLog(log_dir)
+        self.said = SaidLog(said_log or Path(log_dir) / "said.jsonl")
+        self._corrections: list[tuple[Correction, float]] = []  # recent ones, with their arrival
+        self._say_rate = RateLimit()
         self._replay()
         self.context = zmq.Context()
         self.sock = self.context.socket(zmq.ROUTER)
@@ -238,6 +255,7 @@ class ZmqLearnerLink:
                 acks = self._receive_round()
                 self._send_acks(acks)
             self._push_params()
+            self._push_corrections()
             now = time.monotonic()
             if now - last_check > 0.5:
                 last_check = now
@@ -294,6 +312,9 @@ class ZmqLearnerLink:
         if kind == "hello":
             self._hello(identity, address, message)
             return False
+        if kind == "say":  # an operator: no handshake, only its keys (checked by the transport)
+            self._say(identity, address, message)
+            return False
         session = self.sessions.get(identity)
         if session is None:  # e.g. this learner restarted under a connected actor: ask for a hello
             self._send(identity, {"t": "hello?", "reason": f"{wire.short(kind, 20)} before a handshake"})
@@ -304,6 +325,9 @@ class ZmqLearnerLink:
             self._event("back", f"actor {session.actor} is back")
         if kind == "ping":
             session.params_has = wire.field(message, "version", int)
+            said = message.get("said", -1)
+            if isinstance(said, int) and not isinstance(said, bool):
+                session.said_has = said
             self._send(identity, {"t": "pong", "hold": self._hold(), "acked": self._acked(session)})
             return False
         if kind != "batch":
@@ -414,6 +438,43 @@ class ZmqLearnerLink:
             if session.params_sent < version and (arrived or now - session.params_sent_at > 2.0):
                 self._send_frame(identity, frame)
                 session.params_sent, session.params_sent_at = version, now
+
+    def corrections(self) -> list[dict]:
+        """Every correction accepted in this run (the said log's records, oldest first)."""
+        with self._lock:
+            return list(self.said.records)
+
+    def _say(self, identity: bytes, address: str, message: dict) -> None:
+        if not self._say_rate.allow():
+            raise wire.MessageError("too many corrections: say at most 5 a second")
+        correction = read_correction(message, self.said.next_id)
+        with self._lock:
+            self.said.append(correction)  # on disk before anyone hears of it
+        self._corrections = [*self._corrections[-63:], (correction, time.monotonic())]
+        now = time.monotonic()
+        reached = [
+            s for s in self.sessions.values()
+            if correction.actor in (-1, s.actor) and now - s.last_seen < self.silent_after_s
+        ]  # fmt: skip
+        self._event("said", f"correction {correction.id} from {address}: {correction.text!r}")
+        self._send(identity, {"t": "said", "id": correction.id, "actors": len(reached)})
+
+    def _push_corrections(self) -> None:
+        """Each live actor gets the newest fresh correction addressed to it, resent every 0.5 s
+        until its ping reports it."""
+        if not self._corrections:
+            return
+        now = time.monotonic()
+        for identity, session in self.sessions.items():
+            newest = next((c for c in reversed(self._corrections) if c[0].actor in (-1, session.actor)), None)
+            if session.silent or newest is None:
+                continue
+            correction, arrived_at = newest
+            if session.said_has == correction.id or now - arrived_at > DELIVER_WITHIN_S:
+                continue
+            if session.said_sent != correction.id or now - session.said_sent_at > 0.5:
+                self._send(identity, instruct_message(correction))
+                session.said_sent, session.said_sent_at = correction.id, now
 
     def _check_silent(self, now: float) -> None:
         for session in self.sessions.values():

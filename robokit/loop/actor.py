@@ -3,10 +3,15 @@
 actor = Actor(env, agent, link, seed=0)
 while running:
     actor.collect(steps=1)       # never waits for the learner: acts randomly until params arrive
+
+Before each step the actor takes the operator's newest correction, if the link has a new one
+(robokit.link.corrections): an instructed env (robokit.language.instructed) runs it from that step
+on, and a "corrections" row tells the learner when and on what it acted.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import jax
@@ -14,6 +19,8 @@ import numpy as np
 
 from robokit.link.base import ActorLink
 from robokit.types import Transition, TransitionBatch
+
+log = logging.getLogger("robokit.actor")
 
 
 class Actor:
@@ -26,6 +33,7 @@ class Actor:
         self.episode_return, self.episode_length = 0.0, 0
         self.env_steps, self.episodes = 0, 0
         self.keys = tuple(sorted(env.observation_space.spaces))
+        self.correction_id = -1  # the last operator correction taken
 
     def refresh_params(self) -> None:
         latest = self.link.latest_params()
@@ -45,6 +53,7 @@ class Actor:
         self.refresh_params()
         rows = []
         for _ in range(steps):
+            self.follow_corrections()
             action = self.act(self.obs)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
             env_steps = int(info.get("chunk_steps", 1))  # an action chunk runs several
@@ -62,6 +71,35 @@ class Actor:
             else:
                 self.obs = next_obs
         self.link.send("transitions", TransitionBatch.from_rows(rows, self.keys, self.actor_id))
+
+    def follow_corrections(self) -> None:
+        """Take the operator's newest correction, if it is new: the env runs it from this step."""
+        latest = getattr(self.link, "latest_instruction", None)
+        correction = latest() if latest is not None else None
+        if correction is None or correction.id == self.correction_id:
+            return
+        self.correction_id = correction.id
+        row = {"actor": self.actor_id, "time": time.time(), "text": correction.text, "id": correction.id,
+               "env_step": self.env_steps}  # fmt: skip
+        try:
+            correct = self.env.get_wrapper_attr("correct")
+        except AttributeError:
+            log.warning(
+                "actor %d ignored correction %r: its env takes no instructions",
+                self.actor_id,
+                correction.text,
+            )
+            row["acted"] = False
+        else:
+            self.obs, nearest, cosine = correct(
+                self.obs, correction.text, correction.embedding, correction.steps
+            )
+            log.info(
+                "actor %d runs correction %d %r for %d steps (nearest known: %r, cosine %.2f)",
+                *(self.actor_id, correction.id, correction.text, correction.steps, nearest, cosine),
+            )
+            row.update(acted=True, nearest=nearest, cosine=round(cosine, 4))
+        self.link.send("corrections", [row])
 
     def _end_episode(self, success: bool) -> None:
         self.episodes += 1

@@ -1,0 +1,1 @@
+"""Language: instruction embeddings, instructed envs, the corrections channel (YAY Robot style)."""

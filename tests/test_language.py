@@ -1,0 +1,253 @@
+"""Language corrections: the real sentence encoder, the instruction table, instructed envs, and the
+corrections channel (robokit say -> learner -> actor) over the real zmq link."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sentence_transformers", reason="pip install 'robokit[language]'")
+
+from link_peers import RawActor
+
+from robokit.envs.registration import make
+from robokit.language.encoder import EMBEDDING_DIM, EmbeddingTable, SentenceEncoder, check_text
+from robokit.language.instructed import Instructed
+from robokit.link import wire
+from robokit.link.corrections import SaidLog, read_correction, say_message
+from robokit.link.zmq_actor import ZmqActorLink
+from robokit.link.zmq_learner import ZmqLearnerLink
+from robokit.loop.actor import Actor
+from robokit.types import EnvSpec
+
+TASK = "pick up the cube"
+VOCABULARY = (TASK, "move a bit to the left", "move a bit to the right", "go lower", "open the gripper")
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return SentenceEncoder()
+
+
+@pytest.fixture(scope="module")
+def unit():
+    """A unit vector standing in for an embedding where the text's meaning does not matter."""
+    vector = np.random.default_rng(0).normal(size=EMBEDDING_DIM).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def test_the_encoder_gives_one_embedding_per_string_and_tells_instructions_apart(encoder):
+    vectors = encoder.encode([*VOCABULARY, TASK])
+    assert vectors.shape == (len(VOCABULARY) + 1, EMBEDDING_DIM) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors[0], vectors[-1], atol=1e-6)  # the same string, the same vector
+    cosines = vectors[:-1] @ vectors[:-1].T
+    off_diagonal = cosines[~np.eye(len(VOCABULARY), dtype=bool)]
+    assert off_diagonal.max() < 0.99  # "left" and "right" are close (0.96) but not the same
+    # a paraphrase is nearer its instruction than any other instruction
+    paraphrase = encoder.encode(["shift slightly to the left"])[0]
+    assert VOCABULARY[int(np.argmax(vectors[:-1] @ paraphrase))] == "move a bit to the left"
+
+
+def test_the_table_encodes_each_string_once_and_reloads_without_the_encoder(tmp_path, encoder):
+    calls = []
+
+    class Counting:
+        def encode(self, texts):
+            calls.append(list(texts))
+            return encoder.encode(texts)
+
+    path = tmp_path / "instructions.npz"
+    table = EmbeddingTable.open(path, encoder=Counting())
+    first = table.embed_all([TASK, "go lower", TASK])
+    table.embed("go lower")
+    assert calls == [[TASK, "go lower"]] and path.exists()
+
+    class Refusing:
+        def encode(self, texts):
+            raise AssertionError(f"encoded {texts} again")
+
+    reloaded = EmbeddingTable.open(path, encoder=Refusing())
+    np.testing.assert_array_equal(reloaded.embed_all([TASK, "go lower"]), first[:2])
+    assert reloaded.nearest(first[1]) == ("go lower", pytest.approx(1.0, abs=1e-5))
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"text": "x" * 201}, "at most 200 characters"),
+        ({"text": "   "}, "must not be empty"),
+        ({"text": "go\x00left"}, "control characters"),
+        ({"text": 7}, "must be text"),
+        ({"embedding": b"\0" * 10}, "384 float32"),
+        ({"embedding": np.full(EMBEDDING_DIM, np.nan, "<f4").tobytes()}, "finite"),
+        ({"embedding": np.full(EMBEDDING_DIM, 1.0, "<f4").tobytes()}, "unit norm"),
+        ({"steps": 0}, "steps"),
+        ({"steps": True}, "steps"),
+        ({"actor": -2}, "actor"),
+    ],
+)
+def test_a_malformed_correction_names_what_is_wrong(unit, change, reason):
+    message = {**say_message("go lower", unit), **change}
+    with pytest.raises(wire.MessageError, match=reason):
+        read_correction(message, 0)
+    assert check_text("  go   lower ") == "go lower"
+
+
+def instructed_pick_cube(table: EmbeddingTable) -> Instructed:
+    return Instructed(make("PickCube-v0", max_episode_steps=1000), table, TASK, known=VOCABULARY)
+
+
+def test_a_correction_replaces_the_instruction_for_its_steps_then_the_instructor_resumes(tmp_path, encoder):
+    table = EmbeddingTable(encoder=encoder)
+    env = instructed_pick_cube(table)
+    assert env.observation_space["instruction"].shape == (EMBEDDING_DIM,)
+    obs, info = env.reset(seed=0)
+    np.testing.assert_array_equal(obs["instruction"], table.embed(TASK))
+    said = encoder.encode(["shift slightly to the left"])[0]
+    obs, nearest, cosine = env.correct(obs, "shift slightly to the left", said, steps=3)
+    assert nearest == "move a bit to the left" and 0.5 < cosine < 1.0
+    np.testing.assert_array_equal(obs["instruction"], said)
+    seen = []
+    for _ in range(4):
+        obs, _, _, _, info = env.step(env.action_space.sample())
+        seen.append((info["instruction"], bool(np.allclose(obs["instruction"], said))))
+    assert seen == [("shift slightly to the left", True)] * 2 + [(TASK, False)] * 2
+    env.close()
+
+
+def robokit_say(text: str, port: int, *extra: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "robokit.cli.main",
+        "say",
+        text,
+        "--learner",
+        f"127.0.0.1:{port}",
+        *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_robokit_say_reaches_a_real_actor_over_the_link_which_acts_on_it_at_its_next_steps(tmp_path, encoder):
+    table = EmbeddingTable(encoder=encoder)
+    env = instructed_pick_cube(table)
+    spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+    learner = ZmqLearnerLink("127.0.0.1:0", spec, "language-test", tmp_path / "link_log")
+    link = ZmqActorLink(f"127.0.0.1:{learner.port}", 3, spec, "language-test", tmp_path / "spool")
+    try:
+        actor = Actor(env, agent=None, link=link, seed=0, actor_id=3)  # no params: random actions
+        assert link.wait_connected(10.0)
+        done = robokit_say("move a bit to the left", learner.port, "--steps", "5")
+        assert done.returncode == 0, done.stderr
+        assert "correction 0 for every actor (5 steps): 'move a bit to the left'; 1 connected" in done.stdout
+        said = table.embed("move a bit to the left")
+        for step in range(200):  # noqa: B007 (used after) the actor acts on it within its next steps
+            actor.collect(1)
+            if actor.correction_id == 0:
+                break
+            time.sleep(0.01)
+        assert actor.correction_id == 0, "the correction never reached the actor"
+        for _ in range(8):
+            actor.collect(1)
+        assert link.flush(timeout_s=5.0)
+        time.sleep(0.2)
+        drained = learner.drain()
+        acted_on = np.concatenate([b.frames["instruction"][b.obs_index] for b in drained["transitions"]])
+        corrected = np.flatnonzero(np.all(np.isclose(acted_on, said, atol=1e-6), axis=1))
+        assert len(corrected) == 5 and np.all(np.diff(corrected) == 1)  # 5 steps in a row, then lapsed
+        row = drained["corrections"][0]
+        assert (
+            row["id"] == 0
+            and row["acted"]
+            and row["nearest"] == "move a bit to the left"
+            and row["actor"] == 3
+        )
+        assert row["env_step"] == step  # it acted at the first step after the instruction arrived
+        assert [r["text"] for r in learner.corrections()] == ["move a bit to the left"]
+    finally:
+        link.close()
+        learner.close()
+        env.close()
+
+
+def test_malformed_oversized_non_utf8_and_too_fast_corrections_are_refused_and_change_nothing(tmp_path, unit):
+    spec = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
+    learner = ZmqLearnerLink("127.0.0.1:0", spec, "language-test", tmp_path / "link_log")
+    operator = RawActor(learner.port)
+    try:
+        good = say_message("go lower", unit)
+        bad = [
+            ({**good, "text": "x" * 500}, "at most 200 characters"),
+            ({**good, "embedding": b"\1" * 7}, "384 float32"),
+            ({**good, "steps": -1}, "steps"),
+        ]
+        for message, reason in bad:
+            operator.send(message)
+            assert reason in operator.reply("error")["reason"]
+        # a text that is not UTF-8 (a raw msgpack str of invalid bytes) is undecodable
+        frame = wire.pack({**good, "text": "XXXX"}).replace(b"XXXX", b"\xff\xfe\xfd\xfc")
+        operator.send_frame(frame)
+        assert "undecodable" in operator.reply("error")["reason"]
+        assert learner.corrections() == []
+        time.sleep(2.0)  # the refusals used 3 of the rate limit's burst: it fills again
+        replies = []
+        for _ in range(15):  # faster than a person: the rate limit (burst of 10, 5 a second) refuses
+            operator.send(good)
+            message = wire.unpack(operator.reply_frame())
+            replies.append(message["t"])
+        assert replies.count("said") in range(10, 13) and "error" in replies
+        assert len(SaidLog.read(tmp_path / "link_log" / "said.jsonl")) == replies.count("said")
+    finally:
+        operator.close()
+        learner.close()
+
+
+LEARNER = """
+import sys, time
+from pathlib import Path
+from robokit.link.zmq_learner import ZmqLearnerLink
+from robokit.types import EnvSpec
+spec = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
+link = ZmqLearnerLink("127.0.0.1:0", spec, "language-test", Path(sys.argv[1]))
+print(link.port, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_correction_the_learner_answered_survives_its_sigkill_and_ids_go_on(tmp_path):
+    log_dir = tmp_path / "link_log"
+    learner = subprocess.Popen(
+        [sys.executable, "-c", LEARNER, str(log_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(learner.stdout.readline())
+        done = robokit_say("open the gripper", port)
+        assert done.returncode == 0, done.stderr
+        os.kill(learner.pid, signal.SIGKILL)  # right after its answer: the record is on disk
+        learner.wait(10)
+    finally:
+        learner.kill()
+    records = SaidLog.read(log_dir / "said.jsonl")
+    assert [(r["id"], r["text"]) for r in records] == [(0, "open the gripper")]
+    assert len(records[0]["embedding"]) == EMBEDDING_DIM
+    assert SaidLog(log_dir / "said.jsonl").next_id == 1  # a resumed learner goes on from it
+
+
+def test_say_without_a_learner_or_with_bad_text_is_one_sentence(tmp_path):
+    done = robokit_say("go lower", 9, "--keys", str(tmp_path / "nothing"))
+    assert done.returncode == 2 and "robokit say:" in done.stderr and "Traceback" not in done.stderr
+    free = Path(__file__)  # any port nobody listens on: 1 is reserved
+    done = robokit_say("go lower", 1)
+    assert done.returncode == 2 and "did not answer within" in done.stderr, done.stderr
+    done = robokit_say("x" * 300, 1)
+    assert done.returncode == 2 and "at most 200 characters" in done.stderr
+    assert free.exists()
