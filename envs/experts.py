@@ -6,9 +6,12 @@ variants alike. They are for recording demonstrations and for checking that each
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from robokit.envs.tasks import PegInsert, PickCube, Relocate
+from robokit.envs.tasks import PackCubes, PegInsert, PickCube, Relocate
+from robokit.envs.tasks import pack_cubes as pc
 
 OPEN, CLOSE = -1.0, 1.0
 
@@ -122,7 +125,79 @@ class PegInsertExpert(ScriptedExpert):
         return toward(tcp, bottom, self.scale, max_speed=0.5)
 
 
-EXPERTS = {PickCube: PickCubeExpert, PegInsert: PegInsertExpert, Relocate: RelocateExpert}
+class PackCubesExpert(ScriptedExpert):
+    """Runs each of PackCubes' instructions as a skill: the task's own instruction (the next step of
+    the plan), or the one set in `instruction` (an operator's correction) while it is not None."""
+
+    hover, carry_height, release_height = 0.08, 0.12, 0.075
+    place_offset: ClassVar[dict[str, float]] = {"red": -0.03, "blue": 0.03}  # side by side in the bin
+
+    def reset(self) -> None:
+        super().reset()
+        self.instruction: str | None = None
+        self.running, self.grip, self.cube = None, OPEN, "red"
+
+    def act(self, tcp: np.ndarray) -> np.ndarray:
+        instruction = self.instruction or self.task.instruction()
+        if instruction != self.running:
+            self.running = instruction
+            self.goto(0)
+        if instruction in pc.MOVES:
+            return np.concatenate([0.5 * np.array(pc.MOVES[instruction]), [self.grip]])
+        if instruction in pc.GRIPPER:
+            self.grip = pc.GRIPPER[instruction]
+            return np.array([0.0, 0.0, 0.0, self.grip])
+        if instruction == pc.PLACE:
+            return self.place(tcp)
+        self.cube = next(c for c, text in pc.PICK.items() if text == instruction)
+        return self.pick(tcp, self.task.cube_pos(self.cube))
+
+    def pick(self, tcp: np.ndarray, cube: np.ndarray) -> np.ndarray:
+        """Above the cube with the gripper open, down around it, close, lift."""
+        if self.phase == 0:
+            target, self.grip = cube + [0.0, 0.0, self.hover], OPEN
+            if tcp[2] < cube[2] + 0.04 and np.linalg.norm((tcp - cube)[:2]) > 0.01:
+                target = np.array([tcp[0], tcp[1], cube[2] + self.hover])  # up first, then across
+            if np.linalg.norm(tcp - target) < 0.01:
+                self.goto(1)
+        elif self.phase == 1:
+            target = cube.copy()
+            if np.linalg.norm(tcp - target) < 0.006 or self.steps_in_phase > 20:
+                self.goto(2)
+        elif self.phase == 2:
+            target, self.grip = cube.copy(), CLOSE
+            if self.steps_in_phase >= 3:
+                self.goto(3)
+        else:
+            target = np.array([tcp[0], tcp[1], self.carry_height])
+            if cube[2] < 0.03 and self.steps_in_phase > 6:  # the grasp slipped: again
+                self.goto(0)
+        return np.concatenate([toward(tcp, target, self.scale), [self.grip]])
+
+    def place(self, tcp: np.ndarray) -> np.ndarray:
+        """Carry over the bin, lower, open, back up."""
+        goal = pc.BIN_XY + [0.0, self.place_offset[self.cube]]
+        if self.phase == 0:
+            target = np.array([goal[0], goal[1], self.carry_height])
+            if np.linalg.norm(tcp - target) < 0.01:
+                self.goto(1)
+        elif self.phase == 1:
+            target = np.array([goal[0], goal[1], self.release_height])
+            if np.linalg.norm(tcp - target) < 0.006 or self.steps_in_phase > 15:
+                self.goto(2)
+        else:
+            target, self.grip = np.array([tcp[0], tcp[1], tcp[2]]), OPEN
+            if self.steps_in_phase > 2:
+                target[2] = self.carry_height
+        return np.concatenate([toward(tcp, target, self.scale), [self.grip]])
+
+
+EXPERTS = {
+    PickCube: PickCubeExpert,
+    PegInsert: PegInsertExpert,
+    Relocate: RelocateExpert,
+    PackCubes: PackCubesExpert,
+}
 
 
 def make_expert(env, noise: float = 0.0, seed: int | None = None) -> ScriptedExpert:
@@ -135,13 +210,20 @@ def make_expert(env, noise: float = 0.0, seed: int | None = None) -> ScriptedExp
 
 
 def run_episode(env, expert: ScriptedExpert, seed: int | None = None, options: dict | None = None):
-    """Roll the expert out for one episode; yields (obs, action, reward, terminated, truncated, info)."""
+    """Roll the expert out for one episode; yields (obs, action, reward, terminated, truncated, info).
+    On a task with instructions (PackCubes), each step's info holds `instruction_id`: the index in
+    task.instructions of the instruction the expert ran for the action that led to it."""
     obs, info = env.reset(seed=seed, options=options)
     expert.reset()
+    instructions = getattr(env.unwrapped.task, "instructions", None)
+    if instructions:
+        info = {**info, "instruction_id": instructions.index(env.unwrapped.task.instruction())}
     yield obs, None, 0.0, False, False, info
     while True:
         action = expert(obs)
         obs, reward, terminated, truncated, info = env.step(action)
+        if instructions:
+            info = {**info, "instruction_id": instructions.index(expert.running)}
         yield obs, action, reward, terminated, truncated, info
         if terminated or truncated:
             return

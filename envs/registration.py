@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-TASKS = ("PickCube", "PegInsert", "Relocate")
+TASKS = ("PickCube", "PegInsert", "Relocate", "PackCubes")
 ENV_IDS = tuple(f"robokit/{task}{variant}-v0" for task in TASKS for variant in ("", "Vision"))
-MAX_EPISODE_STEPS = {"PickCube": 100, "PegInsert": 100, "Relocate": 120}
+MAX_EPISODE_STEPS = {"PickCube": 100, "PegInsert": 100, "Relocate": 120, "PackCubes": 200}
 
 
 def register_envs() -> None:

@@ -8,7 +8,7 @@ import pytest
 from robokit.envs.experts import make_expert, run_episode
 
 
-@pytest.mark.parametrize("env_id", ["PickCube-v0", "PegInsert-v0", "Relocate-v0"])
+@pytest.mark.parametrize("env_id", ["PickCube-v0", "PegInsert-v0", "Relocate-v0", "PackCubes-v0"])
 def test_expert_success_rate_over_100_seeded_episodes(env_id, make_env):
     env = make_env(env_id)
     expert = make_expert(env)
@@ -17,7 +17,7 @@ def test_expert_success_rate_over_100_seeded_episodes(env_id, make_env):
     assert rate >= 0.95, f"{env_id}: expert success {rate:.0%}"
 
 
-@pytest.mark.parametrize("env_id", ["PickCube-v0", "PegInsert-v0", "Relocate-v0"])
+@pytest.mark.parametrize("env_id", ["PickCube-v0", "PegInsert-v0", "Relocate-v0", "PackCubes-v0"])
 def test_doing_nothing_does_not_succeed(env_id, make_env):
     # The success checks must not be trivially true: an idle arm never solves a task.
     env = make_env(env_id)
@@ -40,3 +40,29 @@ def test_relocate_backward_expert(make_env):
     ]
     assert np.mean(results) >= 0.9
     assert env.unwrapped.task.in_region("a")
+
+
+def test_pack_cubes_demos_name_each_steps_instruction_and_blue_first_fails(make_env):
+    from robokit.envs.tasks.pack_cubes import INSTRUCTIONS, PICK, PLACE
+
+    env = make_env("PackCubes-v0")
+    expert = make_expert(env)
+    steps = list(run_episode(env, expert, seed=3))
+    said = [INSTRUCTIONS[step[5]["instruction_id"]] for step in steps]
+    plan = [text for i, text in enumerate(said) if i == 0 or text != said[i - 1]]
+    assert plan == [PICK["red"], PLACE, PICK["blue"], PLACE] and steps[-1][5]["success"]
+    # told to pack the blue cube first, the expert does, and the episode fails its order
+    expert.reset()
+    env.reset(seed=3)
+    expert.instruction = PICK["blue"]
+    task = env.unwrapped.task
+    for _ in range(60):
+        env.step(expert())
+        if task.held("blue"):
+            expert.instruction = PLACE
+        if task.packed:
+            break
+    expert.instruction = None
+    for _ in range(150):
+        *_, info = env.step(expert())
+    assert task.packed[0] == "blue" and not info["success"]
