@@ -1,0 +1,98 @@
+"""A simulated operator for PackCubes: it watches the simulator's truth and says what a person would,
+at a person's pace, through whatever channel it is given (`robokit say`'s, an in-process link's).
+
+    operator = SimulatedOperator(env.unwrapped.task, say=send, config=OperatorConfig())
+    ...each control step:  operator.watch(info["instruction"])    # the instruction in force
+
+What it says, in order of precedence: the policy runs the wrong cube ("pick up the red cube"); the
+gripper is closed while it reaches for a cube it does not hold ("open the gripper"); the TCP hovers
+or descends beside the cube it should grasp, more than `misalign` off in x or y ("move a bit to the
+left", ...); it has not moved for `stuck_steps` ("go higher"). A person reacts in about a second:
+a condition must hold for `reaction_steps` steps in a row before it is said, and at most one
+correction goes out every `min_gap_steps`. `mistake_rate` makes it say a random other instruction
+instead (people misspeak; tests use it to check that the policy survives bad advice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from robokit.envs.tasks import pack_cubes as pc
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    reaction_steps: int = 10
+    """Steps a condition must hold before it is said (10: 1 s at 10 Hz)."""
+    min_gap_steps: int = 20
+    """Steps between two corrections at least (20: 2 s at 10 Hz)."""
+    misalign: float = 0.015
+    """How far (m) the TCP may hover beside the cube it should grasp before it is corrected."""
+    stuck_steps: int = 30
+    mistake_rate: float = 0.0
+    seed: int = 0
+
+
+class SimulatedOperator:
+    def __init__(self, task, say: Callable[[str], object], config: OperatorConfig | None = None):
+        self.task, self.say, self.config = task, say, config or OperatorConfig()
+        self.rng = np.random.default_rng(self.config.seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new episode: nothing seen yet."""
+        self.pending, self.held_for = None, 0
+        self.since_said = self.config.min_gap_steps
+        self.still_for, self.last_tcp = 0, None
+        self.said: list[str] = []
+
+    def watch(self, instruction: str) -> str | None:
+        """One control step: what the operator says now (already passed to `say`), or None."""
+        self.since_said += 1
+        wanted = self.correction(instruction)
+        self.held_for = self.held_for + 1 if wanted is not None and wanted == self.pending else 1
+        self.pending = wanted
+        ready = self.held_for >= self.config.reaction_steps and self.since_said >= self.config.min_gap_steps
+        if wanted is None or not ready:
+            return None
+        if self.rng.random() < self.config.mistake_rate:
+            wanted = str(self.rng.choice([t for t in pc.INSTRUCTIONS if t != wanted]))
+        self.say(wanted)
+        self.said.append(wanted)
+        self.since_said, self.held_for, self.still_for = 0, 0, 0
+        return wanted
+
+    def correction(self, instruction: str) -> str | None:
+        """What a person would say about the scene now, before reaction time and pacing."""
+        task, tcp = self.task, self.task.tcp_pos()
+        self.still_for = self.still_for + 1 if self._still(tcp) else 0
+        cube = task.next_cube()
+        if cube is None:
+            return None
+        if instruction in pc.PICK.values() and instruction != pc.PICK[cube]:
+            return pc.PICK[cube]
+        if task.held(cube) or instruction not in (pc.PICK[cube], *pc.MOVES, *pc.GRIPPER):
+            return "go higher" if self.still_for >= self.config.stuck_steps else None
+        target = task.cube_pos(cube)
+        offset = target[:2] - tcp[:2]
+        near = np.abs(offset).max() < 0.06 and tcp[2] < target[2] + 0.1
+        if near and self._gripper_closed() and tcp[2] > target[2] + 0.01:
+            return "open the gripper"
+        if near and np.abs(offset).max() > self.config.misalign:
+            axis = int(np.argmax(np.abs(offset)))
+            if axis == 1:
+                return "move a bit to the left" if offset[1] > 0 else "move a bit to the right"
+            return "move a bit forward" if offset[0] > 0 else "move a bit back"
+        return "go higher" if self.still_for >= self.config.stuck_steps else None
+
+    def _still(self, tcp: np.ndarray) -> bool:
+        still = self.last_tcp is not None and float(np.linalg.norm(tcp - self.last_tcp)) < 0.002
+        self.last_tcp = tcp.copy()
+        return still
+
+    def _gripper_closed(self) -> bool:
+        world = self.task.world
+        return float(world.data.qpos[world.finger_qpos].sum()) < 0.03

@@ -1,0 +1,53 @@
+"""The simulated operator (envs/operator.py) on PackCubes: silent while things go right, and the
+correction a person would give, after a person's reaction time, when they do not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robokit.envs.experts import make_expert, run_episode, toward
+from robokit.envs.operator import OperatorConfig, SimulatedOperator
+from robokit.envs.tasks.pack_cubes import PICK
+
+
+def test_the_operator_stays_silent_while_the_expert_packs_the_cubes(make_env):
+    env = make_env("PackCubes-v0")
+    expert, said = make_expert(env), []
+    operator = SimulatedOperator(env.unwrapped.task, said.append)
+    for seed in range(5):
+        operator.reset()
+        for step in run_episode(env, expert, seed=seed):
+            if step[1] is not None:
+                operator.watch(expert.running)
+        assert step[5]["success"]
+    assert said == []
+
+
+def test_the_wrong_cube_is_corrected_after_the_reaction_time_not_before(make_env):
+    env = make_env("PackCubes-v0")
+    expert, said = make_expert(env), []
+    operator = SimulatedOperator(env.unwrapped.task, said.append, OperatorConfig(reaction_steps=10))
+    env.reset(seed=1)
+    expert.reset()
+    expert.instruction = PICK["blue"]  # the policy goes for the wrong cube
+    heard_at = None
+    for step in range(1, 20):
+        env.step(expert())
+        if operator.watch(expert.running) and heard_at is None:
+            heard_at = step
+    assert said == [PICK["red"]] and heard_at == 10
+
+
+def test_hovering_beside_the_cube_is_corrected_towards_it_at_a_persons_pace(make_env):
+    env = make_env("PackCubes-v0")
+    task = env.unwrapped.task
+    said = []
+    operator = SimulatedOperator(task, said.append, OperatorConfig(reaction_steps=5, min_gap_steps=20))
+    env.reset(seed=2)
+    scale = env.unwrapped.config.action_scale
+    for _ in range(60):  # hover 3 cm to the right of (below, in y) the red cube, gripper open
+        goal = task.cube_pos("red") + np.array([0.0, -0.03, 0.06])
+        env.step(np.concatenate([toward(task.tcp_pos(), goal, scale), [-1.0]]).astype(np.float32))
+        operator.watch(PICK["red"])
+    assert said[0] == "move a bit to the left"
+    assert len(said) <= 3  # at most one correction every 2 s (60 steps: 6 s)
