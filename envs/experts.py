@@ -132,10 +132,30 @@ class PackCubesExpert(ScriptedExpert):
     hover, carry_height, release_height = 0.08, 0.12, 0.075
     place_offset: ClassVar[dict[str, float]] = {"red": -0.03, "blue": 0.03}  # side by side in the bin
 
+    def __init__(self, env, noise: float = 0.0, seed: int | None = None, aim_error: float = 0.0):
+        self.aim_error = aim_error
+        super().__init__(env, noise, seed)
+
     def reset(self) -> None:
         super().reset()
         self.instruction: str | None = None
+        self.instruction_steps = 0
         self.running, self.grip, self.cube = None, OPEN, "red"
+        self.aims: dict[str, np.ndarray] = {}
+
+    def follow(self, instruction: str, steps: int) -> None:
+        """Run `instruction` (an operator's correction) for the next `steps` actions; a correction
+        also ends the pick skill's aiming error at the cube it was after (the operator put it right)."""
+        self.instruction, self.instruction_steps = instruction, steps
+        self.aims[self.cube] = np.zeros(2)
+
+    def __call__(self, obs=None) -> np.ndarray:
+        action = super().__call__(obs)
+        if self.instruction is not None and self.instruction_steps > 0:
+            self.instruction_steps -= 1
+            if self.instruction_steps == 0:  # the correction lapsed: the plan takes over again
+                self.instruction = None
+        return action
 
     def act(self, tcp: np.ndarray) -> np.ndarray:
         instruction = self.instruction or self.task.instruction()
@@ -143,14 +163,19 @@ class PackCubesExpert(ScriptedExpert):
             self.running = instruction
             self.goto(0)
         if instruction in pc.MOVES:
-            return np.concatenate([0.5 * np.array(pc.MOVES[instruction]), [self.grip]])
+            return np.concatenate([np.array(pc.MOVES[instruction]), [self.grip]])
         if instruction in pc.GRIPPER:
             self.grip = pc.GRIPPER[instruction]
             return np.array([0.0, 0.0, 0.0, self.grip])
         if instruction == pc.PLACE:
             return self.place(tcp)
         self.cube = next(c for c, text in pc.PICK.items() if text == instruction)
-        return self.pick(tcp, self.task.cube_pos(self.cube))
+        if self.cube not in self.aims:  # an imperfect policy's miss, 1-2 aim_errors off, until corrected
+            direction = self.rng.normal(size=2)
+            self.aims[self.cube] = (
+                direction / np.linalg.norm(direction) * self.aim_error * self.rng.uniform(1, 2)
+            )
+        return self.pick(tcp, self.task.cube_pos(self.cube) + [*self.aims[self.cube], 0.0])
 
     def pick(self, tcp: np.ndarray, cube: np.ndarray) -> np.ndarray:
         """Above the cube with the gripper open, down around it, close, lift."""
@@ -170,7 +195,7 @@ class PackCubesExpert(ScriptedExpert):
                 self.goto(3)
         else:
             target = np.array([tcp[0], tcp[1], self.carry_height])
-            if cube[2] < 0.03 and self.steps_in_phase > 6:  # the grasp slipped: again
+            if self.task.cube_pos(self.cube)[2] < 0.03 and self.steps_in_phase > 6:  # it slipped: again
                 self.goto(0)
         return np.concatenate([toward(tcp, target, self.scale), [self.grip]])
 
@@ -200,30 +225,24 @@ EXPERTS = {
 }
 
 
-def make_expert(env, noise: float = 0.0, seed: int | None = None) -> ScriptedExpert:
-    """The scripted expert for a robokit sim env (call .reset() after each env.reset())."""
+def make_expert(env, noise: float = 0.0, seed: int | None = None, **options) -> ScriptedExpert:
+    """The scripted expert for a robokit sim env (call .reset() after each env.reset()); `options`
+    are the expert's own (PackCubes: aim_error)."""
     task = env.unwrapped.task
     for task_type, expert in EXPERTS.items():
         if isinstance(task, task_type):
-            return expert(env, noise=noise, seed=seed)
+            return expert(env, noise=noise, seed=seed, **options)
     raise ValueError(f"no scripted expert for task {type(task).__name__}: only simulated tasks have one.")
 
 
 def run_episode(env, expert: ScriptedExpert, seed: int | None = None, options: dict | None = None):
-    """Roll the expert out for one episode; yields (obs, action, reward, terminated, truncated, info).
-    On a task with instructions (PackCubes), each step's info holds `instruction_id`: the index in
-    task.instructions of the instruction the expert ran for the action that led to it."""
+    """Roll the expert out for one episode; yields (obs, action, reward, terminated, truncated, info)."""
     obs, info = env.reset(seed=seed, options=options)
     expert.reset()
-    instructions = getattr(env.unwrapped.task, "instructions", None)
-    if instructions:
-        info = {**info, "instruction_id": instructions.index(env.unwrapped.task.instruction())}
     yield obs, None, 0.0, False, False, info
     while True:
         action = expert(obs)
         obs, reward, terminated, truncated, info = env.step(action)
-        if instructions:
-            info = {**info, "instruction_id": instructions.index(expert.running)}
         yield obs, action, reward, terminated, truncated, info
         if terminated or truncated:
             return

@@ -251,3 +251,28 @@ def test_say_without_a_learner_or_with_bad_text_is_one_sentence(tmp_path):
     done = robokit_say("x" * 300, 1)
     assert done.returncode == 2 and "at most 200 characters" in done.stderr
     assert free.exists()
+
+
+@pytest.mark.parametrize("algo", ["sac", "ogpo"])
+def test_an_agent_acts_on_the_instruction_entry_of_its_observation(algo, unit):
+    import gymnasium as gym
+    import jax
+
+    from robokit.agents.base import agent_kind
+
+    spaces = {
+        "state": gym.spaces.Box(-1, 1, (5,), np.float32),
+        "instruction": gym.spaces.Box(-1, 1, (EMBEDDING_DIM,), np.float32),
+    }
+    spec = EnvSpec.from_spaces(gym.spaces.Dict(spaces), gym.spaces.Box(-1, 1, (4,), np.float32))
+    kind = agent_kind(algo)
+    agent = kind.build(kind.presets[next(iter(kind.presets))], spec)
+    params = agent.policy_params(agent.init(jax.random.PRNGKey(0)))
+    state = np.zeros((1, 5), np.float32)
+    actions = [
+        np.asarray(
+            agent.act(params, {"state": state, "instruction": v[None]}, jax.random.PRNGKey(1), explore=False)
+        )
+        for v in (unit, -unit)
+    ]
+    assert not np.allclose(actions[0], actions[1])  # the instruction reaches the policy

@@ -28,18 +28,27 @@ HELD_HEIGHT = 0.035  # a cube's centre above this, near the fingers, is held
 
 PICK = {cube: f"pick up the {cube} cube" for cube in ORDER}
 PLACE = "put it in the bin"
-#: fine corrections: the TCP's direction of motion (action units) while one is in force
+#: fine corrections: the TCP's motion (action units; 0.3 moves 0.9 cm a step) while one is in force
 MOVES = {
-    "move a bit to the left": (0.0, 1.0, 0.0),
-    "move a bit to the right": (0.0, -1.0, 0.0),
-    "move a bit forward": (1.0, 0.0, 0.0),
-    "move a bit back": (-1.0, 0.0, 0.0),
-    "go lower": (0.0, 0.0, -1.0),
-    "go higher": (0.0, 0.0, 1.0),
+    "move a bit to the left": (0.0, 0.3, 0.0),
+    "move a bit to the right": (0.0, -0.3, 0.0),
+    "move a bit forward": (0.3, 0.0, 0.0),
+    "move a bit back": (-0.3, 0.0, 0.0),
+    "go lower": (0.0, 0.0, -0.3),
+    "go higher": (0.0, 0.0, 0.3),
 }
+#: control steps a fine correction runs for: 3 x 0.9 cm, "a bit"
+CORRECTION_STEPS = 3
 GRIPPER = {"open the gripper": -1.0, "close the gripper": 1.0}
 SKILLS = (*PICK.values(), PLACE)
 INSTRUCTIONS = (*SKILLS, *MOVES, *GRIPPER)
+SKILL_CORRECTION_STEPS = 20
+
+
+def correction_steps(instruction: str) -> int:
+    """How long an operator's correction runs: a fine one "a bit", a skill for 2 s (then the
+    high-level policy, having seen it started, takes over)."""
+    return SKILL_CORRECTION_STEPS if instruction in SKILLS else CORRECTION_STEPS
 
 
 class PackCubes(SimTask):

@@ -8,6 +8,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from robokit.agents.preprocessing import vector_features
+
 default_init = nn.initializers.lecun_normal
 
 
@@ -44,7 +46,9 @@ class ConvEncoder(nn.Module):
 
 
 class ObservationEncoder(nn.Module):
-    """Turns a dict observation into one feature vector: images through conv encoders, the rest as is."""
+    """Turns a dict observation into one feature vector: images through conv encoders, then the
+    "state" vector, then any other vector entry as is, by name (e.g. a language instruction's
+    embedding, robokit.language.instructed)."""
 
     image_keys: tuple[str, ...] = ()
     embedding_dim: int = 50
@@ -55,7 +59,7 @@ class ObservationEncoder(nn.Module):
             ConvEncoder(embedding_dim=self.embedding_dim, name=f"encoder_{k}")(obs[k])
             for k in self.image_keys
         ]
-        parts.append(obs["state"].astype(jnp.float32))
+        parts.append(vector_features(obs, self.image_keys))
         return jnp.concatenate(parts, axis=-1)
 
 

@@ -23,6 +23,18 @@ def normalize(obs: dict, obs_norm: Params) -> dict:
     return {**obs, "state": (obs["state"].astype(jnp.float32) - obs_norm["mean"]) / obs_norm["std"]}
 
 
+def vector_features(obs: dict, image_keys: tuple[str, ...] = ()) -> jax.Array:
+    """The "state" vector, then every other entry that is not an image, by name (e.g. a language
+    instruction's embedding, robokit.language.instructed), as one float32 vector."""
+    others = sorted(set(obs) - {"state", *image_keys})
+    return jnp.concatenate([obs[k].astype(jnp.float32) for k in ("state", *others)], axis=-1)
+
+
+def vector_dim(spec: EnvSpec) -> int:
+    """The length of vector_features for observations of `spec`."""
+    return sum(int(np.prod(shape)) for key, shape, _ in spec.observations if key not in spec.image_keys)
+
+
 def state_statistics(states, std_floor: float = 0.01):
     """Mean and floored std of recorded "state" vectors (the floor keeps near-constant dims sane)."""
     states = np.asarray(states, np.float64)

@@ -62,9 +62,15 @@ class EpisodeRecorder:
         self._truncs.append(bool(truncated))
         self._infos.append(info)
 
+    def revise_last(self, obs: dict, info: dict) -> None:
+        """Replace the newest observation and info by those the policy acted on (an operator's
+        correction changed its instruction after the env returned them)."""
+        self._obs[-1], self._infos[-1] = obs, info
+
     def finish(self) -> Episode:
         keys = self._obs[0].keys()
-        info_keys = [k for k in self._infos[0] if np.isscalar(self._infos[0][k])]
+        numbers = (bool, int, float, np.number, np.bool_)  # text (an instruction) stays out of HDF5
+        info_keys = [k for k in self._infos[0] if isinstance(self._infos[0][k], numbers)]
         return Episode(
             observations={k: np.stack([o[k] for o in self._obs]) for k in keys},
             actions=np.stack(self._actions),

@@ -45,6 +45,8 @@ class Instructed(gym.Wrapper):
 
     def reset(self, *, seed=None, options=None):
         self.correction = None
+        if hasattr(self.instructor, "reset"):  # one that keeps a history of the episode
+            self.instructor.reset()
         obs, info = self.env.reset(seed=seed, options=options)
         return self._instructed(obs, info)
 
@@ -75,7 +77,12 @@ class Instructed(gym.Wrapper):
             )
         return text, self.table.embed(text)
 
+    def instruction_info(self, text: str) -> dict:
+        """What a step's info says of the instruction its observation carries: the text, its index
+        among the known ones (-1: a phrase of its own) and whether an operator's correction is in force."""
+        known = self.known.index(text) if text in self.known else -1
+        return {INSTRUCTION_KEY: text, "instruction_id": known, "corrected": self.correction is not None}
+
     def _instructed(self, obs: dict, info: dict) -> tuple[dict, dict]:
         text, vector = self.current_instruction(obs)
-        info = {**info, INSTRUCTION_KEY: text, "corrected": self.correction is not None}
-        return {**obs, INSTRUCTION_KEY: vector}, info
+        return {**obs, INSTRUCTION_KEY: vector}, {**info, **self.instruction_info(text)}

@@ -33,7 +33,7 @@ from flax import struct
 
 from robokit.agents.networks import MLP, CriticEnsemble, default_init
 from robokit.agents.ogpo.config import FlowConfig
-from robokit.agents.preprocessing import initial_obs_norm, normalize
+from robokit.agents.preprocessing import initial_obs_norm, normalize, vector_dim, vector_features
 from robokit.types import Batch, EnvSpec, Params
 
 LOG_2PI = jnp.log(2.0 * jnp.pi)
@@ -240,7 +240,7 @@ class OGPO:
 
     def init(self, key: jax.Array, state_mean=None, state_std=None) -> FlowState:
         obs_norm = initial_obs_norm(self.spec, state_mean, state_std)
-        dim = obs_norm["mean"].shape[0]
+        dim = vector_dim(self.spec)  # the "state" vector and any other (an instruction's embedding)
         k_actor, k_critic, key = jax.random.split(key, 3)
         features = jnp.zeros((1, dim))
         action = jnp.zeros((1, self.spec.action_dim))
@@ -265,7 +265,7 @@ class OGPO:
         return {"actor": state.target_actor, "obs_norm": state.obs_norm}
 
     def _features(self, obs: dict, obs_norm: Params) -> jax.Array:
-        return normalize(obs, obs_norm)["state"]
+        return vector_features(normalize(obs, obs_norm))
 
     @partial(jax.jit, static_argnames=("self", "explore"))
     def act(self, params: Params, obs: dict, key: jax.Array, explore: bool = True) -> jax.Array:

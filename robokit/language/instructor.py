@@ -1,0 +1,175 @@
+"""The high-level policy (YAY Robot's Instructor): a short history of observations -> the instruction
+to run now, among the known ones.
+
+An MLP maps the last `history` "state" vectors (standardised) to a 384-d embedding; the logits are
+its cosine similarity to every known instruction's embedding divided by a learned temperature, and
+it is trained with cross-entropy against the instruction annotated `ahead` steps later (Shi et al.
+2024, sec. IV-B; the authors' `Instructor`). Corrections become new labelled examples: finetuning
+on demos plus corrections (oversampled) is what makes the next rollouts need fewer of them.
+
+    examples = instructor_examples(episodes, config)             # (histories, labels)
+    model = train_instructor(examples, table_vectors, config)
+    chooser = model.chooser(texts)                                # obs -> text, for Instructed
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from robokit.agents.networks import MLP
+from robokit.agents.preprocessing import state_statistics
+
+
+@dataclass(frozen=True)
+class InstructorConfig:
+    history: int = 4
+    """Observations the instructor sees (the newest last)."""
+    ahead: int = 2
+    """Steps ahead of the newest observation whose instruction is the label."""
+    hidden_dims: tuple[int, ...] = (256, 256)
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    steps: int = 3000
+    seed: int = 0
+
+
+class InstructorNet(nn.Module):
+    hidden_dims: tuple[int, ...]
+    embedding_dim: int = 384
+
+    @nn.compact
+    def __call__(self, histories: jax.Array, table: jax.Array) -> jax.Array:
+        x = MLP(self.hidden_dims, layer_norm=True, activate_final=True)(histories)
+        embedding = nn.Dense(self.embedding_dim)(x)
+        embedding = embedding / (jnp.linalg.norm(embedding, axis=-1, keepdims=True) + 1e-6)
+        log_temperature = self.param("log_temperature", lambda _: jnp.log(jnp.asarray(0.07)))
+        return embedding @ table.T / jnp.exp(log_temperature)
+
+
+def histories(states: np.ndarray, length: int) -> np.ndarray:
+    """Row t: states t-length+1 .. t flattened (the first state repeated before the episode began)."""
+    padded = np.concatenate([np.repeat(states[:1], length - 1, axis=0), states])
+    return np.stack([padded[t : t + length].reshape(-1) for t in range(len(states))])
+
+
+def instructor_examples(episodes, config: InstructorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(histories, labels) of annotated episodes: the instruction_id in force `ahead` steps after each
+    observation that an action followed (the episode's last one past its end); unknown phrases (-1)
+    are left out. infos[t] describes the instruction observation t carries."""
+    xs, ys = [], []
+    for episode in episodes:
+        states = np.asarray(episode.observations["state"][:-1], np.float32)
+        ids = np.asarray(episode.infos["instruction_id"][:-1])
+        labels = ids[np.minimum(np.arange(len(ids)) + config.ahead, len(ids) - 1)]
+        keep = labels >= 0
+        xs.append(histories(states, config.history)[keep])
+        ys.append(labels[keep])
+    return np.concatenate(xs), np.concatenate(ys).astype(np.int32)
+
+
+@dataclass
+class Instructor:
+    """A trained instructor: its parameters, the standardisation of its inputs and its config."""
+
+    params: dict
+    mean: np.ndarray
+    std: np.ndarray
+    config: InstructorConfig
+
+    def logits(self, raw_histories: np.ndarray, table: np.ndarray) -> np.ndarray:
+        net = InstructorNet(self.config.hidden_dims)
+        x = (np.asarray(raw_histories, np.float32) - self.mean) / self.std
+        return np.asarray(net.apply(self.params, jnp.asarray(x), jnp.asarray(table)))
+
+    def accuracy(self, examples: tuple[np.ndarray, np.ndarray], table: np.ndarray) -> float:
+        x, y = examples
+        return float(np.mean(self.logits(x, table).argmax(-1) == y)) if len(y) else float("nan")
+
+    def chooser(self, texts: list[str], table: np.ndarray) -> HistoryChooser:
+        return HistoryChooser(self, list(texts), np.asarray(table, np.float32))
+
+    def save(self, folder: Path, texts: list[str]) -> None:
+        from flax import serialization
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "params.msgpack").write_bytes(serialization.msgpack_serialize(self.params))
+        np.savez(folder / "inputs.npz", mean=self.mean, std=self.std)
+        meta = {"config": asdict(self.config), "instructions": list(texts)}
+        (folder / "instructor.json").write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> tuple[Instructor, list[str]]:
+        from flax import serialization
+
+        folder = Path(folder)
+        meta = json.loads((folder / "instructor.json").read_text())
+        config = InstructorConfig(**{**meta["config"], "hidden_dims": tuple(meta["config"]["hidden_dims"])})
+        with np.load(folder / "inputs.npz") as inputs:
+            mean, std = inputs["mean"], inputs["std"]
+        params = serialization.msgpack_restore((folder / "params.msgpack").read_bytes())
+        return cls(params, mean, std, config), meta["instructions"]
+
+
+class HistoryChooser:
+    """obs -> instruction text, keeping the last observations of the episode (reset() at its start)."""
+
+    def __init__(self, instructor: Instructor, texts: list[str], table: np.ndarray):
+        self.instructor, self.texts, self.table = instructor, texts, table
+        self.states: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        self.states = []
+
+    def __call__(self, obs: dict) -> str:
+        state = np.asarray(obs["state"], np.float32)
+        length = self.instructor.config.history
+        self.states = [*(self.states or [state] * length), state][-length:]
+        logits = self.instructor.logits(np.concatenate(self.states)[None], self.table)
+        return self.texts[int(np.argmax(logits[0]))]
+
+
+def train_instructor(
+    examples: tuple[np.ndarray, np.ndarray],
+    table: np.ndarray,
+    config: InstructorConfig,
+    start: Instructor | None = None,
+    weights: np.ndarray | None = None,
+) -> Instructor:
+    """Cross-entropy training (from `start`'s parameters and input statistics when finetuning);
+    `weights` (one per example) sample examples in proportion, e.g. to oversample corrections."""
+    x, y = examples
+    mean, std = (start.mean, start.std) if start is not None else state_statistics(x)
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    xs, table = jnp.asarray((x - mean) / std), jnp.asarray(table, jnp.float32)
+    ys = jnp.asarray(y)
+    net = InstructorNet(config.hidden_dims)
+    key = jax.random.PRNGKey(config.seed)
+    params = start.params if start is not None else net.init(key, xs[:1], table)
+    tx = optax.adam(config.learning_rate)
+    opt = tx.init(params)
+
+    @jax.jit
+    def step(params, opt, idx):
+        def loss_fn(p):
+            logits = net.apply(p, xs[idx], table)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, ys[idx]).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt, loss
+
+    rng = np.random.default_rng(config.seed)
+    p = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
+    for _ in range(config.steps):
+        idx = rng.choice(len(y), size=min(config.batch_size, len(y)), p=p)
+        params, opt, _ = step(params, opt, jnp.asarray(idx))
+    return Instructor(params, mean, std, config)
