@@ -69,3 +69,19 @@ def test_the_instructor_predicts_held_out_instructions_saves_and_drives_the_skil
         successes += bool(info["success"])
     assert successes >= 4
     assert instructed_env(make("PackCubes-v0"), table).known == list(INSTRUCTIONS)
+
+
+def test_robokit_record_instructed_writes_annotated_demos_and_refuses_a_task_without_instructions(tmp_path):
+    from cli_run import robokit
+
+    done = robokit(
+        "record", "--env", "PackCubes-v0", "--instructed", "--episodes", "2", "--out", str(tmp_path / "d")
+    )
+    assert done.returncode == 0, done.stderr
+    episodes = read_episodes(tmp_path / "d")
+    assert len(episodes) == 2 and episodes[0].observations["instruction"].shape[1] == 384
+    assert (tmp_path / "d-instructions.npz").exists() and "2/2 successes" in done.stdout
+    done = robokit(
+        "record", "--env", "PickCube-v0", "--instructed", "--episodes", "1", "--out", str(tmp_path / "p")
+    )
+    assert done.returncode == 2 and "has no instructions: use PackCubes-v0" in done.stderr

@@ -276,3 +276,12 @@ def test_an_agent_acts_on_the_instruction_entry_of_its_observation(algo, unit):
         for v in (unit, -unit)
     ]
     assert not np.allclose(actions[0], actions[1])  # the instruction reaches the policy
+
+
+def test_bench_language_reports_the_say_to_action_latency_and_the_encoders_cost():
+    from robokit.bench.language import bench_language
+
+    rows = {(r["case"], r["metric"]): r["value"] for r in bench_language(repeats=1, says=5)}
+    # sanity bounds, not speed targets (the figures are in the README, measured side by side)
+    assert 0 < rows["say_to_actor", "p50"] <= rows["say_to_action_10hz", "p50"] + 1 < 2000
+    assert rows["encoder", "known_phrase_p50"] < rows["encoder", "new_phrase_p50"]

@@ -1,4 +1,4 @@
-"""`robokit bench env|learner|link`: robokit's speed as a table, or JSON lines."""
+"""`robokit bench env|learner|link|robot|language`: robokit's speed as a table, or JSON lines."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import tyro
 class Bench:
     """Measure robokit's speed and print a table (or JSON lines with --json)."""
 
-    what: Annotated[Literal["env", "learner", "link", "robot"], tyro.conf.Positional]
+    what: Annotated[Literal["env", "learner", "link", "robot", "language"], tyro.conf.Positional]
     """env: env steps/s, simulated s per wall s, camera frames/s.
     learner: critic updates/s, time of one UTD update, FLOPs against the CPU's matmul peak.
     link: transitions/s from actor send to learner buffer (durable log included), params publish time.
     robot: the real arm of --config (it moves!): circle tracking, a 20 cm step's overshoot and peak
-    speed and acceleration against the limits, control-loop ticks."""
+    speed and acceleration against the limits, control-loop ticks.
+    language: the latency from `robokit say` to an actor acting on it, the encoder's cost per phrase."""
     envs: tuple[str, ...] = field(default_factory=tuple)
     """Env ids to measure (default: all)."""
     steps: int = 300
@@ -57,6 +58,13 @@ def run(args: Bench) -> None:
         note = f"the arm of {args.config}, one run"
         with FrankaArm(load_config(args.config)["robot"]) as arm:
             rows = list(bench_robot(arm))
+    elif args.what == "language":
+        from robokit.bench.language import bench_language
+        from robokit.language.encoder import require_language
+
+        require_language("bench language")
+        note = "learner and actor on 127.0.0.1"
+        rows = list(bench_language(repeats=args.repeats))
     elif args.what == "link":
         from robokit.bench.link import bench_link
 

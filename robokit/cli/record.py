@@ -45,6 +45,13 @@ class Record:
     --direction agent. With --config it moves the real arm (default there: slow random wandering)."""
     explore: bool = False
     """With --policy: sample its actions as in training (more varied frames) instead of its mean."""
+    instructed: bool = False
+    """PackCubes: instruction-annotated demos (each observation carries the embedding of the
+    instruction its action follows; needs the language extra); the embeddings go to
+    OUT-instructions.npz beside the dataset."""
+    aim_error: float = 0.0
+    """With --instructed: the expert's pick misses by 1-2 times this (m), as an imperfect policy
+    does, and a simulated operator corrects it (the demos then teach the fine corrections)."""
     alternate: bool = False
     """With --frames and a reset-free run as --policy: its forward and backward agents take turns,
     objects placed once (the states reset-free training visits, where a classifier's false successes
@@ -97,6 +104,29 @@ def _record_alternating(args: Record, env_id: str, console) -> None:
     )  # fmt: skip
     for direction, path in paths.items():
         console.print(f"{direction}: {path if path else 'nothing recorded'}")
+
+
+def _record_instructed(args: Record, env_id: str, console) -> None:
+    from robokit.language.encoder import EmbeddingTable, require_language
+
+    require_language("--instructed demos")
+    from robokit.envs.instructed_demos import record_instructed
+
+    if not args.instructed or args.policy or args.frames or args.successes_only:
+        raise ValueError(
+            "--aim-error goes with --instructed, which records the expert's episodes as they are."
+        )
+    out = args.out or new_folder(
+        Path("data") / f"{env_id.split('/')[1]}-instructed-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    table = EmbeddingTable.open(out.parent / f"{out.name}-instructions.npz")
+    summary = record_instructed(
+        env_id, args.episodes, out, table, args.seed, args.aim_error, noise=args.noise
+    )
+    console.print(
+        f"[bold]{env_id}[/bold] instructed expert: {summary.successes}/{summary.episodes} successes, "
+        f"{summary.corrections} corrected steps\ndataset: {summary.path}; embeddings: {table.path}"
+    )
 
 
 def _policy_driver(args: Record):
@@ -169,6 +199,8 @@ def run(args: Record) -> None:
     env_id = check_env_id(args.env)
     if args.alternate:
         return _record_alternating(args, env_id, console)
+    if args.instructed or args.aim_error:
+        return _record_instructed(args, env_id, console)
     out = args.out or new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
     policy, policy_env = _policy_driver(args)
