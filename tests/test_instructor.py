@@ -85,3 +85,20 @@ def test_robokit_record_instructed_writes_annotated_demos_and_refuses_a_task_wit
         "record", "--env", "PickCube-v0", "--instructed", "--episodes", "1", "--out", str(tmp_path / "p")
     )
     assert done.returncode == 2 and "has no instructions: use PackCubes-v0" in done.stderr
+
+
+def test_train_instructor_trains_then_finetunes_on_corrections_reporting_held_out_accuracy(
+    recorded, tmp_path
+):
+    from cli_run import robokit
+
+    summary, _, _ = recorded
+    done = robokit(
+        "train-instructor", "--data", str(summary.path), "--out", str(tmp_path / "i1"), "--steps", "300"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "held-out accuracy" in done.stdout and (tmp_path / "i1" / "instructor.json").exists()
+    args = ["--start", str(tmp_path / "i1"), "--corrections", str(summary.path), "--steps", "100"]
+    done = robokit("train-instructor", "--data", str(summary.path), "--out", str(tmp_path / "i2"), *args)
+    assert done.returncode == 0, done.stderr
+    assert "before: held-out accuracy" in done.stdout and "1 corrections datasets" in done.stdout

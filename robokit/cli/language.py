@@ -58,3 +58,84 @@ def _typed_lines():
     for line in sys.stdin:
         if line.strip():
             yield line
+
+
+@dataclass(frozen=True)
+class TrainInstructor:
+    """Train the high-level instructor on instruction-annotated demos (`robokit record --instructed`),
+    or finetune one (--start) on demos plus corrections; prints the accuracy on held-out demos."""
+
+    data: Path
+    """Annotated demos (a Minari dataset from `robokit record --instructed`)."""
+    out: Path
+    """Folder to write the instructor to (parameters, input statistics, instruction list)."""
+    corrections: tuple[Path, ...] = ()
+    """Annotated episodes with operators' corrections: their corrected steps are oversampled."""
+    start: Path | None = None
+    """An instructor to finetune instead of training a new one."""
+    oversample: float = 5.0
+    """Weight of a corrected step against a demo step."""
+    held_out: float = 0.2
+    """Share of --data's episodes (the last ones) kept out of training to measure accuracy."""
+    steps: int = 3000
+    seed: int = 0
+
+
+def train_instructor_command(options: TrainInstructor) -> None:
+    import numpy as np
+
+    from robokit.data.datasets import read_episodes
+    from robokit.language.encoder import EmbeddingTable, require_language
+    from robokit.language.instructor import (
+        Instructor,
+        InstructorConfig,
+        instructor_examples,
+        train_instructor,
+    )
+
+    require_language("the instructor")
+    episodes = read_episodes(options.data)
+    if "instruction_id" not in episodes[0].infos:
+        raise ValueError(f"{options.data} has no instructions: record it with `robokit record --instructed`.")
+    cut = max(1, round(len(episodes) * (1 - options.held_out)))
+    train_eps, test_eps = episodes[:cut], episodes[cut:]
+    texts = _instructions(options.data)
+    table = EmbeddingTable.open(options.data.parent / f"{options.data.name}-instructions.npz")
+    vectors = table.embed_all(texts)
+    start = None
+    if options.start is not None:
+        start, start_texts = Instructor.load(options.start)
+        if start_texts != texts:
+            raise ValueError(
+                f"{options.start} knows other instructions than {options.data}: train a new one."
+            )
+    config = start.config if start is not None else InstructorConfig(seed=options.seed)
+    config = type(config)(**{**config.__dict__, "steps": options.steps, "seed": options.seed})
+    x, y = instructor_examples(train_eps, config)
+    weights = np.ones(len(y))
+    for path in options.corrections:
+        cx, cy, corrected = instructor_examples(read_episodes(path), config, corrected=True)
+        x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
+        weights = np.concatenate([weights, np.where(corrected, options.oversample, 1.0)])
+    held_out = instructor_examples(test_eps, config) if test_eps else (x[:0], y[:0])
+    if start is not None:
+        print(f"before: held-out accuracy {start.accuracy(held_out, vectors):.1%}")
+    instructor = train_instructor((x, y), vectors, config, start=start, weights=weights)
+    instructor.save(options.out, texts)
+    train_accuracy, test_accuracy = (
+        instructor.accuracy((x, y), vectors),
+        instructor.accuracy(held_out, vectors),
+    )
+    print(
+        f"{len(y)} examples ({len(options.corrections)} corrections datasets); train accuracy "
+        f"{train_accuracy:.1%}, held-out accuracy {test_accuracy:.1%} on {len(test_eps)} episodes; "
+        f"saved to {options.out}"
+    )
+
+
+def _instructions(data: Path) -> list[str]:
+    """The instructions the dataset's instruction_ids index: PackCubes' (the one task with
+    instructions so far; a dataset does not store its list yet)."""
+    from robokit.envs.tasks.pack_cubes import INSTRUCTIONS
+
+    return list(INSTRUCTIONS)

@@ -38,6 +38,7 @@ VERBS = {
     "find-cameras": (hardware.FindCameras, hardware.find_cameras),
     "robot-check": (hardware.RobotCheck, hardware.robot_check),
     "say": (language.Say, language.run),
+    "train-instructor": (language.TrainInstructor, language.train_instructor_command),
     "bench": (bench.Bench, bench.run),
     "doctor": (doctor.Doctor, doctor.run),
 }

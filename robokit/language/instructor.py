@@ -60,11 +60,14 @@ def histories(states: np.ndarray, length: int) -> np.ndarray:
     return np.stack([padded[t : t + length].reshape(-1) for t in range(len(states))])
 
 
-def instructor_examples(episodes, config: InstructorConfig) -> tuple[np.ndarray, np.ndarray]:
+def instructor_examples(
+    episodes, config: InstructorConfig, corrected: bool = False
+) -> tuple[np.ndarray, ...]:
     """(histories, labels) of annotated episodes: the instruction_id in force `ahead` steps after each
     observation that an action followed (the episode's last one past its end); unknown phrases (-1)
-    are left out. infos[t] describes the instruction observation t carries."""
-    xs, ys = [], []
+    are left out. infos[t] describes the instruction observation t carries. With `corrected`, a
+    third array says which examples' observations were under an operator's correction."""
+    xs, ys, flags = [], [], []
     for episode in episodes:
         states = np.asarray(episode.observations["state"][:-1], np.float32)
         ids = np.asarray(episode.infos["instruction_id"][:-1])
@@ -72,7 +75,9 @@ def instructor_examples(episodes, config: InstructorConfig) -> tuple[np.ndarray,
         keep = labels >= 0
         xs.append(histories(states, config.history)[keep])
         ys.append(labels[keep])
-    return np.concatenate(xs), np.concatenate(ys).astype(np.int32)
+        flags.append(np.asarray(episode.infos.get("corrected", np.zeros(len(ids) + 1, bool))[:-1])[keep])
+    x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int32)
+    return (x, y, np.concatenate(flags).astype(bool)) if corrected else (x, y)
 
 
 @dataclass
