@@ -322,11 +322,14 @@ def test_no_hand_at_all_is_one_sentence_that_names_the_setting():
         FrankaGripper("127.0.0.4").connect(timeout_s=10.0)
 
 
-#: the TCP follows the reference through the impedance law, which adds to the reference's own
-#: acceleration and speed: 3.4-3.5 m/s^2 measured against its 3.0 limit alone, up to 4.05 m/s^2
-#: (and 0.56 m/s against 0.5 when coming in from 20 cm outside the box) with the whole suite
-#: loading the machine; 9.4-12.7 m/s^2 before the reference was shaped per tick
-TRACKING = 1.5
+#: the driver's reference accelerates at 80% of the configured limit (ACCEL_SHARE) because the TCP,
+#: following it through the impedance law, peaks ~10% above it: a 20 cm step's measured peak is then
+#: 0.89 of the limit (it was 1.10-1.35 with the reference at the limit; 3.1-4.2 before the reference
+#: was shaped per tick). Speed: up to 0.56 m/s against 0.5 when coming in from 20 cm outside the box
+TRACKING = 1.0
+#: an arm that starts outside the box and comes in peaked at 1.01-1.10 of the limit (measured 3.04 and
+#: 3.30 m/s^2): its reference starts from rest at the limit while the arm settles after homing
+COMING_IN_TRACKING = 1.15
 SPEED_TRACKING = 1.15
 
 
@@ -389,7 +392,7 @@ def test_an_arm_that_starts_outside_the_box_comes_in_at_the_limits(franka_sim, g
         t, _, vel = recorder.stop()
         assert below.contains(state.tcp_pos, tolerance=0.006) and not robot.motion_reflexes
         assert np.linalg.norm(vel, axis=1).max() <= robot.config.limits.max_linear_speed * SPEED_TRACKING
-        assert peak_acceleration(t, vel) <= robot.config.limits.max_linear_accel * TRACKING
+        assert peak_acceleration(t, vel) <= robot.config.limits.max_linear_accel * COMING_IN_TRACKING
     finally:
         robot.close()
 
