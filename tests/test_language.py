@@ -285,3 +285,25 @@ def test_bench_language_reports_the_say_to_action_latency_and_the_encoders_cost(
     # sanity bounds, not speed targets (the figures are in the README, measured side by side)
     assert 0 < rows["say_to_actor", "p50"] <= rows["say_to_action_10hz", "p50"] + 1 < 2000
     assert rows["encoder", "known_phrase_p50"] < rows["encoder", "new_phrase_p50"]
+
+
+def test_an_in_process_link_carries_a_correction_to_its_actor_which_reports_acting_on_it(encoder):
+    from robokit.link.inprocess import InProcessLink
+
+    table = EmbeddingTable(encoder=encoder)
+    env = instructed_pick_cube(table)
+    link = InProcessLink()
+    actor = Actor(env, agent=None, link=link, seed=0, actor_id=1)
+    actor.collect(2)
+    correction = link.say("go lower", table.embed("go lower"), steps=2)
+    with pytest.raises(wire.MessageError, match="at most 200 characters"):
+        link.say("x" * 300, table.embed("go lower"))
+    actor.collect(3)
+    drained = link.drain()
+    acted_on = np.concatenate([b.frames["instruction"][b.obs_index] for b in drained["transitions"]])
+    corrected = np.all(np.isclose(acted_on, table.embed("go lower")), axis=1)
+    assert corrected.tolist() == [False, False, True, True, False]
+    assert drained["corrections"] == [
+        {**drained["corrections"][0], "id": correction.id, "text": "go lower", "acted": True, "env_step": 2}
+    ]
+    env.close()

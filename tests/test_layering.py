@@ -1,8 +1,8 @@
 """The import rules of robokit's layout, read from the source (so that they stay true):
 
 - drivers import from robokit only robokit.types and robokit.control;
-- envs import no training loop: from robokit core only types, control, data, rewards and the
-  reset-free alternation;
+- envs import no training loop: from robokit core only types, control, data, rewards, the
+  reset-free alternation and the language encoder and instructed env;
 - robokit's core imports neither robokit.envs nor robokit.drivers outside robokit/cli/;
 - no module imports, at import time, a module that imports it back (no cycle).
 """
@@ -22,6 +22,8 @@ ENVS_MAY_USE = (
     "robokit.data",
     "robokit.rewards",
     "robokit.recipes.alternation",
+    "robokit.language.encoder",
+    "robokit.language.instructed",
 )
 
 

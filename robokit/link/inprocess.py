@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robokit.link.base import STREAMS, check_stream
-from robokit.link.corrections import Correction, read_correction, say_message
 from robokit.link.wire import check_rows
 from robokit.types import TransitionBatch
+
+if TYPE_CHECKING:
+    from robokit.link.corrections import Correction
 
 
 class InProcessLink:
@@ -41,6 +43,8 @@ class InProcessLink:
 
     def say(self, text: str, embedding, actor: int = -1, steps: int = 20) -> Correction:
         """An operator's correction, checked as the zmq learner checks one, for the actors here."""
+        from robokit.link.corrections import read_correction, say_message  # it imports this package
+
         message = say_message(text, embedding, actor, steps)
         with self._lock:
             correction = read_correction(message, len(self.said))
