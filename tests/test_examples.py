@@ -25,3 +25,12 @@ def test_record_and_read_demos():
     demos = load("record_and_read_demos").main(episodes=2, camera_size=32)
     assert len(demos) == 2 and all(d.success for d in demos)
     assert demos[0].observations["wrist"].shape[1:] == (32, 32, 3)
+
+
+def test_language_corrections(tmp_path):
+    import pytest
+
+    pytest.importorskip("sentence_transformers", reason="pip install 'robokit[language]'")
+    result = load("language_corrections").main(demos=3, bc_steps=20, episodes=1, folder=tmp_path)
+    assert result["demo_successes"] >= 2 and 0.0 <= result["accuracy"] <= 1.0
+    assert 0.0 <= result["alone"] <= 1.0 and 0.0 <= result["live"] <= 1.0

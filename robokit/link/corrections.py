@@ -108,7 +108,7 @@ class SaidLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.records = self.read(self.path)
+        self.records = [self._brief(r) for r in self.read(self.path)]
         self.next_id = max((r["id"] for r in self.records), default=-1) + 1
 
     @staticmethod
@@ -124,6 +124,11 @@ class SaidLog:
             if isinstance(record, dict) and _is_int(record.get("id")):
                 records.append(record)
         return records
+
+    @staticmethod
+    def _brief(record: dict) -> dict:
+        """A record without its embedding: what stays in memory (the file keeps the whole)."""
+        return {k: v for k, v in record.items() if k != "embedding"}
 
     def append(self, correction: Correction) -> None:
         record = {
@@ -146,7 +151,7 @@ class SaidLog:
             from robokit.data.durable import fsync_directory
 
             fsync_directory(self.path.parent)
-        self.records.append(record)
+        self.records.append(self._brief(record))
         self.next_id = max(self.next_id, correction.id + 1)
 
 
