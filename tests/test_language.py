@@ -307,3 +307,18 @@ def test_an_in_process_link_carries_a_correction_to_its_actor_which_reports_acti
         {**drained["corrections"][0], "id": correction.id, "text": "go lower", "acted": True, "env_step": 2}
     ]
     env.close()
+
+
+def test_without_the_language_extra_the_commands_name_what_to_install(monkeypatch):
+    import importlib.util
+
+    from robokit.language.encoder import LanguageMissing, require_language
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else found(name, *a)
+    )
+    with pytest.raises(
+        LanguageMissing, match=r"^the sentence encoder is not installed \(torch missing\): pip install"
+    ):
+        require_language()

@@ -62,7 +62,7 @@ def run(args: Bench) -> None:
         from robokit.bench.language import bench_language
         from robokit.language.encoder import require_language
 
-        require_language("bench language")
+        require_language()
         note = "learner and actor on 127.0.0.1"
         rows = list(bench_language(repeats=args.repeats))
     elif args.what == "link":

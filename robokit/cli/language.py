@@ -33,7 +33,7 @@ def run(options: Say) -> None:
     from robokit.language.encoder import SentenceEncoder, check_text, require_language
     from robokit.link.corrections import say_message, send_correction
 
-    require_language("robokit say")
+    require_language()
     encoder = SentenceEncoder()  # ~10 s the first time (torch); each phrase then ~20 ms
     lines = [options.text] if options.text is not None else _typed_lines()
     for line in lines:
@@ -93,7 +93,7 @@ def train_instructor_command(options: TrainInstructor) -> None:
         train_instructor,
     )
 
-    require_language("the instructor")
+    require_language()
     episodes = read_episodes(options.data)
     if "instruction_id" not in episodes[0].infos:
         raise ValueError(f"{options.data} has no instructions: record it with `robokit record --instructed`.")

@@ -109,7 +109,7 @@ def _record_alternating(args: Record, env_id: str, console) -> None:
 def _record_instructed(args: Record, env_id: str, console) -> None:
     from robokit.language.encoder import EmbeddingTable, require_language
 
-    require_language("--instructed demos")
+    require_language()
     from robokit.envs.instructed_demos import record_instructed
 
     if not args.instructed or args.policy or args.frames or args.successes_only:

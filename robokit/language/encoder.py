@@ -30,8 +30,9 @@ class LanguageMissing(RuntimeError):
     """The language extra is not installed; the message says how to install it."""
 
 
-def require_language(what: str = "language instructions") -> None:
-    """Raise LanguageMissing (one sentence naming the extra) unless the encoder can be loaded."""
+def require_language(what: str | None = None) -> None:
+    """Raise LanguageMissing (one sentence naming the extra, after `what: ` if given) unless the
+    encoder can be loaded."""
     import importlib.util
 
     missing = [
@@ -40,7 +41,10 @@ def require_language(what: str = "language instructions") -> None:
         if not importlib.util.find_spec(m)
     ]
     if missing:
-        raise LanguageMissing(f"{what} need the sentence encoder ({', '.join(missing)} missing): {INSTALL}")
+        prefix = f"{what}: " if what else ""
+        raise LanguageMissing(
+            f"{prefix}the sentence encoder is not installed ({', '.join(missing)} missing): {INSTALL}"
+        )
 
 
 class SentenceEncoder:
