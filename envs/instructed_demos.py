@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, write_dataset
 from robokit.envs.experts import make_expert
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
 from robokit.envs.registration import make
-from robokit.envs.tasks.pack_cubes import correction_steps
+from robokit.envs.tasks.pack_cubes import MOVES, correction_steps
 from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructed import Instructed
 
@@ -43,17 +45,22 @@ class InstructedSummary:
 
 
 def record_instructed_episode(
-    env: Instructed, expert, operator: SimulatedOperator | None, seed: int
+    env: Instructed, expert, operator: SimulatedOperator | None, seed: int, practice: float = 0.0
 ) -> Episode:
-    """One episode; the operator (if any) watches every step and its corrections are run at once."""
+    """One episode; the operator (if any) watches every step and its corrections are run at once.
+    With `practice` > 0, at that rate per step (while no correction runs) a random fine correction
+    is said as well, so that the demos show each of them in the states the task goes through."""
     recorder = EpisodeRecorder()
     obs, info = env.reset(seed=seed)
     expert.reset()
     if operator is not None:
         operator.reset()
     recorder.start(obs, info, seed=seed)
+    rng = np.random.default_rng(seed)
     while True:
         said = operator.watch(info["instruction"]) if operator is not None else None
+        if said is None and practice > 0 and not info["corrected"] and rng.random() < practice:
+            said = str(rng.choice(list(MOVES)))
         if said is not None:
             steps = correction_steps(said)
             obs, _, _ = env.correct(obs, said, env.table.embed(said), steps)
@@ -76,9 +83,11 @@ def record_instructed(
     aim_error: float = 0.0,
     operator: OperatorConfig | None = None,
     noise: float = 0.0,
+    practice: float = 0.0,
 ) -> InstructedSummary:
     """Record `episodes` episodes (episode i from seed + i); with `aim_error` > 0 a simulated
-    operator (`operator`, default OperatorConfig()) corrects the expert's misses."""
+    operator (`operator`, default OperatorConfig()) corrects the expert's misses; `practice` adds
+    random fine corrections at that rate per step (record_instructed_episode)."""
     out = check_output_dir(out)
     env = instructed_env(make(env_id), table)
     expert = make_expert(env, noise=noise, seed=seed, aim_error=aim_error)
@@ -89,12 +98,13 @@ def record_instructed(
         )
     kept, successes, corrections = [], 0, 0
     for i in range(episodes):
-        episode = record_instructed_episode(env, expert, watcher, seed + i)
+        episode = record_instructed_episode(env, expert, watcher, seed + i, practice)
         kept.append(episode)
         successes += episode.success
         corrections += int(episode.infos["corrected"].sum()) if "corrected" in episode.infos else 0
     description = (
         f"{episodes} instruction-annotated scripted-expert episodes of {env_id} (aim error {aim_error} m, "
+        f"practice corrections {practice} a step, "
         f"{'with' if watcher else 'without'} a simulated operator's corrections)"
     )
     path = write_dataset(

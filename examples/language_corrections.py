@@ -54,11 +54,18 @@ def rollouts(policy, env, table, episodes: int, operator=None, seed: int = 20_00
 
 
 def main(
-    demos: int = 60, bc_steps: int = 8000, episodes: int = 20, folder: Path = Path("runs/language")
+    demos: int = 60,
+    bc_steps: int = 8000,
+    episodes: int = 20,
+    folder: Path = Path("runs/language"),
+    practice: float = 0.0,
 ) -> dict:
+    """`practice`: the rate per step of random fine corrections in the demos (--practice)."""
     folder.mkdir(parents=True, exist_ok=True)
     table = EmbeddingTable.open(folder / "instructions.npz")
-    summary = record_instructed("PackCubes-v0", demos, folder / "demos", table, aim_error=0.02)
+    summary = record_instructed(
+        "PackCubes-v0", demos, folder / "demos", table, aim_error=0.02, practice=practice
+    )
     print(f"demos: {summary.successes}/{summary.episodes} successes, {summary.corrections} corrected steps")
 
     # the high level, trained on 80% of the demos, measured on the rest

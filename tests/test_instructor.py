@@ -102,3 +102,11 @@ def test_train_instructor_trains_then_finetunes_on_corrections_reporting_held_ou
     done = robokit("train-instructor", "--data", str(summary.path), "--out", str(tmp_path / "i2"), *args)
     assert done.returncode == 0, done.stderr
     assert "before: held-out accuracy" in done.stdout and "1 corrections datasets" in done.stdout
+
+
+def test_practice_corrections_put_each_fine_correction_into_the_demos(recorded, tmp_path):
+    _, _, table = recorded
+    summary = record_instructed("PackCubes-v0", 2, tmp_path / "practice", table, seed=7, practice=0.2)
+    episodes = read_episodes(summary.path)
+    said = [INSTRUCTIONS[i] for e in episodes for i in e.infos["instruction_id"][e.infos["corrected"]]]
+    assert len(set(said) & set(MOVES)) >= 3 and set(said) <= set(MOVES)  # practice says only moves

@@ -52,6 +52,9 @@ class Record:
     aim_error: float = 0.0
     """With --instructed: the expert's pick misses by 1-2 times this (m), as an imperfect policy
     does, and a simulated operator corrects it (the demos then teach the fine corrections)."""
+    practice: float = 0.0
+    """With --instructed: at this rate per step a random fine correction ("move a bit to the left",
+    ...) is said too, so that the demos teach each of them in the task's states."""
     alternate: bool = False
     """With --frames and a reset-free run as --policy: its forward and backward agents take turns,
     objects placed once (the states reset-free training visits, where a classifier's false successes
@@ -114,14 +117,14 @@ def _record_instructed(args: Record, env_id: str, console) -> None:
 
     if not args.instructed or args.policy or args.frames or args.successes_only:
         raise ValueError(
-            "--aim-error goes with --instructed, which records the expert's episodes as they are."
+            "--aim-error and --practice go with --instructed, which records the expert's episodes as is."
         )
     out = args.out or new_folder(
         Path("data") / f"{env_id.split('/')[1]}-instructed-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     table = EmbeddingTable.open(out.parent / f"{out.name}-instructions.npz")
     summary = record_instructed(
-        env_id, args.episodes, out, table, args.seed, args.aim_error, noise=args.noise
+        env_id, args.episodes, out, table, args.seed, args.aim_error, noise=args.noise, practice=args.practice
     )
     console.print(
         f"[bold]{env_id}[/bold] instructed expert: {summary.successes}/{summary.episodes} successes, "
@@ -199,7 +202,7 @@ def run(args: Record) -> None:
     env_id = check_env_id(args.env)
     if args.alternate:
         return _record_alternating(args, env_id, console)
-    if args.instructed or args.aim_error:
+    if args.instructed or args.aim_error or args.practice:
         return _record_instructed(args, env_id, console)
     out = args.out or new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
