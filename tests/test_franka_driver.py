@@ -302,15 +302,13 @@ def test_a_silent_gripper_peer_is_one_sentence_within_the_deadline_and_ctrl_c_st
             FrankaGripper("127.0.0.3").connect(timeout_s=2.0)
         ticker.join()
         assert time.monotonic() - began < 6.0 and len(ticks) == 100  # 2 s deadline + a process start
+        # Ctrl-C as in a terminal: a shell's background job inherits SIGINT ignored, and Python then
+        # never installs its handler (the test would hang for a reason of its launcher's)
         script = (
+            "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "from robokit.drivers.franka_gripper import FrankaGripper\nFrankaGripper('127.0.0.3').connect(60)"
         )
-        # Ctrl-C as in a terminal: a shell's background job inherits SIGINT ignored (then Python
-        # never installs its handler and the test would hang for a reason of the launcher's)
-        restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
-        waiting = subprocess.Popen(
-            [sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, preexec_fn=restore
-        )
+        waiting = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
         time.sleep(3.0)
         waiting.send_signal(signal.SIGINT)
         _, err = waiting.communicate(timeout=30)
