@@ -6,24 +6,9 @@ import mujoco
 import numpy as np
 import pytest
 
+from robokit.control.kinematics import FR3_Q_MAX, FR3_Q_MIN, tcp_pose
 from robokit.envs.sim.arm import HOME_Q
 from robokit.envs.sim.scene import ARM_XML, ASSETS, HAND_XML, World
-
-# Franka's modified-DH table (a, d, alpha) for joints 1..7, and the flange offset.
-DH = [(0, 0.333, 0), (0, 0, -np.pi / 2), (0, 0.316, np.pi / 2), (0.0825, 0, np.pi / 2),
-      (-0.0825, 0.384, -np.pi / 2), (0, 0, np.pi / 2), (0.088, 0, np.pi / 2)]  # fmt: skip
-FLANGE_D = 0.107
-
-
-def dh_flange(q: np.ndarray) -> np.ndarray:
-    """Flange pose from Craig's modified DH convention, written independently of the MJCF."""
-    T = np.eye(4)
-    for (a, d, alpha), theta in zip(DH, q, strict=True):
-        ca, sa, ct, st = np.cos(alpha), np.sin(alpha), np.cos(theta), np.sin(theta)
-        T = T @ np.array(
-            [[ct, -st, 0, a], [st * ca, ct * ca, -sa, -d * sa], [st * sa, ct * sa, ca, d * ca], [0, 0, 0, 1]]
-        )
-    return T @ np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, FLANGE_D], [0, 0, 0, 1]])
 
 
 def test_arm_loads_alone_with_frankas_names():
@@ -44,17 +29,15 @@ def test_kinematics_match_frankas_dh_table(seed):
     q = rng.uniform(model.jnt_range[:, 0], model.jnt_range[:, 1])
     data.qpos[:] = q
     mujoco.mj_kinematics(model, data)
-    expected = dh_flange(q)
+    expected = tcp_pose(q, tcp_offset=0.0)  # the flange, from Franka's DH table (not the MJCF)
     np.testing.assert_allclose(data.body("fr3_link8").xpos, expected[:3, 3], atol=1e-6)
     np.testing.assert_allclose(data.body("fr3_link8").xmat.reshape(3, 3), expected[:3, :3], atol=1e-6)
 
 
 def test_joint_and_torque_limits_are_the_fr3_datasheet_values():
     model = mujoco.MjModel.from_xml_path(str(ARM_XML))
-    upper = [2.7437, 1.7837, 2.9007, -0.1518, 2.8065, 4.5169, 3.0159]
-    lower = [-2.7437, -1.7837, -2.9007, -3.0421, -2.8065, 0.5445, -3.0159]
-    np.testing.assert_allclose(model.jnt_range[:, 1], upper)
-    np.testing.assert_allclose(model.jnt_range[:, 0], lower)
+    np.testing.assert_allclose(model.jnt_range[:, 1], FR3_Q_MAX)
+    np.testing.assert_allclose(model.jnt_range[:, 0], FR3_Q_MIN)
     np.testing.assert_allclose(model.actuator_ctrlrange[:, 1], [87, 87, 87, 87, 12, 12, 12])
     assert 15.0 < model.body_mass.sum() < 20.0  # FR3 arm ~17.8 kg with base
 

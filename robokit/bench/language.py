@@ -9,6 +9,7 @@ first load, and its time per new phrase (a known phrase is a table lookup).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import threading
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robokit.bench import bench_row
 from robokit.language.encoder import EMBEDDING_DIM
 from robokit.link.corrections import say_message, send_correction
 from robokit.link.zmq_actor import ZmqActorLink
@@ -28,14 +30,7 @@ SPEC = EnvSpec(
 )
 
 
-def _row(case: str, metric: str, value: float, unit: str) -> dict:
-    return {
-        "bench": "language",
-        "case": case,
-        "metric": metric,
-        "value": round(float(value), 3),
-        "unit": unit,
-    }
+_row = functools.partial(bench_row, "language")
 
 
 def _percentiles(case: str, samples: list[float]) -> Iterator[dict]:

@@ -3,6 +3,7 @@ against this CPU's float32 matmul peak (measured in the same run)."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import numpy as np
 
 from robokit.agents.sac.agent import SAC
 from robokit.agents.sac.config import SACConfig
+from robokit.bench import bench_row
 from robokit.types import EnvSpec
 
 STATE_SPEC = EnvSpec(observations=(("state", (10,), "float32"),), action_dim=4)
@@ -167,5 +169,4 @@ def _update_flops(agent: SAC, state, batch) -> float | None:
     return config.utd_ratio * critic + actor or None
 
 
-def _row(case: str, metric: str, value: float, unit: str) -> dict:
-    return {"bench": "learner", "case": case, "metric": metric, "value": round(float(value), 4), "unit": unit}
+_row = functools.partial(bench_row, "learner", digits=4)

@@ -7,6 +7,7 @@ is this process. A plain fsync'd disk write is measured too, since the log and s
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import statistics
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robokit.bench import bench_row
 from robokit.data.replay import ReplayBuffer
 from robokit.link.zmq_actor import ZmqActorLink
 from robokit.link.zmq_learner import ZmqLearnerLink
@@ -153,5 +155,4 @@ def bench_link(repeats: int = 3) -> Iterator[dict]:
             yield _row(f"params_{megabytes}mb", "publish_to_actor_ms", publish_ms(megabytes, root, 5), "ms")
 
 
-def _row(case: str, metric: str, value: float, unit: str) -> dict:
-    return {"bench": "link", "case": case, "metric": metric, "value": round(float(value), 3), "unit": unit}
+_row = functools.partial(bench_row, "link")

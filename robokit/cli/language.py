@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ def train_instructor_command(options: TrainInstructor) -> None:
     import numpy as np
 
     from robokit.data.datasets import read_episodes
-    from robokit.language.encoder import EmbeddingTable, require_language
+    from robokit.language.encoder import EmbeddingTable, require_language, table_beside
     from robokit.language.instructor import (
         Instructor,
         InstructorConfig,
@@ -100,7 +101,7 @@ def train_instructor_command(options: TrainInstructor) -> None:
     cut = max(1, round(len(episodes) * (1 - options.held_out)))
     train_eps, test_eps = episodes[:cut], episodes[cut:]
     texts = _instructions(options.data)
-    table = EmbeddingTable.open(options.data.parent / f"{options.data.name}-instructions.npz")
+    table = EmbeddingTable.open(table_beside(options.data))
     vectors = table.embed_all(texts)
     start = None
     if options.start is not None:
@@ -110,7 +111,7 @@ def train_instructor_command(options: TrainInstructor) -> None:
                 f"{options.start} knows other instructions than {options.data}: train a new one."
             )
     config = start.config if start is not None else InstructorConfig(seed=options.seed)
-    config = type(config)(**{**config.__dict__, "steps": options.steps, "seed": options.seed})
+    config = dataclasses.replace(config, steps=options.steps, seed=options.seed)
     x, y = instructor_examples(train_eps, config)
     weights = np.ones(len(y))
     for path in options.corrections:

@@ -110,7 +110,7 @@ def _record_alternating(args: Record, env_id: str, console) -> None:
 
 
 def _record_instructed(args: Record, env_id: str, console) -> None:
-    from robokit.language.encoder import EmbeddingTable, require_language
+    from robokit.language.encoder import EmbeddingTable, require_language, table_beside
 
     require_language()
     from robokit.envs.instructed_demos import record_instructed
@@ -122,7 +122,7 @@ def _record_instructed(args: Record, env_id: str, console) -> None:
     out = args.out or new_folder(
         Path("data") / f"{env_id.split('/')[1]}-instructed-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    table = EmbeddingTable.open(out.parent / f"{out.name}-instructions.npz")
+    table = EmbeddingTable.open(table_beside(out))
     summary = record_instructed(
         env_id, args.episodes, out, table, args.seed, args.aim_error, noise=args.noise, practice=args.practice
     )

@@ -17,6 +17,8 @@ import itertools
 
 import numpy as np
 
+from robokit.control.impedance import FR3_HOME_Q
+
 #: (a, d, alpha) per joint, then the flange (m, m, rad); Franka's FCI documentation.
 FR3_DH = np.array(
     [
@@ -87,8 +89,6 @@ def solve_ik(
 ) -> tuple[np.ndarray, bool]:
     """Joint angles within the limits (JOINT_MARGIN inside) that put the TCP at this pose, and whether
     they do within 1 mm and 0.01 rad: damped least squares, the spare joint pulled towards q_start."""
-    from robokit.control.impedance import FR3_HOME_Q
-
     rest = np.array(FR3_HOME_Q if q_start is None else q_start, float)
     low, high = FR3_Q_MIN + JOINT_MARGIN, FR3_Q_MAX - JOINT_MARGIN
     q = np.clip(rest.copy(), low, high)
@@ -112,8 +112,6 @@ def reach(
     """solve_ik from home, then from postures around it (a local solver stalls on a joint limit
     where a nearby posture reaches; far-off postures, elbow down, are not what the impedance law's
     pull towards home would take): whether one reaches, and the posture."""
-    from robokit.control.impedance import FR3_HOME_Q
-
     seeds = np.array(FR3_HOME_Q) + np.random.default_rng(0).normal(0.0, 0.4, size=(tries - 1, 7))
     best = None
     for seed in [np.array(FR3_HOME_Q), *seeds]:
@@ -152,8 +150,6 @@ def box_reach_problems(
     default that of FR3_HOME_Q), or so near the edge of reach that with every joint under `share`
     of its velocity limit the TCP could move there at less than min_speed (m/s) in some direction.
     Empty when the arm can serve the whole box; the search stops at max_problems."""
-    from robokit.control.impedance import FR3_HOME_Q
-
     if rotation is None:
         rotation = tcp_pose(np.array(FR3_HOME_Q), tcp_offset)[:3, :3]
     axes = [np.linspace(lo, hi, points) for lo, hi in zip(low, high, strict=True)]

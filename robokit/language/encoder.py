@@ -96,6 +96,12 @@ def check_embedding(vector: object) -> np.ndarray:
     return array
 
 
+def table_beside(dataset: Path) -> Path:
+    """Where the embeddings of an instruction-annotated dataset's instructions are kept: beside it."""
+    dataset = Path(dataset)
+    return dataset.parent / f"{dataset.name}-instructions.npz"
+
+
 class EmbeddingTable:
     """Text -> embedding, filled by the encoder on demand (loaded on first need) and saved to `path`
     (atomically, fsynced) whenever it grows. Thread-safe."""

@@ -9,11 +9,13 @@ on demos plus corrections (oversampled) is what makes the next rollouts need few
 
     examples = instructor_examples(episodes, config)             # (histories, labels)
     model = train_instructor(examples, table_vectors, config)
-    chooser = model.chooser(texts)                                # obs -> text, for Instructed
+    chooser = model.chooser(texts, table_vectors)                 # obs -> text, for Instructed
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ import optax
 
 from robokit.agents.networks import MLP
 from robokit.agents.preprocessing import state_statistics
+from robokit.data.durable import write_durably
+from robokit.language.encoder import EMBEDDING_DIM
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class InstructorConfig:
 
 class InstructorNet(nn.Module):
     hidden_dims: tuple[int, ...]
-    embedding_dim: int = 384
+    embedding_dim: int = EMBEDDING_DIM
 
     @nn.compact
     def __call__(self, histories: jax.Array, table: jax.Array) -> jax.Array:
@@ -89,10 +93,14 @@ class Instructor:
     std: np.ndarray
     config: InstructorConfig
 
+    @functools.cached_property
+    def _apply(self):
+        """The network, compiled once (a chooser calls it at every control step)."""
+        return jax.jit(InstructorNet(self.config.hidden_dims).apply)
+
     def logits(self, raw_histories: np.ndarray, table: np.ndarray) -> np.ndarray:
-        net = InstructorNet(self.config.hidden_dims)
         x = (np.asarray(raw_histories, np.float32) - self.mean) / self.std
-        return np.asarray(net.apply(self.params, jnp.asarray(x), jnp.asarray(table)))
+        return np.asarray(self._apply(self.params, jnp.asarray(x), jnp.asarray(table, jnp.float32)))
 
     def accuracy(self, examples: tuple[np.ndarray, np.ndarray], table: np.ndarray) -> float:
         x, y = examples
@@ -106,10 +114,12 @@ class Instructor:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "params.msgpack").write_bytes(serialization.msgpack_serialize(self.params))
-        np.savez(folder / "inputs.npz", mean=self.mean, std=self.std)
+        inputs = io.BytesIO()
+        np.savez(inputs, mean=self.mean, std=self.std)
         meta = {"config": asdict(self.config), "instructions": list(texts)}
-        (folder / "instructor.json").write_text(json.dumps(meta, indent=1))
+        write_durably(folder / "params.msgpack", serialization.msgpack_serialize(self.params))
+        write_durably(folder / "inputs.npz", inputs.getvalue())
+        write_durably(folder / "instructor.json", json.dumps(meta, indent=1).encode())
 
     @classmethod
     def load(cls, folder: Path) -> tuple[Instructor, list[str]]:
