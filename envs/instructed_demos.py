@@ -59,11 +59,12 @@ def record_instructed_episode(
     rng = np.random.default_rng(seed)
     while True:
         said = operator.watch(info["instruction"]) if operator is not None else None
-        if said is None and practice > 0 and not info["corrected"] and rng.random() < practice:
+        drill = said is None and practice > 0 and not info["corrected"] and rng.random() < practice
+        if drill:
             said = str(rng.choice(list(MOVES)))
         if said is not None:
             steps = correction_steps(said)
-            obs, _, _ = env.correct(obs, said, env.table.embed(said), steps)
+            obs, _, _ = env.correct(obs, said, env.table.embed(said), steps, practice=drill)
             info = {**info, **env.instruction_info(said)}
             recorder.revise_last(obs, info)  # the action follows the correction
             expert.follow(said, steps)

@@ -110,3 +110,10 @@ def test_practice_corrections_put_each_fine_correction_into_the_demos(recorded, 
     episodes = read_episodes(summary.path)
     said = [INSTRUCTIONS[i] for e in episodes for i in e.infos["instruction_id"][e.infos["corrected"]]]
     assert len(set(said) & set(MOVES)) >= 3 and set(said) <= set(MOVES)  # practice says only moves
+    assert all(np.array_equal(e.infos["practice"], e.infos["corrected"]) for e in episodes)
+    # the instructor is not taught to say them: no example's label is a practice step's instruction
+    config = InstructorConfig(ahead=0)
+    _, labels = instructor_examples(episodes, config)
+    assert not set(INSTRUCTIONS[i] for i in labels) & set(MOVES)
+    kept = sum(len(e) - int(e.infos["practice"][:-1].sum()) for e in episodes)
+    assert len(labels) == kept

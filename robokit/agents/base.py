@@ -4,7 +4,7 @@ checkpoints, resume, actors and the CLI find an agent by its name.
     kind = agent_kind("sac")                           # static facts; JAX is not imported yet
     config = kind.configure("cpu", {"utd_ratio": 8})   # a preset with options over it
     agent = kind.build(config, spec)
-    state = agent.init(key, state_mean, state_std)
+    state = agent.init(key, **obs_statistics(demos.obs, spec, len(demos)))
     while training:
         state, metrics = agent.update(state, batch)    # jitted; the UTD ratio runs inside
         params = agent.policy_params(state)            # all an actor needs
@@ -43,8 +43,9 @@ class Agent(Protocol):
     config: Any
     spec: EnvSpec
 
-    def init(self, key, state_mean=None, state_std=None) -> Any:
-        """Fresh state; `state_mean`/`state_std` standardise the "state" vector (the demos' figures)."""
+    def init(self, key, state_mean=None, state_std=None, entries=None) -> Any:
+        """Fresh state; `state_mean`/`state_std` standardise the "state" vector and `entries` (key ->
+        (mean, std)) the other vector entries: the demos' figures (preprocessing.obs_statistics)."""
         ...
 
     def update(self, state, batch: Batch) -> tuple[Any, dict]: ...

@@ -1,5 +1,6 @@
 """What every agent (and the reward classifier) does to observations before a network sees them:
-the "state" vector's standardisation and DrQ's random shift of images."""
+the standardisation of the "state" vector and of any other vector entry (an instruction's
+embedding), and DrQ's random shift of images."""
 
 from __future__ import annotations
 
@@ -10,17 +11,47 @@ import numpy as np
 from robokit.types import EnvSpec, Params
 
 
-def initial_obs_norm(spec: EnvSpec, state_mean=None, state_std=None) -> Params:
-    """{"mean", "std"} standardising the "state" vector (identity when no statistics are given)."""
-    dim = dict((k, shape) for k, shape, _ in spec.observations)["state"][0]
+def initial_obs_norm(spec: EnvSpec, state_mean=None, state_std=None, entries=None) -> Params:
+    """{"mean", "std"} standardising the "state" vector, and {key: {"mean", "std"}} for each other
+    vector entry (`entries`: key -> (mean, std)); identity where no statistics are given.
+
+    An instruction's embedding needs it as much as the state: the embeddings of "move a bit to the
+    left" and "... right" differ by ~0.02 per dimension, which an MLP beside standardised state
+    features barely sees (a flow policy then ran every fine correction alike)."""
+    shapes = {k: shape for k, shape, _ in spec.observations}
+    norm = _stats(shapes["state"][0], state_mean, state_std)
+    for key in extra_vector_keys(spec):
+        mean, std = (entries or {}).get(key, (None, None))
+        norm[key] = _stats(shapes[key][0], mean, std)
+    return norm
+
+
+def _stats(dim: int, mean, std) -> Params:
     return {
-        "mean": jnp.zeros(dim) if state_mean is None else jnp.asarray(state_mean, jnp.float32),
-        "std": jnp.ones(dim) if state_std is None else jnp.asarray(state_std, jnp.float32),
+        "mean": jnp.zeros(dim) if mean is None else jnp.asarray(mean, jnp.float32),
+        "std": jnp.ones(dim) if std is None else jnp.asarray(std, jnp.float32),
     }
 
 
+def extra_vector_keys(spec: EnvSpec) -> list[str]:
+    """The vector entries beside "state" (not images), by name."""
+    return sorted(k for k, _, _ in spec.observations if k != "state" and k not in spec.image_keys)
+
+
 def normalize(obs: dict, obs_norm: Params) -> dict:
-    return {**obs, "state": (obs["state"].astype(jnp.float32) - obs_norm["mean"]) / obs_norm["std"]}
+    out = {**obs, "state": (obs["state"].astype(jnp.float32) - obs_norm["mean"]) / obs_norm["std"]}
+    for key, stats in obs_norm.items():
+        if isinstance(stats, dict) and key in obs:
+            out[key] = (obs[key].astype(jnp.float32) - stats["mean"]) / stats["std"]
+    return out
+
+
+def obs_statistics(obs: dict, spec: EnvSpec, size: int) -> dict:
+    """The keyword arguments of Agent.init from the first `size` recorded observations (a replay
+    buffer's `obs`): the "state" vector's statistics and every other vector entry's."""
+    mean, std = state_statistics(obs["state"][:size])
+    entries = {key: state_statistics(obs[key][:size]) for key in extra_vector_keys(spec)}
+    return {"state_mean": mean, "state_std": std, "entries": entries}
 
 
 def vector_features(obs: dict, image_keys: tuple[str, ...] = ()) -> jax.Array:

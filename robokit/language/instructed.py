@@ -41,7 +41,7 @@ class Instructed(gym.Wrapper):
         spaces = dict(env.observation_space.spaces)
         spaces[INSTRUCTION_KEY] = gym.spaces.Box(-1.0, 1.0, (EMBEDDING_DIM,), np.float32)
         self.observation_space = gym.spaces.Dict(spaces)
-        self.correction: list | None = None  # [text, embedding, steps left]
+        self.correction: list | None = None  # [text, embedding, steps left, practice]
 
     def reset(self, *, seed=None, options=None):
         self.correction = None
@@ -59,11 +59,15 @@ class Instructed(gym.Wrapper):
         obs, info = self._instructed(obs, info)
         return obs, reward, terminated, truncated, info
 
-    def correct(self, obs: dict, text: str, embedding: np.ndarray, steps: int) -> tuple[dict, str, float]:
+    def correct(
+        self, obs: dict, text: str, embedding: np.ndarray, steps: int, practice: bool = False
+    ) -> tuple[dict, str, float]:
         """Run `text` (embedded as `embedding`) for the next `steps` steps, starting with `obs`, the
         observation the policy is about to act on; returns it with the new instruction, and the
-        known instruction nearest the correction (with the cosine)."""
-        self.correction = [text, np.asarray(embedding, np.float32), int(steps)]
+        known instruction nearest the correction (with the cosine). A `practice` correction is said
+        at random while demos are recorded, to teach the low level to follow it: infos flag its
+        steps, and the instructor does not learn to say it there."""
+        self.correction = [text, np.asarray(embedding, np.float32), int(steps), bool(practice)]
         nearest, cosine = self.table.nearest(self.correction[1], self.known)
         return {**obs, INSTRUCTION_KEY: self.correction[1]}, nearest, cosine
 
@@ -79,9 +83,12 @@ class Instructed(gym.Wrapper):
 
     def instruction_info(self, text: str) -> dict:
         """What a step's info says of the instruction its observation carries: the text, its index
-        among the known ones (-1: a phrase of its own) and whether an operator's correction is in force."""
+        among the known ones (-1: a phrase of its own), whether an operator's correction is in force
+        and whether that is a practice one."""
         known = self.known.index(text) if text in self.known else -1
-        return {INSTRUCTION_KEY: text, "instruction_id": known, "corrected": self.correction is not None}
+        corrected = self.correction is not None
+        practice = corrected and self.correction[3]
+        return {INSTRUCTION_KEY: text, "instruction_id": known, "corrected": corrected, "practice": practice}
 
     def _instructed(self, obs: dict, info: dict) -> tuple[dict, dict]:
         text, vector = self.current_instruction(obs)

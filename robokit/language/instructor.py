@@ -69,14 +69,17 @@ def instructor_examples(
 ) -> tuple[np.ndarray, ...]:
     """(histories, labels) of annotated episodes: the instruction_id in force `ahead` steps after each
     observation that an action followed (the episode's last one past its end); unknown phrases (-1)
-    are left out. infos[t] describes the instruction observation t carries. With `corrected`, a
-    third array says which examples' observations were under an operator's correction."""
+    and practice corrections (said at random while recording, not what the scene asked for) are
+    left out. infos[t] describes the instruction observation t carries. With `corrected`, a third
+    array says which examples' observations were under an operator's correction."""
     xs, ys, flags = [], [], []
     for episode in episodes:
         states = np.asarray(episode.observations["state"][:-1], np.float32)
         ids = np.asarray(episode.infos["instruction_id"][:-1])
-        labels = ids[np.minimum(np.arange(len(ids)) + config.ahead, len(ids) - 1)]
-        keep = labels >= 0
+        ahead = np.minimum(np.arange(len(ids)) + config.ahead, len(ids) - 1)
+        labels = ids[ahead]
+        practice = np.asarray(episode.infos.get("practice", np.zeros(len(ids) + 1, bool))[:-1])
+        keep = (labels >= 0) & ~practice[ahead].astype(bool)
         xs.append(histories(states, config.history)[keep])
         ys.append(labels[keep])
         flags.append(np.asarray(episode.infos.get("corrected", np.zeros(len(ids) + 1, bool))[:-1])[keep])

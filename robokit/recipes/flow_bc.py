@@ -22,7 +22,7 @@ import numpy as np
 
 from robokit.agents.chunking import chunk_transitions
 from robokit.agents.ogpo.agent import OGPO, FlowConfig
-from robokit.agents.preprocessing import state_statistics
+from robokit.agents.preprocessing import obs_statistics
 from robokit.data.datasets import read_episodes
 from robokit.data.replay import ReplayBuffer
 from robokit.loop.evaluation import evaluate
@@ -68,8 +68,7 @@ def pretrain_flow_bc(
         rows = list(chunk_transitions(episode, config.chunk, config.discount))
         buffer.insert_batch(TransitionBatch.from_rows(rows, spec.observation_keys))
     agent = OGPO(config, spec)
-    mean, std = state_statistics(buffer.obs["state"][: len(buffer)])
-    state = agent.init(jax.random.PRNGKey(seed), mean, std)
+    state = agent.init(jax.random.PRNGKey(seed), **obs_statistics(buffer.obs, spec, len(buffer)))
     extra = {"demos": str(demos), "steps": steps, "max_success": max_success, "seed": seed}
     write_config(run_dir, spec, config, algo="flow-bc", train={"env": env_id, **extra})
     log, rng, started = RunLog(run_dir), np.random.default_rng(seed), time.time()

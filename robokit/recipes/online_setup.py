@@ -22,18 +22,18 @@ from robokit.types import EnvSpec
 
 
 def demo_and_online_buffers(spec: EnvSpec, capacity: int, demo_path: Path | list[Path] | None):
-    """(buffers, state mean, state std): an empty online buffer and, when there are demos (one
-    dataset or several), their buffer and their "state" statistics (None without demos)."""
-    from robokit.agents.preprocessing import state_statistics
+    """(buffers, statistics): an empty online buffer and, when there are demos (one dataset or
+    several), their buffer and their observations' statistics, Agent.init's keyword arguments
+    (none without demos)."""
+    from robokit.agents.preprocessing import obs_statistics
 
     buffers = {"online": ReplayBuffer(spec, capacity)}
     if not demo_path:
-        return buffers, None, None
+        return buffers, {}
     paths = demo_path if isinstance(demo_path, list) else [demo_path]
     episodes = [episode for path in paths for episode in read_episodes(path)]
     demos = buffers["demos"] = ReplayBuffer.from_episodes(spec, episodes)
-    mean, std = state_statistics(demos.obs["state"][: len(demos)])
-    return buffers, mean, std
+    return buffers, obs_statistics(demos.obs, spec, len(demos))
 
 
 def learner_setup(kind: AgentKind, agent_config, start_after: int, buffers: dict, demo_ratio: float):
@@ -102,8 +102,8 @@ def new_agent(config: TrainConfig, kind: AgentKind, spec: EnvSpec, run_dir: Path
             if demo_path is None and record_demos is not None:
                 demo_path = record_demos(run_dir / "demos", config.num_demos)
         # (a real robot without recorded demos learns from its own data only)
-        buffers, mean, std = demo_and_online_buffers(spec, capacity, demo_path)
-        state = agent.init(jax.random.PRNGKey(config.seed), mean, std)
+        buffers, statistics = demo_and_online_buffers(spec, capacity, demo_path)
+        state = agent.init(jax.random.PRNGKey(config.seed), **statistics)
     for extra in kind.buffers:
         buffers[extra.name] = ReplayBuffer(spec, capacity)
     write_config(run_dir, spec, agent.config, algo=config.algo, train=config, demos=str(demo_path or ""))

@@ -52,8 +52,8 @@ class Turn:
         counters = {}
         if restore is None:
             # (the last episode may run past the budget)
-            buffers, mean, std = demo_and_online_buffers(spec, config.max_env_steps + 1_000, demos)
-            state = agent.init(jax.random.PRNGKey(seed), mean, std)
+            buffers, statistics = demo_and_online_buffers(spec, config.max_env_steps + 1_000, demos)
+            state = agent.init(jax.random.PRNGKey(seed), **statistics)
         else:
             template = agent.init(jax.random.PRNGKey(seed))
             state, buffers, counters = checkpoint.restore(restore, template, spec)

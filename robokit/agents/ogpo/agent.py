@@ -238,8 +238,8 @@ class OGPO:
     def velocity(self, actor_params: Params) -> Velocity:
         return partial(self.networks["velocity"].apply, actor_params)
 
-    def init(self, key: jax.Array, state_mean=None, state_std=None) -> FlowState:
-        obs_norm = initial_obs_norm(self.spec, state_mean, state_std)
+    def init(self, key: jax.Array, state_mean=None, state_std=None, entries=None) -> FlowState:
+        obs_norm = initial_obs_norm(self.spec, state_mean, state_std, entries)
         dim = vector_dim(self.spec)  # the "state" vector and any other (an instruction's embedding)
         k_actor, k_critic, key = jax.random.split(key, 3)
         features = jnp.zeros((1, dim))

@@ -30,7 +30,7 @@ from robokit.types import Batch, EnvSpec, Params
 
 
 class SACState(struct.PyTreeNode):
-    obs_norm: Params  # {"mean", "std"} of the "state" vector, fixed at init (from the demos)
+    obs_norm: Params  # standardisation of the vector entries, fixed at init (from the demos)
     actor: Params
     critic: Params  # {"encoder": ..., "ensemble": ...}
     target_critic: Params
@@ -76,12 +76,12 @@ class SAC:
         return optax.adam(c.actor_lr), optax.adam(c.critic_lr), optax.adam(c.temperature_lr)
 
     # -- Agent interface ----------------------------------------------------------------------
-    def init(self, key: jax.Array, state_mean=None, state_std=None) -> SACState:
+    def init(self, key: jax.Array, state_mean=None, state_std=None, entries=None) -> SACState:
         """Fresh parameters. `state_mean` / `state_std` standardise the "state" vector (robokit
         passes the demos' statistics): raw TCP and object coordinates differ by centimetres, and an
         unscaled MLP barely sees the 5 cm that separate a lifted cube from a resting one."""
         n = self.networks
-        obs_norm = initial_obs_norm(self.spec, state_mean, state_std)
+        obs_norm = initial_obs_norm(self.spec, state_mean, state_std, entries)
         k_enc, k_critic, k_actor, k_temp, key = jax.random.split(key, 5)
         obs = jax.tree.map(jnp.asarray, self.spec.example_observation())
         encoder = n["encoder"].init(k_enc, obs)
