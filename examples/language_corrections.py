@@ -1,15 +1,21 @@
 """Language corrections on PackCubes, end to end in one process (needs `pip install -e '.[language]'`).
 
 1. Record instruction-annotated demos: the scripted expert misses its grasps by 2-4 cm, as an
-   imperfect policy does, and a simulated operator corrects it ("move a bit to the left").
+   imperfect policy does, a simulated operator corrects it ("move a bit to the left"), and random
+   practice corrections show every fine correction in the task's states.
 2. Behaviour-clone a flow policy that reads the instruction's embedding: the low level.
 3. Train the high-level instructor on the same demos; report its accuracy on held-out episodes.
-4. Run the low level under the instructor on fresh episodes: alone, then corrected live by the
-   simulated operator, as an actor runs an operator's `robokit say` (Instructed.correct).
+4. Rounds: run the hierarchy on fresh episodes alone, then corrected live by the simulated operator
+   (as an actor runs an operator's `robokit say`: Instructed.correct); collect the corrected
+   episodes on other seeds (a Minari dataset per round), finetune the instructor on demos plus all
+   corrections so far (corrected steps oversampled), and go again. `rounds.json` and
+   `corrections.png` in the folder show success and corrections per episode, round by round.
 
-Run: python examples/language_corrections.py     (~10 minutes on 2 cores with the defaults)
+Run: python examples/language_corrections.py     (~25 minutes on 2 cores with the defaults)
 """
 
+import dataclasses
+import json
 from pathlib import Path
 
 import jax
@@ -17,7 +23,7 @@ import numpy as np
 
 from robokit.agents.chunking import chunked
 from robokit.agents.ogpo.config import FLOW_PRESETS
-from robokit.data.datasets import read_episodes
+from robokit.data.datasets import read_episodes, write_dataset
 from robokit.envs.instructed_demos import record_instructed
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
 from robokit.envs.registration import make
@@ -25,15 +31,19 @@ from robokit.envs.tasks.pack_cubes import INSTRUCTIONS, correction_steps
 from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructed import Instructed
 from robokit.language.instructor import InstructorConfig, instructor_examples, train_instructor
+from robokit.language.recorded import EpisodeLog
 from robokit.recipes.flow_bc import pretrain_flow_bc
 from robokit.runs.policy import load_policy
 
+#: the operator watches once per action chunk (4 steps): 3 watches is a 1.2 s reaction, 5 a 2 s gap
+WATCH_PER_CHUNK = OperatorConfig(reaction_steps=3, min_gap_steps=5, stuck_steps=8)
 
-def rollouts(policy, env, table, episodes: int, operator=None, seed: int = 20_000) -> tuple[float, float]:
+
+def rollouts(policy, env, table, seeds, operator=None) -> tuple[float, float]:
     """(success rate, corrections per episode) of `policy` in the instructed, chunked `env`."""
-    key, successes, said = jax.random.PRNGKey(seed), [], 0
-    for episode in range(episodes):
-        obs, info = env.reset(seed=seed + episode)
+    key, successes, said = jax.random.PRNGKey(seeds[0]), [], 0
+    for seed in seeds:
+        obs, info = env.reset(seed=int(seed))
         if operator is not None:
             operator.reset()
         done = False
@@ -50,15 +60,86 @@ def rollouts(policy, env, table, episodes: int, operator=None, seed: int = 20_00
             obs, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
         successes.append(bool(info["success"]))
-    return float(np.mean(successes)), said / episodes
+    return float(np.mean(successes)), said / len(seeds)
+
+
+class Hierarchy:
+    """The low level (a flow policy) under an instructor, in PackCubes, measured and corrected."""
+
+    def __init__(self, policy, table: EmbeddingTable, vectors: np.ndarray):
+        self.policy, self.table, self.vectors = policy, table, vectors
+
+    def env(self, instructor, log: bool = False):
+        """PackCubes under `instructor`, (logged and) wrapped as the low level acts (in chunks)."""
+        chooser = instructor.chooser(list(INSTRUCTIONS), self.vectors)
+        env = Instructed(make("PackCubes-v0"), self.table, chooser, known=INSTRUCTIONS)
+        env = EpisodeLog(env) if log else env
+        return env if self.policy is None else self.policy.wrap_env(env)
+
+    def measure(self, instructor, seeds) -> dict:
+        env = self.env(instructor)
+        operator = SimulatedOperator(env.unwrapped.task, lambda text: None, WATCH_PER_CHUNK)
+        alone, _ = rollouts(self.policy, env, self.table, seeds)
+        live, per_episode = rollouts(self.policy, env, self.table, seeds, operator)
+        env.close()
+        return {"alone": alone, "live": live, "corrections_per_episode": per_episode}
+
+    def collect(self, instructor, seeds, out: Path) -> tuple[Path, float]:
+        """Corrected episodes on `seeds` as a Minari dataset; (its path, corrections per episode)."""
+        env = self.env(instructor, log=True)
+        operator = SimulatedOperator(env.unwrapped.task, lambda text: None, WATCH_PER_CHUNK)
+        _, per_episode = rollouts(self.policy, env, self.table, seeds, operator)
+        log = env.get_wrapper_attr("episodes")
+        inner = make("PackCubes-v0")
+        path = write_dataset(
+            out, log, env.get_wrapper_attr("observation_space"), inner.action_space, env=inner,
+            algorithm_name="robokit hierarchy + simulated operator",
+            description=f"{len(seeds)} episodes of the hierarchy corrected live by a simulated operator",
+        )  # fmt: skip
+        env.close()
+        return path, per_episode
+
+
+def finetune(instructor, demos, corrections: list[Path], vectors, steps: int, oversample: float = 5.0):
+    """The instructor trained further on demos plus every corrections dataset, corrected steps
+    weighted `oversample` times a demo step (robokit train-instructor --start --corrections)."""
+    config = dataclasses.replace(instructor.config, steps=steps)
+    x, y = instructor_examples(demos, config)
+    weights = [np.ones(len(y))]
+    for path in corrections:
+        cx, cy, corrected = instructor_examples(read_episodes(path), config, corrected=True)
+        x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
+        weights.append(np.where(corrected, oversample, 1.0))
+    return train_instructor((x, y), vectors, config, start=instructor, weights=np.concatenate(weights))
+
+
+def plot_rounds(rounds: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    index = [r["round"] for r in rounds]
+    left.plot(index, [r["corrections_per_episode"] for r in rounds], "o-")
+    left.set(xlabel="round (correct, then finetune)", ylabel="corrections per episode", ylim=(0, None))
+    right.plot(index, [r["alone"] for r in rounds], "o-", label="alone")
+    right.plot(index, [r["live"] for r in rounds], "s--", label="corrected live")
+    right.set(xlabel="round", ylabel="success on fresh episodes", ylim=(0, 1))
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
 
 
 def main(
     demos: int = 60,
-    bc_steps: int = 8000,
+    bc_steps: int = 25_000,
     episodes: int = 20,
+    rounds: int = 2,
     folder: Path = Path("runs/language"),
-    practice: float = 0.0,
+    practice: float = 0.1,
+    finetune_steps: int = 1000,
 ) -> dict:
     """`practice`: the rate per step of random fine corrections in the demos (--practice)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,39 +151,43 @@ def main(
 
     # the high level, trained on 80% of the demos, measured on the rest
     config = InstructorConfig(steps=1500)
-    episodes_data = read_episodes(summary.path)
-    cut = max(1, int(0.8 * len(episodes_data)))
+    demo_episodes = read_episodes(summary.path)
+    cut = max(1, int(0.8 * len(demo_episodes)))
     vectors = table.embed_all(list(INSTRUCTIONS))
-    instructor = train_instructor(instructor_examples(episodes_data[:cut], config), vectors, config)
-    held_out = instructor_examples(episodes_data[cut:] or episodes_data, config)
-    accuracy = instructor.accuracy(held_out, vectors)
-    print(f"instructor: held-out accuracy {accuracy:.1%}")
-
-    def instructed():
-        chooser = instructor.chooser(list(INSTRUCTIONS), vectors)
-        return Instructed(make("PackCubes-v0"), table, chooser, known=INSTRUCTIONS)
+    instructor = train_instructor(instructor_examples(demo_episodes[:cut], config), vectors, config)
+    held_out = instructor_examples(demo_episodes[cut:] or demo_episodes, config)
+    print(f"instructor: held-out accuracy {instructor.accuracy(held_out, vectors):.1%}")
 
     # the low level: flow BC on chunks of 4 steps, conditioned on the instruction's embedding
     flow = FLOW_PRESETS["cpu"]
-    make_env = lambda: chunked(instructed(), flow.chunk, flow.discount)  # noqa: E731
+    hierarchy = Hierarchy(None, table, vectors)
     pretrain_flow_bc(
-        "robokit/PackCubes-v0", make_env, lambda _: summary.path, folder / "low-level", flow,
+        "robokit/PackCubes-v0", lambda: chunked(hierarchy.env(instructor), flow.chunk, flow.discount),
+        lambda _: summary.path, folder / "low-level", flow,
         steps=bc_steps, eval_every=bc_steps, eval_episodes=max(1, episodes // 4),
     )  # fmt: skip
-    policy = load_policy(folder / "low-level")
-    env = policy.wrap_env(instructed())
-    task = env.unwrapped.task
-    # the operator watches once per chunk (4 steps): 3 watches is a 1.2 s reaction, 5 a 2 s gap
-    operator = SimulatedOperator(
-        task, lambda text: None, OperatorConfig(reaction_steps=3, min_gap_steps=5, stuck_steps=8)
-    )
-    alone, _ = rollouts(policy, env, table, episodes)
-    live, per_episode = rollouts(policy, env, table, episodes, operator)
-    print(
-        f"hierarchy alone: {alone:.0%}; corrected live: {live:.0%} ({per_episode:.1f} corrections an episode)"
-    )
-    env.close()
-    return {"demo_successes": summary.successes, "accuracy": accuracy, "alone": alone, "live": live}
+    hierarchy.policy = load_policy(folder / "low-level")
+
+    evaluation = np.arange(20_000, 20_000 + episodes)
+    results, collected = [], []
+    for r in range(rounds + 1):
+        row = {"round": r, "held_out_accuracy": instructor.accuracy(held_out, vectors)}
+        row |= hierarchy.measure(instructor, evaluation)
+        results.append(row)
+        print(
+            f"round {r}: alone {row['alone']:.0%}, corrected live {row['live']:.0%} "
+            f"({row['corrections_per_episode']:.1f} corrections an episode), held-out accuracy "
+            f"{row['held_out_accuracy']:.1%}"
+        )
+        if r == rounds:
+            break
+        seeds = np.arange(30_000 + 1000 * r, 30_000 + 1000 * r + episodes)
+        path, _ = hierarchy.collect(instructor, seeds, folder / f"corrections_{r}")
+        collected.append(path)
+        instructor = finetune(instructor, demo_episodes[:cut], collected, vectors, finetune_steps)
+    (folder / "rounds.json").write_text(json.dumps(results, indent=1))
+    plot_rounds(results, folder / "corrections.png")
+    return {"demo_successes": summary.successes, "rounds": results}
 
 
 if __name__ == "__main__":

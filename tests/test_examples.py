@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from robokit.data.datasets import read_episodes
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -31,6 +33,12 @@ def test_language_corrections(tmp_path):
     import pytest
 
     pytest.importorskip("sentence_transformers", reason="pip install 'robokit[language]'")
-    result = load("language_corrections").main(demos=3, bc_steps=20, episodes=1, folder=tmp_path)
-    assert result["demo_successes"] >= 2 and 0.0 <= result["accuracy"] <= 1.0
-    assert 0.0 <= result["alone"] <= 1.0 and 0.0 <= result["live"] <= 1.0
+    example = load("language_corrections")
+    result = example.main(demos=3, bc_steps=20, episodes=1, rounds=1, folder=tmp_path, finetune_steps=20)
+    assert result["demo_successes"] >= 2 and [r["round"] for r in result["rounds"]] == [0, 1]
+    for row in result["rounds"]:
+        assert 0.0 <= row["alone"] <= 1.0 and 0.0 <= row["live"] <= 1.0
+        assert 0.0 <= row["held_out_accuracy"] <= 1.0
+    corrected = read_episodes(tmp_path / "corrections_0")  # what round 0's operator said, as Minari
+    assert {"instruction_id", "corrected", "practice"} <= set(corrected[0].infos)
+    assert (tmp_path / "corrections.png").stat().st_size > 0 and (tmp_path / "rounds.json").exists()

@@ -28,17 +28,18 @@ HELD_HEIGHT = 0.035  # a cube's centre above this, near the fingers, is held
 
 PICK = {cube: f"pick up the {cube} cube" for cube in ORDER}
 PLACE = "put it in the bin"
-#: fine corrections: the TCP's motion (action units; 0.3 moves 0.9 cm a step) while one is in force
+#: fine corrections: the TCP's motion (action units; 0.25 moves 0.75 cm a step) while one is in force
 MOVES = {
-    "move a bit to the left": (0.0, 0.3, 0.0),
-    "move a bit to the right": (0.0, -0.3, 0.0),
-    "move a bit forward": (0.3, 0.0, 0.0),
-    "move a bit back": (-0.3, 0.0, 0.0),
-    "go lower": (0.0, 0.0, -0.3),
-    "go higher": (0.0, 0.0, 0.3),
+    "move a bit to the left": (0.0, 0.25, 0.0),
+    "move a bit to the right": (0.0, -0.25, 0.0),
+    "move a bit forward": (0.25, 0.0, 0.0),
+    "move a bit back": (-0.25, 0.0, 0.0),
+    "go lower": (0.0, 0.0, -0.25),
+    "go higher": (0.0, 0.0, 0.25),
 }
-#: control steps a fine correction runs for: 3 x 0.9 cm, "a bit"
-CORRECTION_STEPS = 3
+#: control steps a fine correction runs for: 4 x 0.75 cm = 3 cm, "a bit" (one action chunk of the
+#: flow policy, robokit.agents.ogpo: a correction said at a chunk's start fills it)
+CORRECTION_STEPS = 4
 GRIPPER = {"open the gripper": -1.0, "close the gripper": 1.0}
 SKILLS = (*PICK.values(), PLACE)
 INSTRUCTIONS = (*SKILLS, *MOVES, *GRIPPER)
