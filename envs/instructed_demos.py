@@ -23,7 +23,7 @@ from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, wr
 from robokit.envs.experts import make_expert
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
 from robokit.envs.registration import make
-from robokit.envs.tasks.pack_cubes import MOVES, correction_steps
+from robokit.envs.tasks.pack_cubes import MOVES, ORDER, PICK, correction_steps
 from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructed import Instructed
 
@@ -44,6 +44,19 @@ class InstructedSummary:
     corrections: int
 
 
+def practised(task) -> list[str]:
+    """What practice draws from: the moves; opening the gripper (a dropped cube is then picked
+    again); and while a cube is to be picked, the other one's pick if it is still on the table (so
+    that each pick is seen from states the other leads to; it runs PRACTICE_SKILL_STEPS)."""
+    cube = task.next_cube()
+    other = [PICK[c] for c in ORDER if c != cube and c not in task.packed]
+    return [*MOVES, "open the gripper", *(other if task.instruction() in PICK.values() else [])]
+
+
+#: steps a practised skill runs for: long enough to head for the other cube, not to pack it
+PRACTICE_SKILL_STEPS = 8
+
+
 def record_instructed_episode(
     env: Instructed, expert, operator: SimulatedOperator | None, seed: int, practice: float = 0.0
 ) -> Episode:
@@ -61,9 +74,9 @@ def record_instructed_episode(
         said = operator.watch(info["instruction"]) if operator is not None else None
         drill = said is None and practice > 0 and not info["corrected"] and rng.random() < practice
         if drill:
-            said = str(rng.choice(list(MOVES)))
+            said = str(rng.choice(practised(env.unwrapped.task)))
         if said is not None:
-            steps = correction_steps(said)
+            steps = PRACTICE_SKILL_STEPS if drill and said in PICK.values() else correction_steps(said)
             obs, _, _ = env.correct(obs, said, env.table.embed(said), steps, practice=drill)
             info = {**info, **env.instruction_info(said)}
             recorder.revise_last(obs, info)  # the action follows the correction

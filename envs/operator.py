@@ -4,13 +4,13 @@ at a person's pace, through whatever channel it is given (`robokit say`'s, an in
     operator = SimulatedOperator(env.unwrapped.task, say=send, config=OperatorConfig())
     ...each control step:  operator.watch(info["instruction"])    # the instruction in force
 
-What it says, in order of precedence: the policy runs the wrong cube ("pick up the red cube"); the
-gripper is closed while it reaches for a cube it does not hold ("open the gripper"); the TCP hovers
-or descends beside the cube it should grasp, more than `misalign` off in x or y ("move a bit to the
-left", ...); it has not moved for `stuck_steps` ("go higher"). A person reacts in about a second:
-a condition must hold for `reaction_steps` steps in a row before it is said, and at most one
-correction goes out every `min_gap_steps`. `mistake_rate` makes it say a random other instruction
-instead (people misspeak; tests use it to check that the policy survives bad advice).
+What it says, in order of precedence: the policy runs the wrong cube ("pick up the red cube"); its
+gripper is closed on nothing ("open the gripper"); it takes an empty hand to the bin ("pick up the
+red cube"); the TCP hovers or descends beside the cube it should grasp, more than `misalign` off in
+x or y ("move a bit to the left", ...); it has not moved for `stuck_steps` ("go higher"). A person
+reacts in about a second: a condition must hold for `reaction_steps` steps in a row before it is
+said, and at most one correction goes out every `min_gap_steps`. `mistake_rate` makes it say a random
+other instruction instead (people misspeak; tests use it to check that the policy survives bad advice).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class OperatorConfig:
     """Steps between two corrections at least (20: 2 s at 10 Hz)."""
     misalign: float = 0.015
     """How far (m) the TCP may hover beside the cube it should grasp before it is corrected."""
+    near: float = 0.08
+    """How far (m, in x and y) from that cube the TCP hovering low counts as beside it."""
     stuck_steps: int = 30
     mistake_rate: float = 0.0
     seed: int = 0
@@ -74,13 +76,16 @@ class SimulatedOperator:
             return None
         if instruction in pc.PICK.values() and instruction != pc.PICK[cube]:
             return pc.PICK[cube]
-        if task.held(cube) or instruction not in (pc.PICK[cube], *pc.MOVES, *pc.GRIPPER):
-            return "go higher" if self.still_for >= self.config.stuck_steps else None
-        target = task.cube_pos(cube)
-        offset = target[:2] - tcp[:2]
-        near = np.abs(offset).max() < 0.06 and tcp[2] < target[2] + 0.1
-        if near and self._gripper_closed() and tcp[2] > target[2] + 0.01:
+        target, empty = task.cube_pos(cube), not task.held(cube)
+        closed_on_nothing = empty and self._gripper_closed() and tcp[2] > target[2] + 0.01
+        if closed_on_nothing and instruction in (pc.PLACE, pc.PICK[cube], *pc.MOVES):
             return "open the gripper"
+        if instruction == pc.PLACE and empty:  # off to the bin with nothing in hand
+            return pc.PICK[cube]
+        if not empty or instruction not in (pc.PICK[cube], *pc.MOVES, *pc.GRIPPER):
+            return "go higher" if self.still_for >= self.config.stuck_steps else None
+        offset = target[:2] - tcp[:2]
+        near = np.abs(offset).max() < self.config.near and tcp[2] < target[2] + 0.1
         if near and np.abs(offset).max() > self.config.misalign:
             axis = int(np.argmax(np.abs(offset)))
             if axis == 1:

@@ -11,7 +11,8 @@
    corrections so far (corrected steps oversampled), and go again. `rounds.json` and
    `corrections.png` in the folder show success and corrections per episode, round by round.
 
-Run: python examples/language_corrections.py     (~25 minutes on 2 cores with the defaults)
+Run: python examples/language_corrections.py [--seeds 3 --episodes 50]   (~20 minutes a seed at
+the defaults on 2 cores)
 """
 
 import dataclasses
@@ -132,56 +133,52 @@ def plot_rounds(rounds: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
-def main(
-    demos: int = 60,
-    bc_steps: int = 25_000,
-    episodes: int = 20,
-    rounds: int = 2,
-    folder: Path = Path("runs/language"),
-    practice: float = 0.1,
-    finetune_steps: int = 1000,
-) -> dict:
-    """`practice`: the rate per step of random fine corrections in the demos (--practice)."""
+def one_seed(
+    seed: int, demos: int, bc_steps: int, episodes: int, rounds: int, folder: Path, practice: float,
+    aim_error: float, finetune_steps: int,
+) -> dict:  # fmt: skip
+    """Demos, the low level, the instructor, then the rounds, for one seed (see main)."""
     folder.mkdir(parents=True, exist_ok=True)
     table = EmbeddingTable.open(folder / "instructions.npz")
     summary = record_instructed(
-        "PackCubes-v0", demos, folder / "demos", table, aim_error=0.02, practice=practice
-    )
+        "PackCubes-v0", demos, folder / "demos", table, seed=100_000 * seed, aim_error=aim_error,
+        practice=practice,
+    )  # fmt: skip
     print(f"demos: {summary.successes}/{summary.episodes} successes, {summary.corrections} corrected steps")
 
     # the high level, trained on 80% of the demos, measured on the rest
-    config = InstructorConfig(steps=1500)
+    config = InstructorConfig(steps=1500, seed=seed)
     demo_episodes = read_episodes(summary.path)
     cut = max(1, int(0.8 * len(demo_episodes)))
     vectors = table.embed_all(list(INSTRUCTIONS))
     instructor = train_instructor(instructor_examples(demo_episodes[:cut], config), vectors, config)
     held_out = instructor_examples(demo_episodes[cut:] or demo_episodes, config)
-    print(f"instructor: held-out accuracy {instructor.accuracy(held_out, vectors):.1%}")
 
-    # the low level: flow BC on chunks of 4 steps, conditioned on the instruction's embedding
-    flow = FLOW_PRESETS["cpu"]
+    # the low level: flow BC on chunks of 4 steps, conditioned on the instruction's embedding; it
+    # acts from the flow's centre (act_noise 0): one action per state, as a deployed policy should
+    flow = dataclasses.replace(FLOW_PRESETS["cpu"], act_noise=0.0)
     hierarchy = Hierarchy(None, table, vectors)
     pretrain_flow_bc(
         "robokit/PackCubes-v0", lambda: chunked(hierarchy.env(instructor), flow.chunk, flow.discount),
         lambda _: summary.path, folder / "low-level", flow,
-        steps=bc_steps, eval_every=bc_steps, eval_episodes=max(1, episodes // 4),
+        steps=bc_steps, eval_every=bc_steps, eval_episodes=2, seed=seed,
     )  # fmt: skip
     hierarchy.policy = load_policy(folder / "low-level")
 
-    evaluation = np.arange(20_000, 20_000 + episodes)
+    evaluation = np.arange(episodes) + 20_000 + 1_000 * seed
     results, collected = [], []
     for r in range(rounds + 1):
         row = {"round": r, "held_out_accuracy": instructor.accuracy(held_out, vectors)}
         row |= hierarchy.measure(instructor, evaluation)
         results.append(row)
         print(
-            f"round {r}: alone {row['alone']:.0%}, corrected live {row['live']:.0%} "
+            f"seed {seed} round {r}: alone {row['alone']:.0%}, corrected live {row['live']:.0%} "
             f"({row['corrections_per_episode']:.1f} corrections an episode), held-out accuracy "
             f"{row['held_out_accuracy']:.1%}"
         )
         if r == rounds:
             break
-        seeds = np.arange(30_000 + 1000 * r, 30_000 + 1000 * r + episodes)
+        seeds = np.arange(episodes) + 50_000 + 1_000 * (10 * seed + r)
         path, _ = hierarchy.collect(instructor, seeds, folder / f"corrections_{r}")
         collected.append(path)
         instructor = finetune(instructor, demo_episodes[:cut], collected, vectors, finetune_steps)
@@ -190,5 +187,37 @@ def main(
     return {"demo_successes": summary.successes, "rounds": results}
 
 
+def main(
+    demos: int = 40,
+    bc_steps: int = 25_000,
+    episodes: int = 20,
+    rounds: int = 2,
+    seeds: int = 1,
+    folder: Path = Path("runs/language"),
+    practice: float = 0.1,
+    aim_error: float = 0.0,
+    finetune_steps: int = 1000,
+) -> dict:
+    """Each seed in folder/seed_<k>; `episodes` fresh episodes per measurement; `practice`: the
+    rate per step of practice corrections in the demos; `aim_error`: the demonstrator's (corrected)
+    grasp misses, m. Prints and returns every round of every seed, and their means over seeds."""
+    options = dict(demos=demos, bc_steps=bc_steps, episodes=episodes, rounds=rounds, practice=practice,
+                   aim_error=aim_error, finetune_steps=finetune_steps)  # fmt: skip
+    runs = [one_seed(seed, folder=folder / f"seed_{seed}", **options) for seed in range(seeds)]
+    means = [
+        {key: float(np.mean([run["rounds"][r][key] for run in runs])) for key in runs[0]["rounds"][r]}
+        for r in range(rounds + 1)
+    ]
+    for row in means:
+        print(
+            f"mean of {seeds} seed(s), round {row['round']:.0f}: alone {row['alone']:.0%}, live "
+            f"{row['live']:.0%}, {row['corrections_per_episode']:.2f} corrections an episode"
+        )
+    (folder / "summary.json").write_text(json.dumps({"options": options, "means": means}, indent=1))
+    return {"seeds": runs, "means": means}
+
+
 if __name__ == "__main__":
-    main()
+    import tyro
+
+    tyro.cli(main)

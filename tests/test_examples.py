@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 from robokit.data.datasets import read_episodes
@@ -35,10 +36,13 @@ def test_language_corrections(tmp_path):
     pytest.importorskip("sentence_transformers", reason="pip install 'robokit[language]'")
     example = load("language_corrections")
     result = example.main(demos=3, bc_steps=20, episodes=1, rounds=1, folder=tmp_path, finetune_steps=20)
-    assert result["demo_successes"] >= 2 and [r["round"] for r in result["rounds"]] == [0, 1]
-    for row in result["rounds"]:
+    run = result["seeds"][0]
+    assert run["demo_successes"] >= 2 and [r["round"] for r in run["rounds"]] == [0, 1]
+    for row in run["rounds"]:
         assert 0.0 <= row["alone"] <= 1.0 and 0.0 <= row["live"] <= 1.0
         assert 0.0 <= row["held_out_accuracy"] <= 1.0
-    corrected = read_episodes(tmp_path / "corrections_0")  # what round 0's operator said, as Minari
+    # what round 0's operator said, as a Minari dataset
+    corrected = read_episodes(tmp_path / "seed_0" / "corrections_0")
     assert {"instruction_id", "corrected", "practice"} <= set(corrected[0].infos)
-    assert (tmp_path / "corrections.png").stat().st_size > 0 and (tmp_path / "rounds.json").exists()
+    assert (tmp_path / "seed_0" / "corrections.png").stat().st_size > 0
+    assert [row["round"] for row in json.loads((tmp_path / "summary.json").read_text())["means"]] == [0, 1]

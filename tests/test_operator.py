@@ -7,7 +7,7 @@ import numpy as np
 
 from robokit.envs.experts import make_expert, run_episode, toward
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
-from robokit.envs.tasks.pack_cubes import PICK
+from robokit.envs.tasks.pack_cubes import PICK, PLACE
 
 
 def test_the_operator_stays_silent_while_the_expert_packs_the_cubes(make_env):
@@ -51,3 +51,29 @@ def test_hovering_beside_the_cube_is_corrected_towards_it_at_a_persons_pace(make
         operator.watch(PICK["red"])
     assert said[0] == "move a bit to the left"
     assert len(said) <= 3  # at most one correction every 2 s (60 steps: 6 s)
+
+
+def _hover(env, offset, grip: float, instruction: str, operator, steps: int = 30) -> None:
+    task, scale = env.unwrapped.task, env.unwrapped.config.action_scale
+    for _ in range(steps):
+        goal = task.cube_pos("red") + np.asarray(offset)
+        env.step(np.concatenate([toward(task.tcp_pos(), goal, scale), [grip]]).astype(np.float32))
+        operator.watch(instruction)
+
+
+def test_an_empty_hand_sent_to_the_bin_and_a_gripper_closed_on_nothing_are_corrected(make_env):
+    env = make_env("PackCubes-v0")
+    said = []
+    operator = SimulatedOperator(env.unwrapped.task, said.append, OperatorConfig(reaction_steps=5))
+    env.reset(seed=3)
+    _hover(env, [0.0, 0.0, 0.1], -1.0, PLACE, operator)  # the high level thinks the cube is held
+    assert said[0] == PICK["red"]
+    for instruction in (PLACE, PICK["red"]):  # the fingers closed on nothing: open them first
+        said.clear()
+        operator.reset()
+        _hover(env, [0.0, 0.0, 0.08], 1.0, instruction, operator)
+        assert said[0] == "open the gripper"
+    said.clear()
+    operator.reset()
+    _hover(env, [0.0, 0.0, 0.08], -1.0, PICK["red"], operator)  # open, right above it: all well
+    assert said == []

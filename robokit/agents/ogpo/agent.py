@@ -126,8 +126,9 @@ def chain_log_prob(velocity: Velocity, features, chain, config: FlowConfig) -> j
 
 
 def ode_sample(velocity: Velocity, features, key, config: FlowConfig, action_dim: int) -> jax.Array:
-    """The deterministic probability-flow ODE from N(0, I) noise (Euler, K steps), clipped to [-1, 1]."""
-    x = jax.random.normal(key, (features.shape[0], action_dim))
+    """The deterministic probability-flow ODE from N(0, act_noise^2 I) noise (Euler, K steps),
+    clipped to [-1, 1]."""
+    x = config.act_noise * jax.random.normal(key, (features.shape[0], action_dim))
     dt = 1.0 / config.flow_steps
 
     def step(x, t):

@@ -17,6 +17,10 @@ class FlowConfig:
     """H: env steps per action chunk."""
     sigma_base: float = 0.05
     """Noise scale of the stochastic sampler: sigma_i = sigma_base sqrt(1 - t_i)."""
+    act_noise: float = 1.0
+    """Scale of the starting noise of the deterministic ODE that acts when not exploring (1: a
+    sample of the cloned distribution; 0: its centre, one action per state: a demonstrator's misses
+    in all directions average out instead of being redrawn at every chunk)."""
     actor_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)
     """Velocity-field MLP."""
     time_embedding_dim: int = 32
