@@ -23,7 +23,7 @@ from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, wr
 from robokit.envs.experts import make_expert
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
 from robokit.envs.registration import make
-from robokit.envs.tasks.pack_cubes import MOVES, ORDER, PICK, correction_steps
+from robokit.envs.tasks.pack_cubes import MOVES, PICK, correction_steps
 from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructed import Instructed
 
@@ -49,12 +49,13 @@ def practised(task) -> list[str]:
     again); and while a cube is to be picked, the other one's pick if it is still on the table (so
     that each pick is seen from states the other leads to; it runs PRACTICE_SKILL_STEPS)."""
     cube = task.next_cube()
-    other = [PICK[c] for c in ORDER if c != cube and c not in task.packed]
+    other = [PICK[c] for c in task.order if c != cube and c not in task.packed]
     return [*MOVES, "open the gripper", *(other if task.instruction() in PICK.values() else [])]
 
 
-#: steps a practised skill runs for: long enough to head for the other cube, not to pack it
-PRACTICE_SKILL_STEPS = 8
+#: steps a practised skill runs for: long enough to grasp and lift the other cube (then the plan's
+#: pick drops it: the demos show each cube picked while the other is still on the table)
+PRACTICE_SKILL_STEPS = 20
 
 
 def record_instructed_episode(

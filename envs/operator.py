@@ -4,13 +4,14 @@ at a person's pace, through whatever channel it is given (`robokit say`'s, an in
     operator = SimulatedOperator(env.unwrapped.task, say=send, config=OperatorConfig())
     ...each control step:  operator.watch(info["instruction"])    # the instruction in force
 
-What it says, in order of precedence: the policy runs the wrong cube ("pick up the red cube"); its
-gripper is closed on nothing ("open the gripper"); it takes an empty hand to the bin ("pick up the
-red cube"); the TCP hovers or descends beside the cube it should grasp, more than `misalign` off in
-x or y ("move a bit to the left", ...); it has not moved for `stuck_steps` ("go higher"). A person
-reacts in about a second: a condition must hold for `reaction_steps` steps in a row before it is
-said, and at most one correction goes out every `min_gap_steps`. `mistake_rate` makes it say a random
-other instruction instead (people misspeak; tests use it to check that the policy survives bad advice).
+What it says, in order of precedence: the policy runs the wrong cube ("pick up the red cube", or
+"put it in the bin" when it holds the right one); its gripper is closed on nothing ("open the
+gripper"); it takes an empty hand to the bin ("pick up the red cube"); the TCP hovers or descends
+beside the cube it should grasp, more than `misalign` off in x or y ("move a bit to the left",
+...); it has not moved for `stuck_steps` ("go higher"). A person reacts in about a second: a
+condition must hold for `reaction_steps` steps in a row before it is said, and at most one
+correction goes out every `min_gap_steps`. `mistake_rate` makes it say a random other instruction
+instead (people misspeak; tests use it to check that the policy survives bad advice).
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ class SimulatedOperator:
         cube = task.next_cube()
         if cube is None:
             return None
-        if instruction in pc.PICK.values() and instruction != pc.PICK[cube]:
-            return pc.PICK[cube]
         target, empty = task.cube_pos(cube), not task.held(cube)
+        if instruction in pc.PICK.values() and instruction != pc.PICK[cube]:
+            return pc.PICK[cube] if empty else pc.PLACE
         closed_on_nothing = empty and self._gripper_closed() and tcp[2] > target[2] + 0.01
         if closed_on_nothing and instruction in (pc.PLACE, pc.PICK[cube], *pc.MOVES):
             return "open the gripper"

@@ -8,8 +8,9 @@
 4. Rounds: run the hierarchy on fresh episodes alone, then corrected live by the simulated operator
    (as an actor runs an operator's `robokit say`: Instructed.correct); collect the corrected
    episodes on other seeds (a Minari dataset per round), finetune the instructor on demos plus all
-   corrections so far (corrected steps oversampled), and go again. `rounds.json` and
-   `corrections.png` in the folder show success and corrections per episode, round by round.
+   corrections so far (corrected steps oversampled), and go again. Per seed, `rounds.json` and
+   `corrections.png` show success and corrections per episode round by round; `instructor_<r>` is
+   the instructor of round r (`robokit train-instructor` reads and writes the same folders).
 
 Run: python examples/language_corrections.py [--seeds 3 --episodes 50]   (~20 minutes a seed at
 the defaults on 2 cores)
@@ -28,7 +29,7 @@ from robokit.data.datasets import read_episodes, write_dataset
 from robokit.envs.instructed_demos import record_instructed
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
 from robokit.envs.registration import make
-from robokit.envs.tasks.pack_cubes import INSTRUCTIONS, correction_steps
+from robokit.envs.tasks.pack_cubes import INSTRUCTIONS, ORDER, correction_steps
 from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructed import Instructed
 from robokit.language.instructor import InstructorConfig, instructor_examples, train_instructor
@@ -67,13 +68,14 @@ def rollouts(policy, env, table, seeds, operator=None) -> tuple[float, float]:
 class Hierarchy:
     """The low level (a flow policy) under an instructor, in PackCubes, measured and corrected."""
 
-    def __init__(self, policy, table: EmbeddingTable, vectors: np.ndarray):
-        self.policy, self.table, self.vectors = policy, table, vectors
+    def __init__(self, policy, table: EmbeddingTable, vectors: np.ndarray, order=ORDER):
+        self.policy, self.table, self.vectors, self.order = policy, table, vectors, tuple(order)
 
     def env(self, instructor, log: bool = False):
         """PackCubes under `instructor`, (logged and) wrapped as the low level acts (in chunks)."""
         chooser = instructor.chooser(list(INSTRUCTIONS), self.vectors)
         env = Instructed(make("PackCubes-v0"), self.table, chooser, known=INSTRUCTIONS)
+        env.unwrapped.task.order = self.order  # the order the user wants packed (the operator's)
         env = EpisodeLog(env) if log else env
         return env if self.policy is None else self.policy.wrap_env(env)
 
@@ -135,7 +137,7 @@ def plot_rounds(rounds: list[dict], out: Path) -> None:
 
 def one_seed(
     seed: int, demos: int, bc_steps: int, episodes: int, rounds: int, folder: Path, practice: float,
-    aim_error: float, finetune_steps: int,
+    aim_error: float, finetune_steps: int, order: tuple[str, ...],
 ) -> dict:  # fmt: skip
     """Demos, the low level, the instructor, then the rounds, for one seed (see main)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,6 +155,7 @@ def one_seed(
     vectors = table.embed_all(list(INSTRUCTIONS))
     instructor = train_instructor(instructor_examples(demo_episodes[:cut], config), vectors, config)
     held_out = instructor_examples(demo_episodes[cut:] or demo_episodes, config)
+    instructor.save(folder / "instructor_0", list(INSTRUCTIONS))
 
     # the low level: flow BC on chunks of 4 steps, conditioned on the instruction's embedding; it
     # acts from the flow's centre (act_noise 0): one action per state, as a deployed policy should
@@ -163,7 +166,7 @@ def one_seed(
         lambda _: summary.path, folder / "low-level", flow,
         steps=bc_steps, eval_every=bc_steps, eval_episodes=2, seed=seed,
     )  # fmt: skip
-    hierarchy.policy = load_policy(folder / "low-level")
+    hierarchy.policy, hierarchy.order = load_policy(folder / "low-level"), order
 
     evaluation = np.arange(episodes) + 20_000 + 1_000 * seed
     results, collected = [], []
@@ -182,6 +185,7 @@ def one_seed(
         path, _ = hierarchy.collect(instructor, seeds, folder / f"corrections_{r}")
         collected.append(path)
         instructor = finetune(instructor, demo_episodes[:cut], collected, vectors, finetune_steps)
+        instructor.save(folder / f"instructor_{r + 1}", list(INSTRUCTIONS))
     (folder / "rounds.json").write_text(json.dumps(results, indent=1))
     plot_rounds(results, folder / "corrections.png")
     return {"demo_successes": summary.successes, "rounds": results}
@@ -197,12 +201,15 @@ def main(
     practice: float = 0.1,
     aim_error: float = 0.0,
     finetune_steps: int = 1000,
+    order: tuple[str, ...] = ORDER,
 ) -> dict:
     """Each seed in folder/seed_<k>; `episodes` fresh episodes per measurement; `practice`: the
     rate per step of practice corrections in the demos; `aim_error`: the demonstrator's (corrected)
-    grasp misses, m. Prints and returns every round of every seed, and their means over seeds."""
+    grasp misses, m; `order`: the order the cubes are wanted in after the demos (red then blue;
+    "--order blue red": a new preference, said to the robot instead of new demos). Prints and
+    returns every round of every seed, and their means over seeds."""
     options = dict(demos=demos, bc_steps=bc_steps, episodes=episodes, rounds=rounds, practice=practice,
-                   aim_error=aim_error, finetune_steps=finetune_steps)  # fmt: skip
+                   aim_error=aim_error, finetune_steps=finetune_steps, order=tuple(order))  # fmt: skip
     runs = [one_seed(seed, folder=folder / f"seed_{seed}", **options) for seed in range(seeds)]
     means = [
         {key: float(np.mean([run["rounds"][r][key] for run in runs])) for key in runs[0]["rounds"][r]}

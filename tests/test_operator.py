@@ -77,3 +77,20 @@ def test_an_empty_hand_sent_to_the_bin_and_a_gripper_closed_on_nothing_are_corre
     operator.reset()
     _hover(env, [0.0, 0.0, 0.08], -1.0, PICK["red"], operator)  # open, right above it: all well
     assert said == []
+
+
+def test_a_new_order_changes_the_plan_success_and_what_the_operator_asks_for(make_env):
+    env = make_env("PackCubes-v0")
+    task, said = env.unwrapped.task, []
+    operator = SimulatedOperator(task, said.append, OperatorConfig(reaction_steps=3))
+    env.reset(seed=4)
+    task.order = ("blue", "red")  # today the user wants the blue cube first
+    assert task.instruction() == PICK["blue"]
+    for _ in range(3):
+        env.step(np.zeros(4, np.float32))
+        operator.watch(PICK["red"])  # a high level trained on red-first demos
+    assert said == [PICK["blue"]]
+    task.packed = ["red", "blue"]
+    assert not task.success()
+    task.packed = ["blue", "red"]
+    assert task.success()

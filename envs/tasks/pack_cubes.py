@@ -7,7 +7,9 @@ be done now, read from the simulator (the annotation of demos, and a perfect hig
 Directions are the robot's: forward is +x (away from the base), left is +y, lower is -z.
 
 Success needs both cubes resting in the bin, the red one first: a blue cube packed first fails the
-episode's order (an operator's "pick up the red cube" is what saves it).
+episode's order (an operator's "pick up the red cube" is what saves it). `task.order` is the order
+wanted; a user who wants the blue cube first today sets it to ("blue", "red"): a hierarchy trained
+on red-first demos then fails until told otherwise (examples/language_corrections.py --order).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class PackCubes(SimTask):
     def __init__(self) -> None:
         super().__init__()
         self.packed: list[str] = []  # cubes in the order they came to rest in the bin
+        self.order: tuple[str, ...] = ORDER
 
     def place_objects(self, rng, options) -> None:
         self.packed = []
@@ -86,17 +89,17 @@ class PackCubes(SimTask):
 
     def update(self) -> None:
         """Note cubes that have come to rest in the bin (called after each step)."""
-        for cube in ORDER:
+        for cube in self.order:
             if cube not in self.packed and self.in_bin(cube):
                 self.packed.append(cube)
 
     def success(self) -> bool:
         self.update()
-        return self.packed == list(ORDER)
+        return self.packed == list(self.order)
 
     def next_cube(self) -> str | None:
         self.update()
-        return next((cube for cube in ORDER if cube not in self.packed), None)
+        return next((cube for cube in self.order if cube not in self.packed), None)
 
     def held(self, cube: str) -> bool:
         pos = self.cube_pos(cube)
@@ -104,15 +107,15 @@ class PackCubes(SimTask):
 
     def instruction(self) -> str:
         """The skill to run now: pick the next cube in order, or put the held one in the bin."""
-        cube = self.next_cube() or ORDER[-1]
+        cube = self.next_cube() or self.order[-1]
         return PLACE if self.held(cube) else PICK[cube]
 
     def dense_reward(self, robot: RobotState) -> float:
         if self.success():
             return 1.0
-        cube = self.next_cube() or ORDER[-1]
+        cube = self.next_cube() or self.order[-1]
         pos = self.cube_pos(cube)
         reach = reach_progress(float(np.linalg.norm(robot.tcp_pos - pos)))
         carry = reach_progress(float(np.linalg.norm(pos[:2] - BIN_XY)), scale=5.0)
-        stage = len(self.packed) if self.packed == list(ORDER[: len(self.packed)]) else 0
-        return float((stage + 0.2 * reach + 0.6 * carry) / (len(ORDER) + 1))
+        stage = len(self.packed) if self.packed == list(self.order[: len(self.packed)]) else 0
+        return float((stage + 0.2 * reach + 0.6 * carry) / (len(self.order) + 1))
