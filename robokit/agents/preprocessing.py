@@ -15,9 +15,8 @@ def initial_obs_norm(spec: EnvSpec, state_mean=None, state_std=None, entries=Non
     """{"mean", "std"} standardising the "state" vector, and {key: {"mean", "std"}} for each other
     vector entry (`entries`: key -> (mean, std)); identity where no statistics are given.
 
-    An instruction's embedding needs it as much as the state: the embeddings of "move a bit to the
-    left" and "... right" differ by ~0.02 per dimension, which an MLP beside standardised state
-    features barely sees (a flow policy then ran every fine correction alike)."""
+    An instruction's embedding is scaled like the state: the embeddings of "move a bit to the left"
+    and "... right" differ by ~0.02 per dimension, small beside standardised state features."""
     shapes = {k: shape for k, shape, _ in spec.observations}
     norm = _stats(shapes["state"][0], state_mean, state_std)
     for key in extra_vector_keys(spec):

@@ -17,10 +17,12 @@ from robokit.data.datasets import Episode, EpisodeRecorder
 
 
 class EpisodeLog(gym.Wrapper):
+    """Keeps each finished episode of the env it wraps, in `episodes`."""
+
     def __init__(self, env: gym.Env):
         super().__init__(env)
         self.episodes: list[Episode] = []
-        self.recorder, self.info, self.seed = EpisodeRecorder(), {}, None
+        self.recorder, self.info = EpisodeRecorder(), {}
 
     def reset(self, *, seed=None, options=None):
         obs, info = self.env.reset(seed=seed, options=options)
