@@ -155,7 +155,7 @@ def one_seed(
     vectors = table.embed_all(list(INSTRUCTIONS))
     instructor = train_instructor(instructor_examples(demo_episodes[:cut], config), vectors, config)
     held_out = instructor_examples(demo_episodes[cut:] or demo_episodes, config)
-    instructor.save(folder / "instructor_0", list(INSTRUCTIONS))
+    instructor.save(folder / "instructor_0", list(INSTRUCTIONS), vectors)
 
     # the low level: flow BC on chunks of 4 steps, conditioned on the instruction's embedding; it
     # acts from the flow's centre (act_noise 0): one action per state, as a deployed policy should
@@ -185,7 +185,7 @@ def one_seed(
         path, _ = hierarchy.collect(instructor, seeds, folder / f"corrections_{r}")
         collected.append(path)
         instructor = finetune(instructor, demo_episodes[:cut], collected, vectors, finetune_steps)
-        instructor.save(folder / f"instructor_{r + 1}", list(INSTRUCTIONS))
+        instructor.save(folder / f"instructor_{r + 1}", list(INSTRUCTIONS), vectors)
     (folder / "rounds.json").write_text(json.dumps(results, indent=1))
     plot_rounds(results, folder / "corrections.png")
     return {"demo_successes": summary.successes, "rounds": results}

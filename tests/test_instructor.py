@@ -15,8 +15,13 @@ from robokit.envs.instructed_demos import instructed_env, record_instructed
 from robokit.envs.registration import make
 from robokit.envs.tasks.pack_cubes import INSTRUCTIONS, MOVES, PICK
 from robokit.language.encoder import EmbeddingTable
-from robokit.language.instructed import Instructed
-from robokit.language.instructor import Instructor, InstructorConfig, instructor_examples, train_instructor
+from robokit.language.instructor import (
+    Instructor,
+    InstructorConfig,
+    instructed_by,
+    instructor_examples,
+    train_instructor,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +53,14 @@ def test_the_instructor_predicts_held_out_instructions_saves_and_drives_the_skil
     chance = np.bincount(held_out[1]).max() / len(held_out[1])
     accuracy = instructor.accuracy(held_out, vectors)
     assert accuracy > 0.85 and accuracy > chance + 0.3, (accuracy, chance)
-    instructor.save(tmp_path / "instructor", list(INSTRUCTIONS))
+    instructor.save(tmp_path / "instructor", list(INSTRUCTIONS), vectors)
     loaded, texts = Instructor.load(tmp_path / "instructor")
     assert texts == list(INSTRUCTIONS)
     np.testing.assert_allclose(
         loaded.logits(held_out[0][:5], vectors), instructor.logits(held_out[0][:5], vectors)
     )
     # the learned high level over the scripted skills: the instruction it chooses is what runs
-    chooser = loaded.chooser(texts, vectors)
-    env = Instructed(make("PackCubes-v0"), table, chooser, known=INSTRUCTIONS)
+    env = instructed_by(tmp_path / "instructor", make("PackCubes-v0"))  # its own table: no encoder
     expert, successes = make_expert(env), 0
     for seed in range(100, 105):
         obs, info = env.reset(seed=seed)
@@ -69,6 +73,10 @@ def test_the_instructor_predicts_held_out_instructions_saves_and_drives_the_skil
         successes += bool(info["success"])
     assert successes >= 4
     assert instructed_env(make("PackCubes-v0"), table).known == list(INSTRUCTIONS)
+    with pytest.raises(ValueError, match="another task's states"):
+        instructed_by(tmp_path / "instructor", make("PickCube-v0"))
+    with pytest.raises(ValueError, match="holds no instructor"):
+        instructed_by(tmp_path, make("PackCubes-v0"))
 
 
 def test_robokit_record_instructed_writes_annotated_demos_and_refuses_a_task_without_instructions(tmp_path):
@@ -117,3 +125,35 @@ def test_practice_corrections_put_each_fine_correction_into_the_demos(recorded, 
     assert not set(INSTRUCTIONS[i] for i in labels) & set(MOVES)
     kept = sum(len(e) - int(e.infos["practice"][:-1].sum()) for e in episodes)
     assert len(labels) == kept
+
+
+def test_robokit_train_runs_actor_processes_under_a_saved_instructor(recorded, tmp_path):
+    """The learner, an actor process and the zmq link carry the instruction entry like any other:
+    `robokit train --instructor DIR` (demos, buffer and checkpoints hold the embeddings)."""
+    import json
+
+    from cli_run import robokit
+
+    from robokit.runs import checkpoint
+
+    _, episodes, table = recorded
+    vectors = table.embed_all(list(INSTRUCTIONS))
+    config = InstructorConfig(steps=100)
+    instructor = train_instructor(instructor_examples(episodes, config), vectors, config)
+    instructor.save(tmp_path / "instructor", list(INSTRUCTIONS), vectors)
+    run = tmp_path / "run"
+    tiny = ["--max-env-steps", "300", "--start-after", "100", "--eval-every", "300", "--eval-episodes", "1"]
+    tiny += ["--final-eval-episodes", "1", "--num-demos", "1", "--utd-ratio", "1"]
+    done = robokit(
+        "train", "--env", "PackCubes-v0", "--instructor", str(tmp_path / "instructor"),
+        "--run-dir", str(run), "--actors", "1", *tiny,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "actor 0 connected" in done.stdout
+    with np.load(checkpoint.latest(run / "checkpoints") / "buffer_online.npz") as buffer:
+        stored = buffer["obs/instruction"][: int(buffer["counters"][1])]
+    known = {tuple(np.round(v, 5)) for v in vectors}
+    assert len(stored) >= 300 and all(tuple(np.round(v, 5)) in known for v in stored)
+    assert json.loads((run / "config.json").read_text())["train"]["instructor"].endswith("instructor")
+    wrong = robokit("train", "--env", "PickCube-v0", "--instructor", str(tmp_path / "instructor"), *tiny)
+    assert wrong.returncode != 0 and "another task's states" in wrong.stderr

@@ -36,14 +36,22 @@ def new_folder(base: Path) -> Path:
     return candidate
 
 
-def sim_env_factory(env_id: str, reward_classifier: Path | None):
-    """Makes the simulated env, rewarded by the simulator or by a reward classifier."""
+def sim_env_factory(env_id: str, reward_classifier: Path | None, instructor: Path | None = None):
+    """Makes the simulated env, rewarded by the simulator or by a reward classifier, and instructed
+    by a saved instructor (robokit.language.instructor.instructed_by) when one is named."""
     from robokit.envs.registration import make
 
     if reward_classifier is None:
-        return lambda: make(env_id)
-    from robokit.envs.rewarded import make_classifier_rewarded
-    from robokit.rewards.classifier import RewardClassifier
+        make_env = lambda: make(env_id)  # noqa: E731
+    else:
+        from robokit.envs.rewarded import make_classifier_rewarded
+        from robokit.rewards.classifier import RewardClassifier
 
-    classifier = RewardClassifier.load(reward_classifier)  # a missing file: one sentence, at once
-    return lambda: make_classifier_rewarded(env_id, classifier)
+        classifier = RewardClassifier.load(reward_classifier)  # a missing file: one sentence, at once
+        make_env = lambda: make_classifier_rewarded(env_id, classifier)  # noqa: E731
+    if instructor is None:
+        return make_env
+    from robokit.language.instructor import instructed_by
+
+    instructed_by(instructor, make(env_id)).close()  # a wrong folder: one sentence, before any work
+    return lambda: instructed_by(instructor, make_env())

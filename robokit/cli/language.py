@@ -122,7 +122,7 @@ def train_instructor_command(options: TrainInstructor) -> None:
     if start is not None:
         print(f"before: held-out accuracy {start.accuracy(held_out, vectors):.1%}")
     instructor = train_instructor((x, y), vectors, config, start=start, weights=weights)
-    instructor.save(options.out, texts)
+    instructor.save(options.out, texts, vectors)
     train_accuracy, test_accuracy = (
         instructor.accuracy((x, y), vectors),
         instructor.accuracy(held_out, vectors),

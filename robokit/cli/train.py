@@ -36,6 +36,8 @@ def _envs(config: TrainConfig, console):
     kind, agent_config = choose_agent(config, resume=config.resume)
     check_reward_classifier(config.robot_config, config.reward_classifier)
     if config.robot_config is not None:
+        if config.instructor is not None:
+            raise ValueError("--instructor is for simulated tasks so far: drop it with --robot-config.")
         from robokit.envs.real import spec_of
 
         spec = spec_of(config.robot_config)
@@ -48,7 +50,7 @@ def _envs(config: TrainConfig, console):
             None,
         )
     env_id = check_env_id(config.env)
-    make_sim_env = sim_env_factory(env_id, config.reward_classifier)
+    make_sim_env = sim_env_factory(env_id, config.reward_classifier, config.instructor)
 
     def make_env():
         return kind.wrap_env(make_sim_env(), agent_config)
@@ -79,6 +81,7 @@ def actor_fleet(config: TrainConfig, env_id: str, address: str, console):
             seed=config.seed + 1000 * (i + 1),
             config=config.robot_config,
             reward_classifier=config.reward_classifier,
+            instructor=config.instructor,
         )
         for i in range(config.actors)
     ]

@@ -29,7 +29,7 @@ import optax
 from robokit.agents.networks import MLP
 from robokit.agents.preprocessing import state_statistics
 from robokit.data.durable import write_durably
-from robokit.language.encoder import EMBEDDING_DIM
+from robokit.language.encoder import EMBEDDING_DIM, EmbeddingTable
 
 
 @dataclass(frozen=True)
@@ -112,11 +112,16 @@ class Instructor:
     def chooser(self, texts: list[str], table: np.ndarray) -> HistoryChooser:
         return HistoryChooser(self, list(texts), np.asarray(table, np.float32))
 
-    def save(self, folder: Path, texts: list[str]) -> None:
+    def save(self, folder: Path, texts: list[str], table: np.ndarray) -> None:
+        """Parameters, input statistics, config and instructions, and the instructions' embeddings
+        (`table`, one row per text) as instructions.npz: an actor runs it without the encoder."""
         from flax import serialization
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        embeddings = EmbeddingTable(folder / "instructions.npz")
+        for text, vector in zip(texts, np.asarray(table, np.float32), strict=True):
+            embeddings.add(text, vector)
         inputs = io.BytesIO()
         np.savez(inputs, mean=self.mean, std=self.std)
         meta = {"config": asdict(self.config), "instructions": list(texts)}
@@ -191,3 +196,27 @@ def train_instructor(
         idx = rng.choice(len(y), size=min(config.batch_size, len(y)), p=p)
         params, opt, _ = step(params, opt, jnp.asarray(idx))
     return Instructor(params, mean, std, config)
+
+
+def instructed_by(folder: Path, env):
+    """`env` instructed by the instructor saved in `folder` (`robokit train-instructor --out`): its
+    observations carry the embedding of the instruction it chooses, or of an operator's correction.
+    Needs no encoder: the folder keeps its instructions' embeddings, corrections arrive embedded."""
+    from robokit.language.instructed import Instructed
+
+    folder = Path(folder)
+    if not (folder / "instructor.json").exists():
+        raise ValueError(f"{folder} holds no instructor: make one with `robokit train-instructor --out`.")
+    instructor, texts = Instructor.load(folder)
+    table = EmbeddingTable.open(folder / "instructions.npz")
+    if any(text not in table for text in texts):
+        raise ValueError(f"{folder} lacks its instructions' embeddings: train it again with this robokit.")
+    state_dim = env.observation_space["state"].shape[0] * instructor.config.history
+    if state_dim != instructor.mean.shape[0]:
+        raise ValueError(
+            f"the instructor in {folder} was trained on another task's states "
+            f"({instructor.mean.shape[0] // instructor.config.history} values, this env has "
+            f"{env.observation_space['state'].shape[0]}): train one on this task's demos."
+        )
+    chooser = instructor.chooser(texts, table.embed_all(texts))
+    return Instructed(env, table, chooser, known=tuple(texts))

@@ -46,6 +46,9 @@ class TrainConfig(AgentChoice):
     reward_classifier: Path | None = None
     """Reward (and end) episodes by this classifier (`robokit train-classifier --out`) instead of the
     simulator's success; evaluations still report the simulator's success."""
+    instructor: Path | None = None
+    """A high-level instructor (`robokit train-instructor --out`) for a task with instructions
+    (PackCubes-v0): the policy reads the instruction it chooses, or an operator's correction."""
     actors: int = 1
     """Actor processes to start on this machine, linked to the learner over zmq on 127.0.0.1
     (0: one actor inside the learner's process, in lock-step, no network)."""
