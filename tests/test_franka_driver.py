@@ -327,9 +327,9 @@ def test_no_hand_at_all_is_one_sentence_that_names_the_setting():
 #: the driver's reference accelerates at 75% of the configured limit (ACCEL_SHARE) because the TCP,
 #: following it through the impedance law, peaks above it: a 20 cm step's measured peak is 0.86 of
 #: the limit on a quiet machine, and a CI run measured 1.0005 at an 80% share (missed cycles add
-#: jolts), hence 5% for a loaded machine (figures over the 20-sample span peak_acceleration had then). It was 1.10-1.35 with the reference at the limit, 3.1-4.2
-#: before the reference was shaped per tick. Speed: up to 0.56 m/s against 0.5 when coming in from
-#: 20 cm outside the box
+#: jolts), hence 5% for a loaded machine (figures over the 20-sample span peak_acceleration had
+#: then). It was 1.10-1.35 with the reference at the limit, 3.1-4.2 before the reference was shaped
+#: per tick. Speed: up to 0.56 m/s against 0.5 when coming in from 20 cm outside the box
 TRACKING = 1.05
 #: an arm that starts outside the box and comes in peaked at 1.01-1.10 of the limit (measured 3.04 and
 #: 3.30 m/s^2): its reference starts from rest at the limit while the arm settles after homing
