@@ -32,7 +32,12 @@ from robokit.envs.registration import make
 from robokit.envs.tasks.pack_cubes import INSTRUCTIONS, ORDER, correction_steps
 from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructed import Instructed
-from robokit.language.instructor import InstructorConfig, instructor_examples, train_instructor
+from robokit.language.instructor import (
+    InstructorConfig,
+    examples_with_corrections,
+    instructor_examples,
+    train_instructor,
+)
 from robokit.language.recorded import EpisodeLog
 from robokit.recipes.flow_bc import pretrain_flow_bc
 from robokit.runs.policy import load_policy
@@ -107,13 +112,8 @@ def finetune(instructor, demos, corrections: list[Path], vectors, steps: int, ov
     """The instructor trained further on demos plus every corrections dataset, corrected steps
     weighted `oversample` times a demo step (robokit train-instructor --start --corrections)."""
     config = dataclasses.replace(instructor.config, steps=steps)
-    x, y = instructor_examples(demos, config)
-    weights = [np.ones(len(y))]
-    for path in corrections:
-        cx, cy, corrected = instructor_examples(read_episodes(path), config, corrected=True)
-        x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
-        weights.append(np.where(corrected, oversample, 1.0))
-    return train_instructor((x, y), vectors, config, start=instructor, weights=np.concatenate(weights))
+    x, y, weights = examples_with_corrections(demos, corrections, config, oversample)
+    return train_instructor((x, y), vectors, config, start=instructor, weights=weights)
 
 
 def plot_rounds(rounds: list[dict], out: Path) -> None:

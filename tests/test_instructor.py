@@ -18,7 +18,7 @@ from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructor import (
     Instructor,
     InstructorConfig,
-    instructed_by,
+    instructing,
     instructor_examples,
     train_instructor,
 )
@@ -60,7 +60,7 @@ def test_the_instructor_predicts_held_out_instructions_saves_and_drives_the_skil
         loaded.logits(held_out[0][:5], vectors), instructor.logits(held_out[0][:5], vectors)
     )
     # the learned high level over the scripted skills: the instruction it chooses is what runs
-    env = instructed_by(tmp_path / "instructor", make("PackCubes-v0"))  # its own table: no encoder
+    env = instructing(tmp_path / "instructor")(make("PackCubes-v0"))  # its own table: no encoder
     expert, successes = make_expert(env), 0
     for seed in range(100, 105):
         obs, info = env.reset(seed=seed)
@@ -74,9 +74,9 @@ def test_the_instructor_predicts_held_out_instructions_saves_and_drives_the_skil
     assert successes >= 4
     assert instructed_env(make("PackCubes-v0"), table).known == list(INSTRUCTIONS)
     with pytest.raises(ValueError, match="another task's states"):
-        instructed_by(tmp_path / "instructor", make("PickCube-v0"))
+        instructing(tmp_path / "instructor")(make("PickCube-v0"))
     with pytest.raises(ValueError, match="holds no instructor"):
-        instructed_by(tmp_path, make("PackCubes-v0"))
+        instructing(tmp_path)
 
 
 def test_robokit_record_instructed_writes_annotated_demos_and_refuses_a_task_without_instructions(tmp_path):

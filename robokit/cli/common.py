@@ -38,7 +38,7 @@ def new_folder(base: Path) -> Path:
 
 def sim_env_factory(env_id: str, reward_classifier: Path | None, instructor: Path | None = None):
     """Makes the simulated env, rewarded by the simulator or by a reward classifier, and instructed
-    by a saved instructor (robokit.language.instructor.instructed_by) when one is named."""
+    by a saved instructor (robokit.language.instructor.instructing) when one is named."""
     from robokit.envs.registration import make
 
     if reward_classifier is None:
@@ -51,7 +51,8 @@ def sim_env_factory(env_id: str, reward_classifier: Path | None, instructor: Pat
         make_env = lambda: make_classifier_rewarded(env_id, classifier)  # noqa: E731
     if instructor is None:
         return make_env
-    from robokit.language.instructor import instructed_by
+    from robokit.language.instructor import instructing
 
-    instructed_by(instructor, make(env_id)).close()  # a wrong folder: one sentence, before any work
-    return lambda: instructed_by(instructor, make_env())
+    instructed = instructing(instructor)  # loaded once; a wrong folder: one sentence, before any work
+    instructed(make(env_id)).close()  # another task's instructor: the same
+    return lambda: instructed(make_env())

@@ -83,13 +83,13 @@ class TrainInstructor:
 
 
 def train_instructor_command(options: TrainInstructor) -> None:
-    import numpy as np
 
     from robokit.data.datasets import read_episodes
     from robokit.language.encoder import EmbeddingTable, require_language, table_beside
     from robokit.language.instructor import (
         Instructor,
         InstructorConfig,
+        examples_with_corrections,
         instructor_examples,
         train_instructor,
     )
@@ -112,12 +112,7 @@ def train_instructor_command(options: TrainInstructor) -> None:
             )
     config = start.config if start is not None else InstructorConfig(seed=options.seed)
     config = dataclasses.replace(config, steps=options.steps, seed=options.seed)
-    x, y = instructor_examples(train_eps, config)
-    weights = np.ones(len(y))
-    for path in options.corrections:
-        cx, cy, corrected = instructor_examples(read_episodes(path), config, corrected=True)
-        x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
-        weights = np.concatenate([weights, np.where(corrected, options.oversample, 1.0)])
+    x, y, weights = examples_with_corrections(train_eps, options.corrections, config, options.oversample)
     held_out = instructor_examples(test_eps, config) if test_eps else (x[:0], y[:0])
     if start is not None:
         print(f"before: held-out accuracy {start.accuracy(held_out, vectors):.1%}")

@@ -30,9 +30,8 @@ class LanguageMissing(RuntimeError):
     """The language extra is not installed; the message says how to install it."""
 
 
-def require_language(what: str | None = None) -> None:
-    """Raise LanguageMissing (one sentence naming the extra, after `what: ` if given) unless the
-    encoder can be loaded."""
+def require_language() -> None:
+    """Raise LanguageMissing (one sentence naming the extra) unless the encoder can be loaded."""
     import importlib.util
 
     missing = [
@@ -41,9 +40,8 @@ def require_language(what: str | None = None) -> None:
         if not importlib.util.find_spec(m)
     ]
     if missing:
-        prefix = f"{what}: " if what else ""
         raise LanguageMissing(
-            f"{prefix}the sentence encoder is not installed ({', '.join(missing)} missing): {INSTALL}"
+            f"the sentence encoder is not installed ({', '.join(missing)} missing): {INSTALL}"
         )
 
 
@@ -145,9 +143,15 @@ class EmbeddingTable:
 
     def add(self, text: str, vector: np.ndarray) -> None:
         """Record an embedding computed elsewhere (a correction's, embedded by its sender)."""
+        self.add_all([text], np.asarray(vector)[None])
+
+    def add_all(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Record embeddings computed elsewhere, one row per text, in one write."""
+        rows = zip(texts, np.asarray(vectors, np.float32), strict=True)
         with self._lock:
-            if text not in self._index:
-                self._add([text], np.asarray(vector, np.float32)[None])
+            fresh = {text: vector for text, vector in rows if text not in self._index}
+            if fresh:
+                self._add(list(fresh), np.stack(list(fresh.values())))
 
     def nearest(self, vector: np.ndarray, among: list[str] | None = None) -> tuple[str, float]:
         """The known text whose embedding is nearest `vector` (cosine), and the cosine."""

@@ -87,6 +87,22 @@ def instructor_examples(
     return (x, y, np.concatenate(flags).astype(bool)) if corrected else (x, y)
 
 
+def examples_with_corrections(
+    episodes, corrections: list[Path], config: InstructorConfig, oversample: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(histories, labels, sampling weights) of annotated episodes plus every corrections dataset
+    (a Minari folder): a step under an operator's correction weighs `oversample`, any other 1."""
+    from robokit.data.datasets import read_episodes
+
+    x, y = instructor_examples(episodes, config)
+    weights = [np.ones(len(y))]
+    for path in corrections:
+        cx, cy, flags = instructor_examples(read_episodes(path), config, corrected=True)
+        x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
+        weights.append(np.where(flags, oversample, 1.0))
+    return x, y, np.concatenate(weights)
+
+
 @dataclass
 class Instructor:
     """A trained instructor: its parameters, the standardisation of its inputs and its config."""
@@ -119,9 +135,7 @@ class Instructor:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        embeddings = EmbeddingTable(folder / "instructions.npz")
-        for text, vector in zip(texts, np.asarray(table, np.float32), strict=True):
-            embeddings.add(text, vector)
+        EmbeddingTable(folder / "instructions.npz").add_all(texts, table)
         inputs = io.BytesIO()
         np.savez(inputs, mean=self.mean, std=self.std)
         meta = {"config": asdict(self.config), "instructions": list(texts)}
@@ -198,10 +212,11 @@ def train_instructor(
     return Instructor(params, mean, std, config)
 
 
-def instructed_by(folder: Path, env):
-    """`env` instructed by the instructor saved in `folder` (`robokit train-instructor --out`): its
-    observations carry the embedding of the instruction it chooses, or of an operator's correction.
-    Needs no encoder: the folder keeps its instructions' embeddings, corrections arrive embedded."""
+def instructing(folder: Path):
+    """A function that puts an env under the instructor saved in `folder` (`robokit train-instructor
+    --out`), loaded once: its observations carry the embedding of the instruction the instructor
+    chooses, or of an operator's correction. Needs no encoder: the folder keeps its instructions'
+    embeddings, corrections arrive embedded."""
     from robokit.language.instructed import Instructed
 
     folder = Path(folder)
@@ -211,12 +226,16 @@ def instructed_by(folder: Path, env):
     table = EmbeddingTable.open(folder / "instructions.npz")
     if any(text not in table for text in texts):
         raise ValueError(f"{folder} lacks its instructions' embeddings: train it again with this robokit.")
-    state_dim = env.observation_space["state"].shape[0] * instructor.config.history
-    if state_dim != instructor.mean.shape[0]:
-        raise ValueError(
-            f"the instructor in {folder} was trained on another task's states "
-            f"({instructor.mean.shape[0] // instructor.config.history} values, this env has "
-            f"{env.observation_space['state'].shape[0]}): train one on this task's demos."
-        )
-    chooser = instructor.chooser(texts, table.embed_all(texts))
-    return Instructed(env, table, chooser, known=tuple(texts))
+    vectors, history = table.embed_all(texts), instructor.config.history
+
+    def instructed(env):
+        state_dim = env.observation_space["state"].shape[0]
+        if state_dim * history != instructor.mean.shape[0]:
+            raise ValueError(
+                f"the instructor in {folder} was trained on another task's states "
+                f"({instructor.mean.shape[0] // history} values, this env has {state_dim}): train one "
+                "on this task's demos."
+            )
+        return Instructed(env, table, instructor.chooser(texts, vectors), known=tuple(texts))
+
+    return instructed
