@@ -130,6 +130,8 @@ def plot_rounds(rounds: list[dict], out: Path) -> None:
     right.plot(index, [r["live"] for r in rounds], "s--", label="corrected live")
     right.set(xlabel="round", ylabel="success on fresh episodes", ylim=(0, 1))
     right.legend()
+    for axes in (left, right):
+        axes.set_xticks(index)  # rounds are whole numbers
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
