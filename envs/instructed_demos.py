@@ -23,7 +23,7 @@ from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, wr
 from robokit.envs.experts import make_expert
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
 from robokit.envs.registration import make
-from robokit.envs.tasks.pack_cubes import MOVES, PICK, correction_steps
+from robokit.envs.tasks.pack_cubes import MOVES, ORDER, PICK, correction_steps
 from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructed import Instructed
 
@@ -51,6 +51,12 @@ def practised(task) -> list[str]:
     cube = task.next_cube()
     other = [PICK[c] for c in task.order if c != cube and c not in task.packed]
     return [*MOVES, "open the gripper", *(other if task.instruction() in PICK.values() else [])]
+
+
+def demo_order(seed: int) -> tuple[str, ...]:
+    """The order a mixed-order demo (record_instructed's `mixed_order`) packs the cubes in: drawn
+    from its seed, each order equally likely, so that a reader of the dataset can tell it again."""
+    return tuple(str(c) for c in np.random.default_rng([seed, 11]).permutation(ORDER))
 
 
 #: steps a practised skill runs for: long enough to grasp and lift the other cube (then the plan's
@@ -99,10 +105,13 @@ def record_instructed(
     operator: OperatorConfig | None = None,
     noise: float = 0.0,
     practice: float = 0.0,
+    mixed_order: bool = False,
 ) -> InstructedSummary:
     """Record `episodes` episodes (episode i from seed + i); with `aim_error` > 0 a simulated
     operator (`operator`, default OperatorConfig()) corrects the expert's misses; `practice` adds
-    random fine corrections at that rate per step (record_instructed_episode)."""
+    random fine corrections at that rate per step (record_instructed_episode). With `mixed_order`
+    each episode packs the cubes in the order demo_order(its seed) draws, as demos recorded by
+    someone who did not mind the order: they teach every skill from every stage, not the order."""
     out = check_output_dir(out)
     env = instructed_env(make(env_id), table)
     expert = make_expert(env, noise=noise, seed=seed, aim_error=aim_error)
@@ -113,13 +122,14 @@ def record_instructed(
         )
     kept, successes, corrections = [], 0, 0
     for i in range(episodes):
+        env.unwrapped.task.order = demo_order(seed + i) if mixed_order else ORDER
         episode = record_instructed_episode(env, expert, watcher, seed + i, practice)
         kept.append(episode)
         successes += episode.success
         corrections += int(episode.infos["corrected"].sum()) if "corrected" in episode.infos else 0
     description = (
         f"{episodes} instruction-annotated scripted-expert episodes of {env_id} (aim error {aim_error} m, "
-        f"practice corrections {practice} a step, "
+        f"practice corrections {practice} a step, {'mixed' if mixed_order else 'red-first'} order, "
         f"{'with' if watcher else 'without'} a simulated operator's corrections)"
     )
     path = write_dataset(

@@ -26,7 +26,7 @@ import numpy as np
 from robokit.agents.chunking import chunked
 from robokit.agents.ogpo.config import FLOW_PRESETS
 from robokit.data.datasets import read_episodes, write_dataset
-from robokit.envs.instructed_demos import record_instructed
+from robokit.envs.instructed_demos import demo_order, record_instructed
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
 from robokit.envs.registration import make
 from robokit.envs.tasks.pack_cubes import INSTRUCTIONS, ORDER, correction_steps
@@ -139,14 +139,15 @@ def plot_rounds(rounds: list[dict], out: Path) -> None:
 
 def one_seed(
     seed: int, demos: int, bc_steps: int, episodes: int, rounds: int, folder: Path, practice: float,
-    aim_error: float, finetune_steps: int, order: tuple[str, ...],
+    aim_error: float, finetune_steps: int, order: tuple[str, ...], mixed_demos: bool,
 ) -> dict:  # fmt: skip
     """Demos, the low level, the instructor, then the rounds, for one seed (see main)."""
     folder.mkdir(parents=True, exist_ok=True)
     table = EmbeddingTable.open(folder / "instructions.npz")
+    first = 100_000 * seed  # demo i's seed is first + i
     summary = record_instructed(
-        "PackCubes-v0", demos, folder / "demos", table, seed=100_000 * seed, aim_error=aim_error,
-        practice=practice,
+        "PackCubes-v0", demos, folder / "demos", table, seed=first, aim_error=aim_error,
+        practice=practice, mixed_order=mixed_demos,
     )  # fmt: skip
     print(f"demos: {summary.successes}/{summary.episodes} successes, {summary.corrections} corrected steps")
 
@@ -157,6 +158,14 @@ def one_seed(
     vectors = table.embed_all(list(INSTRUCTIONS))
     instructor = train_instructor(instructor_examples(demo_episodes[:cut], config), vectors, config)
     held_out = instructor_examples(demo_episodes[cut:] or demo_episodes, config)
+    # with mixed-order demos, the held-out ones in the order now wanted: the others' first picks
+    # are, by the user's preference, labels the corrections teach the instructor to drop
+    wanted = [
+        e
+        for i, e in enumerate(demo_episodes)
+        if i >= cut and (not mixed_demos or demo_order(first + i) == order)
+    ]
+    held_out_in_order = instructor_examples(wanted, config) if wanted else held_out
     instructor.save(folder / "instructor_0", list(INSTRUCTIONS), vectors)
 
     # the low level: flow BC on chunks of 4 steps, conditioned on the instruction's embedding; it
@@ -174,12 +183,13 @@ def one_seed(
     results, collected = [], []
     for r in range(rounds + 1):
         row = {"round": r, "held_out_accuracy": instructor.accuracy(held_out, vectors)}
+        row["held_out_accuracy_in_order"] = instructor.accuracy(held_out_in_order, vectors)
         row |= hierarchy.measure(instructor, evaluation)
         results.append(row)
         print(
             f"seed {seed} round {r}: alone {row['alone']:.0%}, corrected live {row['live']:.0%} "
             f"({row['corrections_per_episode']:.1f} corrections an episode), held-out accuracy "
-            f"{row['held_out_accuracy']:.1%}"
+            f"{row['held_out_accuracy']:.1%} ({row['held_out_accuracy_in_order']:.1%} in the order wanted)"
         )
         if r == rounds:
             break
@@ -204,14 +214,18 @@ def main(
     aim_error: float = 0.0,
     finetune_steps: int = 1000,
     order: tuple[str, ...] = ORDER,
+    mixed_demos: bool = False,
 ) -> dict:
     """Each seed in folder/seed_<k>; `episodes` fresh episodes per measurement; `practice`: the
     rate per step of practice corrections in the demos; `aim_error`: the demonstrator's (corrected)
     grasp misses, m; `order`: the order the cubes are wanted in after the demos (red then blue;
-    "--order blue red": a new preference, said to the robot instead of new demos). Prints and
+    "--order blue red": a new preference, said to the robot instead of new demos); `mixed_demos`:
+    each demo packs the cubes in an order drawn at random (recorded by someone who did not mind the
+    order), and the user wants `order`: the operator's corrections teach it. Prints and
     returns every round of every seed, and their means over seeds."""
     options = dict(demos=demos, bc_steps=bc_steps, episodes=episodes, rounds=rounds, practice=practice,
-                   aim_error=aim_error, finetune_steps=finetune_steps, order=tuple(order))  # fmt: skip
+                   aim_error=aim_error, finetune_steps=finetune_steps, order=tuple(order),
+                   mixed_demos=mixed_demos)  # fmt: skip
     runs = [one_seed(seed, folder=folder / f"seed_{seed}", **options) for seed in range(seeds)]
     means = [
         {key: float(np.mean([run["rounds"][r][key] for run in runs])) for key in runs[0]["rounds"][r]}

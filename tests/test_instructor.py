@@ -109,7 +109,7 @@ def test_train_instructor_trains_then_finetunes_on_corrections_reporting_held_ou
     args = ["--start", str(tmp_path / "i1"), "--corrections", str(summary.path), "--steps", "100"]
     done = robokit("train-instructor", "--data", str(summary.path), "--out", str(tmp_path / "i2"), *args)
     assert done.returncode == 0, done.stderr
-    assert "before: held-out accuracy" in done.stdout and "1 corrections datasets" in done.stdout
+    assert "before: held-out accuracy" in done.stdout and "of them corrected" in done.stdout
 
 
 def test_practice_corrections_put_each_fine_correction_into_the_demos(recorded, tmp_path):

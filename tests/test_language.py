@@ -123,6 +123,51 @@ def test_a_correction_replaces_the_instruction_for_its_steps_then_the_instructor
     env.close()
 
 
+def test_an_actors_corrected_episodes_are_kept_as_minari_datasets_and_read_by_finetuning(tmp_path, encoder):
+    """CorrectionsLog (what build_actor wraps an instructed env in): only an episode with an
+    operator's correction is written, whole, when it ends; a restarted actor adds to the folder."""
+    from robokit.data.datasets import datasets_under, read_episodes
+    from robokit.language.recorded import CorrectionsLog
+    from robokit.loop.build import ActorOptions, corrections_logged
+
+    table = EmbeddingTable(encoder=encoder)
+    folder = tmp_path / "run" / "corrections" / "actor_0"
+
+    def episode(env, said=None, practice=False, seed=0):
+        obs, _ = env.reset(seed=seed)
+        for step in range(12):
+            if said is not None and step == 3:
+                obs, _, _ = env.correct(obs, said, table.embed(said), 4, practice)
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                return
+
+    make_env = lambda: Instructed(  # noqa: E731
+        make("PickCube-v0", max_episode_steps=12), table, TASK, known=VOCABULARY
+    )
+    env = corrections_logged(make_env(), ActorOptions(learner="127.0.0.1:1", corrections_dir=folder))
+    assert isinstance(env, CorrectionsLog)
+    episode(env)  # nobody said anything: nothing kept
+    episode(env, "go lower", practice=True)  # a drill, not an operator: nothing kept
+    assert list(folder.iterdir()) == []
+    episode(env, "move a bit to the left", seed=1)
+    env.close()
+    again = CorrectionsLog(make_env(), folder)  # the actor restarted
+    episode(again, "open the gripper", seed=2)
+    again.close()
+    found = datasets_under(tmp_path / "run" / "corrections")
+    assert [p.name for p in found] == ["episode_00000", "episode_00001"]
+    kept = [read_episodes(p)[0] for p in found]
+    for ep, said in zip(kept, ["move a bit to the left", "open the gripper"], strict=True):
+        corrected = ep.infos["corrected"].astype(bool)
+        assert len(ep) == 12 and corrected.sum() == 4 and np.flatnonzero(corrected)[0] == 3
+        assert set(ep.infos["instruction_id"][corrected]) == {VOCABULARY.index(said)}
+    assert (
+        corrections_logged(make("PickCube-v0"), ActorOptions(learner="127.0.0.1:1")).__class__
+        is not CorrectionsLog
+    )
+
+
 def robokit_say(text: str, port: int, *extra: str) -> subprocess.CompletedProcess:
     command = [
         sys.executable,

@@ -71,7 +71,9 @@ class TrainInstructor:
     out: Path
     """Folder to write the instructor to (parameters, input statistics, instruction list)."""
     corrections: tuple[Path, ...] = ()
-    """Annotated episodes with operators' corrections: their corrected steps are oversampled."""
+    """Annotated episodes with operators' corrections (datasets, or folders of them such as a run's
+    corrections/ folder, where each actor writes the episodes it was corrected in): their corrected
+    steps are oversampled."""
     start: Path | None = None
     """An instructor to finetune instead of training a new one."""
     oversample: float = 5.0
@@ -83,6 +85,7 @@ class TrainInstructor:
 
 
 def train_instructor_command(options: TrainInstructor) -> None:
+    import numpy as np
 
     from robokit.data.datasets import read_episodes
     from robokit.language.encoder import EmbeddingTable, require_language, table_beside
@@ -123,7 +126,7 @@ def train_instructor_command(options: TrainInstructor) -> None:
         instructor.accuracy(held_out, vectors),
     )
     print(
-        f"{len(y)} examples ({len(options.corrections)} corrections datasets); train accuracy "
+        f"{len(y)} examples ({int(np.sum(weights != 1))} of them corrected); train accuracy "
         f"{train_accuracy:.1%}, held-out accuracy {test_accuracy:.1%} on {len(test_eps)} episodes; "
         f"saved to {options.out}"
     )

@@ -78,6 +78,7 @@ def actor_fleet(config: TrainConfig, env_id: str, address: str, console):
             actor_id=i,
             keys=config.keys,
             spool_dir=run_dir / "spool" / f"actor_{i}",
+            corrections_dir=run_dir / "corrections" / f"actor_{i}",
             seed=config.seed + 1000 * (i + 1),
             config=config.robot_config,
             reward_classifier=config.reward_classifier,

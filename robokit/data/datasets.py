@@ -174,6 +174,21 @@ def open_dataset(path: Path):
     return minari.MinariDataset(path / "data")
 
 
+def datasets_under(path: Path) -> list[Path]:
+    """`path` if it is a Minari dataset, else every dataset in the folders below it, sorted (a run's
+    corrections/ folder: one per corrected episode per actor); none is one sentence."""
+    path = Path(path).expanduser()
+    if (path / "data").is_dir():
+        return [path]
+    found = sorted(data.parent for data in path.rglob("data") if data.is_dir() and data.parent != path)
+    if not found:
+        raise FileNotFoundError(
+            f"no Minari dataset at or under {path}: pass a folder that `robokit record --out` or a run's "
+            "actors (corrections/) wrote."
+        )
+    return found
+
+
 def read_episodes(path: Path) -> list[Episode]:
     """Every episode of a dataset, as arrays."""
     dataset = open_dataset(path)

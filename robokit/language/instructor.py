@@ -91,12 +91,13 @@ def examples_with_corrections(
     episodes, corrections: list[Path], config: InstructorConfig, oversample: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(histories, labels, sampling weights) of annotated episodes plus every corrections dataset
-    (a Minari folder): a step under an operator's correction weighs `oversample`, any other 1."""
-    from robokit.data.datasets import read_episodes
+    (a Minari folder, or a folder of them such as a run's corrections/): a step under an
+    operator's correction weighs `oversample`, any other 1."""
+    from robokit.data.datasets import datasets_under, read_episodes
 
     x, y = instructor_examples(episodes, config)
     weights = [np.ones(len(y))]
-    for path in corrections:
+    for path in [found for folder in corrections for found in datasets_under(folder)]:
         cx, cy, flags = instructor_examples(read_episodes(path), config, corrected=True)
         x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
         weights.append(np.where(flags, oversample, 1.0))

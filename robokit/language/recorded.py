@@ -7,13 +7,21 @@ Minari dataset of the episodes an operator corrected, labels for finetuning the 
 
 A correction changes the instruction of the observation the policy is about to act on; the log
 revises its newest step to match, so an episode's infos[t] is the instruction observation t carried.
+
+An actor keeps its corrected episodes with CorrectionsLog: each episode in which it ran an
+operator's correction is written, when it ends, as a Minari dataset of its own in a folder
+(`robokit actor --corrections-dir`, by default the run's corrections/actor_<id>), written whole or
+not at all; `robokit train-instructor --corrections FOLDER` reads them all.
 """
 
 from __future__ import annotations
 
-import gymnasium as gym
+from pathlib import Path
 
-from robokit.data.datasets import Episode, EpisodeRecorder
+import gymnasium as gym
+import numpy as np
+
+from robokit.data.datasets import Episode, EpisodeRecorder, write_dataset
 
 
 class EpisodeLog(gym.Wrapper):
@@ -44,3 +52,34 @@ class EpisodeLog(gym.Wrapper):
         self.info = {**self.info, **self.env.get_wrapper_attr("instruction_info")(text)}
         self.recorder.revise_last(obs, self.info)
         return obs, nearest, cosine
+
+
+class CorrectionsLog(EpisodeLog):
+    """An EpisodeLog that writes each episode an operator corrected (not practice) to `folder` as
+    episode_<n>, a Minari dataset, when it ends, and keeps none in memory."""
+
+    def __init__(self, env: gym.Env, folder: Path):
+        super().__init__(env)
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.written = len(list(self.folder.glob("episode_*")))  # a restarted actor adds to them
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.episodes:
+            episode = self.episodes.pop()
+            corrected = np.asarray(episode.infos.get("corrected", [False]), bool)
+            practice = np.asarray(episode.infos.get("practice", np.zeros_like(corrected)), bool)
+            if np.any(corrected & ~practice):
+                self._write(episode)
+        return obs, reward, terminated, truncated, info
+
+    def _write(self, episode: Episode) -> None:
+        while (self.folder / f"episode_{self.written:05d}").exists():
+            self.written += 1
+        write_dataset(
+            self.folder / f"episode_{self.written:05d}", [episode], self.observation_space,
+            self.action_space, env=self.env, algorithm_name="robokit actor + operator corrections",
+            description="an episode of a run in which the actor ran an operator's correction",
+        )  # fmt: skip
+        self.written += 1

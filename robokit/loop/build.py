@@ -35,6 +35,9 @@ class ActorOptions(AgentChoice):
     """CURVE keys folder made by `robokit keys` (needed when the learner uses keys)."""
     spool_dir: Path | None = None
     """Unacknowledged batches live here until the learner has them; default spool/actor_<id>."""
+    corrections_dir: Path | None = None
+    """Instructed envs: each episode in which this actor ran an operator's correction is written
+    here as a Minari dataset when it ends; default corrections/actor_<id>."""
     seed: int = 0
     paced: bool = True
     """Wait when the learner asks (it is behind its update-to-data ratio); simulation only."""
@@ -106,6 +109,18 @@ class ActorRun:
             self.env.close()
 
 
+def corrections_logged(env, options: ActorOptions):
+    """`env`, keeping its corrected episodes (robokit.language.recorded.CorrectionsLog) if it takes
+    corrections (an instructed env)."""
+    try:
+        env.get_wrapper_attr("correct")
+    except AttributeError:
+        return env
+    from robokit.language.recorded import CorrectionsLog
+
+    return CorrectionsLog(env, options.corrections_dir or Path("corrections") / f"actor_{options.actor_id}")
+
+
 def build_actor(options: ActorOptions, make_env: Callable[[], object], reward: str = "simulator") -> ActorRun:
     """The actor `options` describe, acting in `make_env()` (wrapped as its agent acts: in action
     chunks for a flow policy), linked to its learner over zmq; `reward` names how the env rewards
@@ -117,7 +132,7 @@ def build_actor(options: ActorOptions, make_env: Callable[[], object], reward: s
 
     split_address(options.learner)
     kind, agent_config = choose_agent(options)
-    env = kind.wrap_env(make_env(), agent_config)
+    env = kind.wrap_env(corrections_logged(make_env(), options), agent_config)
     try:
         spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
         agent = kind.build(agent_config, spec)
