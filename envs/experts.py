@@ -12,6 +12,7 @@ import numpy as np
 
 from robokit.envs.tasks import PackCubes, PegInsert, PickCube, Relocate
 from robokit.envs.tasks import pack_cubes as pc
+from robokit.envs.tasks.told import GRIPPER, MOVES
 
 OPEN, CLOSE = -1.0, 1.0
 
@@ -30,17 +31,33 @@ class ScriptedExpert:
         self.scale = self.env.config.action_scale
         self.noise = noise
         self.rng = np.random.default_rng(seed)
+        self.has_gripper = env.action_space.shape[0] > 3  # PegInsert's peg is held fast: no gripper
         self.reset()
 
     def reset(self) -> None:
         self.phase, self.steps_in_phase = 0, 0
+        self.told, self.told_steps, self.last_grip = None, 0, OPEN
 
     def goto(self, phase: int) -> None:
         self.phase, self.steps_in_phase = phase, 0
 
+    def follow(self, instruction: str, steps: int) -> None:
+        """Run a fine correction (a move, or the gripper) for the next `steps` actions, then go on
+        where the script was (a dropped object is seen and picked again)."""
+        if instruction not in MOVES and instruction not in GRIPPER:
+            raise ValueError(f"{type(self).__name__} follows the fine corrections only, not {instruction!r}.")
+        self.told, self.told_steps = instruction, steps
+
     def __call__(self, obs=None) -> np.ndarray:
-        action = self.act(self.task.tcp_pos())
-        self.steps_in_phase += 1
+        if self.told is not None:
+            grip = [GRIPPER.get(self.told, self.last_grip)] if self.has_gripper else []
+            action = np.array([*MOVES.get(self.told, (0.0, 0.0, 0.0)), *grip])
+            self.told_steps -= 1
+            self.told = self.told if self.told_steps > 0 else None
+        else:
+            action = self.act(self.task.tcp_pos())
+            self.steps_in_phase += 1
+        self.last_grip = float(action[3]) if self.has_gripper else OPEN
         if self.noise > 0:
             action[:3] += self.noise * self.rng.standard_normal(3)
         return np.clip(action, -1.0, 1.0).astype(np.float32)
@@ -64,6 +81,8 @@ class PickAndPlace(ScriptedExpert):
     def act(self, tcp: np.ndarray) -> np.ndarray:
         obj = self.object_pos()
         near = lambda target, tol: bool(np.linalg.norm(tcp - target) < tol)  # noqa: E731
+        if self.phase in (4, 5) and not near(obj, 0.04):  # dropped on the way: pick it again
+            self.goto(0)
         if self.phase == 0:  # above the object, open
             target, grip = obj + [0.0, 0.0, self.hover], OPEN
             if near(target, 0.01):

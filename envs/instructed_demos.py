@@ -1,4 +1,4 @@
-"""Instruction-annotated demos of a task that has instructions (PackCubes), as a Minari dataset.
+"""Instruction-annotated demos of a task with instructions (PackCubes, PickCube, Relocate), as Minari.
 
 The scripted expert runs the instruction in force at each step (the task's plan, or an operator's
 correction); the env is instructed (robokit.language.instructed), so every observation carries the
@@ -23,6 +23,7 @@ from robokit.data.datasets import Episode, EpisodeRecorder, check_output_dir, wr
 from robokit.envs.experts import make_expert
 from robokit.envs.operator import OperatorConfig, SimulatedOperator
 from robokit.envs.registration import make
+from robokit.envs.tasks import PackCubes
 from robokit.envs.tasks.pack_cubes import MOVES, ORDER, PICK, correction_steps
 from robokit.language.encoder import EmbeddingTable
 from robokit.language.instructed import Instructed
@@ -32,7 +33,9 @@ def instructed_env(env, table: EmbeddingTable) -> Instructed:
     """A task with instructions as an instructed env whose instructor is the task's own plan."""
     task = env.unwrapped.task
     if not getattr(task, "instructions", None):
-        raise ValueError(f"{type(task).__name__} has no instructions: use PackCubes-v0.")
+        raise ValueError(
+            f"{type(task).__name__} has no instructions: use PackCubes-v0, PickCube-v0 or Relocate-v0."
+        )
     return Instructed(env, table, lambda obs: task.instruction(), known=task.instructions)
 
 
@@ -46,8 +49,11 @@ class InstructedSummary:
 
 def practised(task) -> list[str]:
     """What practice draws from: the moves; opening the gripper (a dropped cube is then picked
-    again); and while a cube is to be picked, the other one's pick if it is still on the table (so
-    that each pick is seen from states the other leads to; it runs PRACTICE_SKILL_STEPS)."""
+    again); and in PackCubes, while a cube is to be picked, the other one's pick if it is still on
+    the table (so that each pick is seen from states the other leads to; it runs
+    PRACTICE_SKILL_STEPS)."""
+    if not isinstance(task, PackCubes):
+        return [*MOVES, "open the gripper"]
     cube = task.next_cube()
     other = [PICK[c] for c in task.order if c != cube and c not in task.packed]
     return [*MOVES, "open the gripper", *(other if task.instruction() in PICK.values() else [])]
@@ -114,7 +120,11 @@ def record_instructed(
     someone who did not mind the order: they teach every skill from every stage, not the order."""
     out = check_output_dir(out)
     env = instructed_env(make(env_id), table)
-    expert = make_expert(env, noise=noise, seed=seed, aim_error=aim_error)
+    packing = isinstance(env.unwrapped.task, PackCubes)
+    if (aim_error > 0 or operator is not None or mixed_order) and not packing:
+        env.close()
+        raise ValueError("--aim-error, a simulated operator and mixed orders are PackCubes-v0's: drop them.")
+    expert = make_expert(env, noise=noise, seed=seed, **({"aim_error": aim_error} if packing else {}))
     watcher = None
     if aim_error > 0 or operator is not None:
         watcher = SimulatedOperator(
@@ -122,7 +132,8 @@ def record_instructed(
         )
     kept, successes, corrections = [], 0, 0
     for i in range(episodes):
-        env.unwrapped.task.order = demo_order(seed + i) if mixed_order else ORDER
+        if packing:
+            env.unwrapped.task.order = demo_order(seed + i) if mixed_order else ORDER
         episode = record_instructed_episode(env, expert, watcher, seed + i, practice)
         kept.append(episode)
         successes += episode.success

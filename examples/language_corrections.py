@@ -215,6 +215,7 @@ def main(
     finetune_steps: int = 1000,
     order: tuple[str, ...] = ORDER,
     mixed_demos: bool = False,
+    first_seed: int = 0,
 ) -> dict:
     """Each seed in folder/seed_<k>; `episodes` fresh episodes per measurement; `practice`: the
     rate per step of practice corrections in the demos; `aim_error`: the demonstrator's (corrected)
@@ -226,7 +227,8 @@ def main(
     options = dict(demos=demos, bc_steps=bc_steps, episodes=episodes, rounds=rounds, practice=practice,
                    aim_error=aim_error, finetune_steps=finetune_steps, order=tuple(order),
                    mixed_demos=mixed_demos)  # fmt: skip
-    runs = [one_seed(seed, folder=folder / f"seed_{seed}", **options) for seed in range(seeds)]
+    chosen = range(first_seed, first_seed + seeds)  # seeds k..k+n-1: one process each, side by side
+    runs = [one_seed(seed, folder=folder / f"seed_{seed}", **options) for seed in chosen]
     means = [
         {key: float(np.mean([run["rounds"][r][key] for run in runs])) for key in runs[0]["rounds"][r]}
         for r in range(rounds + 1)
@@ -236,7 +238,8 @@ def main(
             f"mean of {seeds} seed(s), round {row['round']:.0f}: alone {row['alone']:.0%}, live "
             f"{row['live']:.0%}, {row['corrections_per_episode']:.2f} corrections an episode"
         )
-    (folder / "summary.json").write_text(json.dumps({"options": options, "means": means}, indent=1))
+    name = "summary.json" if first_seed == 0 else f"summary_from_seed_{first_seed}.json"
+    (folder / name).write_text(json.dumps({"options": options, "means": means}, indent=1))
     return {"seeds": runs, "means": means}
 
 

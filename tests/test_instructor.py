@@ -90,9 +90,29 @@ def test_robokit_record_instructed_writes_annotated_demos_and_refuses_a_task_wit
     assert len(episodes) == 2 and episodes[0].observations["instruction"].shape[1] == 384
     assert (tmp_path / "d-instructions.npz").exists() and "2/2 successes" in done.stdout
     done = robokit(
-        "record", "--env", "PickCube-v0", "--instructed", "--episodes", "1", "--out", str(tmp_path / "p")
+        "record", "--env", "PegInsert-v0", "--instructed", "--episodes", "1", "--out", str(tmp_path / "p")
     )
-    assert done.returncode == 2 and "has no instructions: use PackCubes-v0" in done.stderr
+    assert done.returncode == 2 and "has no instructions: use PackCubes-v0, PickCube-v0" in done.stderr
+
+
+@pytest.mark.parametrize("env_id", ["PickCube-v0", "Relocate-v0"])
+def test_pick_cube_and_relocate_demos_are_annotated_with_the_steps_in_order(recorded, env_id, tmp_path):
+    """The annotations read from the simulator (envs/tasks/told.py) follow the expert through the
+    pick (and place) step by step; practice corrections interrupt it and it goes on."""
+    from robokit.envs.tasks.told import PICK_STEPS, PLACE_STEPS
+
+    _, _, table = recorded
+    summary = record_instructed(env_id, 3, tmp_path / "d", table, seed=3, practice=0.05)
+    steps = PICK_STEPS if env_id == "PickCube-v0" else (*PICK_STEPS, *PLACE_STEPS)
+    texts = make(env_id).unwrapped.task.instructions
+    assert summary.successes == 3
+    for episode in read_episodes(summary.path):
+        told = episode.infos["corrected"].astype(bool)
+        plan = [texts[i] for i in episode.infos["instruction_id"][~told]]
+        changes = [t for k, t in enumerate(plan) if k == 0 or t != plan[k - 1]]
+        assert changes[0] == steps[0] and changes[-1] == steps[-1] and set(changes) <= set(steps)
+        firsts = [changes.index(step) for step in steps]
+        assert firsts == sorted(firsts)  # every step, each first met in the skill's order
 
 
 def test_train_instructor_trains_then_finetunes_on_corrections_reporting_held_out_accuracy(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from robokit.envs.tasks.base import SimTask, reach_progress
+from robokit.envs.tasks.told import CORRECTION_STEPS, GRIPPER, MOVES
 from robokit.types import RobotState, SafetyBox
 
 CUBE_HALF = 0.02
@@ -30,19 +31,6 @@ HELD_HEIGHT = 0.035  # a cube's centre above this, near the fingers, is held
 
 PICK = {cube: f"pick up the {cube} cube" for cube in ORDER}
 PLACE = "put it in the bin"
-#: fine corrections: the TCP's motion (action units; 0.25 moves 0.75 cm a step) while one is in force
-MOVES = {
-    "move a bit to the left": (0.0, 0.25, 0.0),
-    "move a bit to the right": (0.0, -0.25, 0.0),
-    "move a bit forward": (0.25, 0.0, 0.0),
-    "move a bit back": (-0.25, 0.0, 0.0),
-    "go lower": (0.0, 0.0, -0.25),
-    "go higher": (0.0, 0.0, 0.25),
-}
-#: control steps a fine correction runs for: 4 x 0.75 cm = 3 cm, "a bit" (one action chunk of the
-#: flow policy, robokit.agents.ogpo: a correction said at a chunk's start fills it)
-CORRECTION_STEPS = 4
-GRIPPER = {"open the gripper": -1.0, "close the gripper": 1.0}
 SKILLS = (*PICK.values(), PLACE)
 INSTRUCTIONS = (*SKILLS, *MOVES, *GRIPPER)
 SKILL_CORRECTION_STEPS = 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from robokit.envs.tasks.base import SimTask, reach_progress
+from robokit.envs.tasks.told import PICK_INSTRUCTIONS, pick_step
 from robokit.types import RobotState
 
 CUBE_HALF = 0.02
@@ -17,6 +18,7 @@ class PickCube(SimTask):
     scene_file = "pick_cube.xml"
     start_tcp = (0.5, 0.0, 0.2)
     object_state_dim = 3
+    instructions = PICK_INSTRUCTIONS  # the pick's steps and the fine corrections (envs/tasks/told.py)
 
     def place_objects(self, rng, options) -> None:
         xy = rng.uniform((CUBE_X[0], CUBE_Y[0]), (CUBE_X[1], CUBE_Y[1]))
@@ -30,6 +32,10 @@ class PickCube(SimTask):
 
     def success(self) -> bool:
         return bool(self.cube_pos()[2] >= CUBE_HALF + LIFT_HEIGHT)
+
+    def instruction(self) -> str:
+        """The pick's step to run now, read from the simulator (the annotation of demos)."""
+        return pick_step(self.tcp_pos(), self.cube_pos())
 
     def dense_reward(self, robot: RobotState) -> float:
         if self.success():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from robokit.envs.tasks.base import SimTask, reach_progress
+from robokit.envs.tasks.told import PLACE_INSTRUCTIONS, pick_and_place_step
 from robokit.types import RobotState, SafetyBox
 
 OBJECT_HALF = 0.02
@@ -29,6 +30,7 @@ class Relocate(SimTask):
     start_tcp = (0.5, 0.0, 0.2)
     object_state_dim = 5
     safety_box = TCP_BOX
+    instructions = PLACE_INSTRUCTIONS  # pick, carry, lower, let go; fine corrections (tasks/told.py)
 
     def __init__(self, direction: str = "forward", scatter: bool = False) -> None:
         super().__init__()
@@ -77,6 +79,10 @@ class Relocate(SimTask):
 
     def success(self) -> bool:
         return self.in_region(DIRECTIONS[self.direction][1])
+
+    def instruction(self) -> str:
+        """The pick and place's step to run now, read from the simulator (the annotation of demos)."""
+        return pick_and_place_step(self.tcp_pos(), self.object_pos(), self.goal_xy)
 
     def dense_reward(self, robot: RobotState) -> float:
         if self.success():

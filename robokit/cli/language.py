@@ -133,8 +133,20 @@ def train_instructor_command(options: TrainInstructor) -> None:
 
 
 def _instructions(data: Path) -> list[str]:
-    """The instructions the dataset's instruction_ids index: PackCubes' (the one task with
-    instructions so far; a dataset does not store its list yet)."""
-    from robokit.envs.tasks.pack_cubes import INSTRUCTIONS
+    """The instructions the dataset's instruction_ids index: those of the task it was recorded in
+    (PackCubes-v0, PickCube-v0, Relocate-v0; the dataset names its env)."""
+    from robokit.data.datasets import open_dataset
+    from robokit.envs.registration import make
 
-    return list(INSTRUCTIONS)
+    spec = open_dataset(data).spec.env_spec
+    env = make(spec.id) if spec is not None else None
+    try:
+        texts = list(getattr(env.unwrapped.task, "instructions", ()) if env is not None else ())
+    finally:
+        if env is not None:
+            env.close()
+    if not texts:
+        raise ValueError(
+            f"{data} names no task with instructions: record it with `robokit record --instructed`."
+        )
+    return texts

@@ -71,7 +71,7 @@ def instructor_examples(
     observation that an action followed (the episode's last one past its end); unknown phrases (-1)
     and practice corrections (said at random while recording, not what the scene asked for) are
     left out. infos[t] describes the instruction observation t carries. With `corrected`, a third
-    array says which examples' observations were under an operator's correction."""
+    array says which examples' labels are an operator's correction."""
     xs, ys, flags = [], [], []
     for episode in episodes:
         states = np.asarray(episode.observations["state"][:-1], np.float32)
@@ -82,7 +82,8 @@ def instructor_examples(
         keep = (labels >= 0) & ~practice[ahead].astype(bool)
         xs.append(histories(states, config.history)[keep])
         ys.append(labels[keep])
-        flags.append(np.asarray(episode.infos.get("corrected", np.zeros(len(ids) + 1, bool))[:-1])[keep])
+        said = np.asarray(episode.infos.get("corrected", np.zeros(len(ids) + 1, bool))[:-1])
+        flags.append(said[ahead][keep])
     x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int32)
     return (x, y, np.concatenate(flags).astype(bool)) if corrected else (x, y)
 
@@ -90,17 +91,19 @@ def instructor_examples(
 def examples_with_corrections(
     episodes, corrections: list[Path], config: InstructorConfig, oversample: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(histories, labels, sampling weights) of annotated episodes plus every corrections dataset
-    (a Minari folder, or a folder of them such as a run's corrections/): a step under an
-    operator's correction weighs `oversample`, any other 1."""
+    """(histories, labels, sampling weights) of annotated episodes (weight 1) plus the corrections of
+    every corrections dataset (a Minari folder, or a folder of them such as a run's corrections/),
+    weight `oversample`: each operator's correction with the observations before it (YAY Robot's new
+    labels). Their other steps are left out: their labels are the instructor's own choices, the
+    wrong ones among them too, and would teach it what it did instead of what it was told."""
     from robokit.data.datasets import datasets_under, read_episodes
 
     x, y = instructor_examples(episodes, config)
     weights = [np.ones(len(y))]
     for path in [found for folder in corrections for found in datasets_under(folder)]:
-        cx, cy, flags = instructor_examples(read_episodes(path), config, corrected=True)
-        x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
-        weights.append(np.where(flags, oversample, 1.0))
+        cx, cy, told = instructor_examples(read_episodes(path), config, corrected=True)
+        x, y = np.concatenate([x, cx[told]]), np.concatenate([y, cy[told]])
+        weights.append(np.full(int(told.sum()), oversample))
     return x, y, np.concatenate(weights)
 
 
