@@ -197,7 +197,11 @@ class PackCubesExpert(ScriptedExpert):
         return self.pick(tcp, self.task.cube_pos(self.cube) + [*self.aims[self.cube], 0.0])
 
     def pick(self, tcp: np.ndarray, cube: np.ndarray) -> np.ndarray:
-        """Above the cube with the gripper open, down around it, close, lift."""
+        """Above the cube with the gripper open, down around it, close, lift; a cube already in
+        hand is lifted and held (told to pick what it holds, it does not let go)."""
+        if self.phase < 2 and self.task.held(self.cube):
+            self.goto(3)
+            self.grip = CLOSE
         if self.phase == 0:
             target, self.grip = cube + [0.0, 0.0, self.hover], OPEN
             if tcp[2] < cube[2] + 0.04 and np.linalg.norm((tcp - cube)[:2]) > 0.01:

@@ -49,14 +49,18 @@ class InstructedSummary:
 
 def practised(task) -> list[str]:
     """What practice draws from: the moves; opening the gripper (a dropped cube is then picked
-    again); and in PackCubes, while a cube is to be picked, the other one's pick if it is still on
-    the table (so that each pick is seen from states the other leads to; it runs
-    PRACTICE_SKILL_STEPS)."""
+    again); and in PackCubes (each for PRACTICE_SKILL_STEPS), while a cube is to be picked, the
+    other one's pick if it is still on the table (so that each pick is seen from states the other
+    leads to), and while one is carried, its own pick (told to pick what it holds, the skill holds
+    on to it, as a pick said by an operator and still in force after the grasp asks)."""
     if not isinstance(task, PackCubes):
         return [*MOVES, "open the gripper"]
     cube = task.next_cube()
-    other = [PICK[c] for c in task.order if c != cube and c not in task.packed]
-    return [*MOVES, "open the gripper", *(other if task.instruction() in PICK.values() else [])]
+    if task.instruction() in PICK.values():
+        skills = [PICK[c] for c in task.order if c != cube and c not in task.packed]
+    else:
+        skills = [PICK[c] for c in PICK if task.held(c)]
+    return [*MOVES, "open the gripper", *skills]
 
 
 def demo_order(seed: int) -> tuple[str, ...]:

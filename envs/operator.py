@@ -5,17 +5,20 @@ at a person's pace, through whatever channel it is given (`robokit say`'s, an in
     ...each control step:  operator.watch(info["instruction"])    # the instruction in force
 
 What it says, in order of precedence: the policy runs the wrong cube ("pick up the red cube", or
-"put it in the bin" when it holds the right one); its gripper is closed on nothing ("open the
+"put it in the bin" when it holds the right one); it has held the right cube for `reaction_steps`
+and still runs its pick ("put it in the bin"); its gripper is closed on nothing ("open the
 gripper"); it takes an empty hand to the bin ("pick up the red cube"); the TCP hovers or descends
 beside the cube it should grasp, more than `misalign` off in x or y ("move a bit to the left",
 ...); it has not moved for `stuck_steps` ("go higher"). A person reacts in about a second: a
-condition must hold for `reaction_steps` steps in a row before it is said, and at most one
+condition must have been seen on `reaction_steps` of the last 2 x `reaction_steps` steps before it
+is said (a policy that dithers between a right and a wrong skill is seen too), and at most one
 correction goes out every `min_gap_steps`. `mistake_rate` makes it say a random other instruction
 instead (people misspeak; tests use it to check that the policy survives bad advice).
 """
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,7 +50,8 @@ class SimulatedOperator:
 
     def reset(self) -> None:
         """A new episode: nothing seen yet."""
-        self.pending, self.held_for = None, 0
+        self.seen: deque[str | None] = deque(maxlen=2 * self.config.reaction_steps)
+        self.held_for = 0  # steps the cube to pack next has been held
         self.since_said = self.config.min_gap_steps
         self.still_for, self.last_tcp = 0, None
         self.said: list[str] = []
@@ -55,17 +59,18 @@ class SimulatedOperator:
     def watch(self, instruction: str) -> str | None:
         """One control step: what the operator says now (already passed to `say`), or None."""
         self.since_said += 1
-        wanted = self.correction(instruction)
-        self.held_for = self.held_for + 1 if wanted is not None and wanted == self.pending else 1
-        self.pending = wanted
-        ready = self.held_for >= self.config.reaction_steps and self.since_said >= self.config.min_gap_steps
+        self.seen.append(self.correction(instruction))
+        counts = Counter(w for w in self.seen if w is not None)
+        wanted, seen_for = counts.most_common(1)[0] if counts else (None, 0)
+        ready = seen_for >= self.config.reaction_steps and self.since_said >= self.config.min_gap_steps
         if wanted is None or not ready:
             return None
         if self.rng.random() < self.config.mistake_rate:
             wanted = str(self.rng.choice([t for t in pc.INSTRUCTIONS if t != wanted]))
         self.say(wanted)
         self.said.append(wanted)
-        self.since_said, self.held_for, self.still_for = 0, 0, 0
+        self.since_said, self.still_for = 0, 0
+        self.seen.clear()
         return wanted
 
     def correction(self, instruction: str) -> str | None:
@@ -76,8 +81,11 @@ class SimulatedOperator:
         if cube is None:
             return None
         target, empty = task.cube_pos(cube), not task.held(cube)
+        self.held_for = 0 if empty else self.held_for + 1
         if instruction in pc.PICK.values() and instruction != pc.PICK[cube]:
             return pc.PICK[cube] if empty else pc.PLACE
+        if instruction == pc.PICK[cube] and not empty and self.held_for >= self.config.reaction_steps:
+            return pc.PLACE  # it has the cube and picks on: off to the bin with it
         closed_on_nothing = empty and self._gripper_closed() and tcp[2] > target[2] + 0.01
         if closed_on_nothing and instruction in (pc.PLACE, pc.PICK[cube], *pc.MOVES):
             return "open the gripper"

@@ -168,6 +168,24 @@ def test_an_actors_corrected_episodes_are_kept_as_minari_datasets_and_read_by_fi
     )
 
 
+def test_a_shorter_correction_interrupts_a_longer_one_which_then_resumes(unit, encoder):
+    table = EmbeddingTable(encoder=encoder)
+    env = instructed_pick_cube(table)
+    obs, _ = env.reset(seed=0)
+    obs, _, _ = env.correct(obs, "move a bit to the right", table.embed("move a bit to the right"), 6)
+    said = []
+    for step in range(9):
+        if step == 2:  # the first has 4 steps left: a shorter one on the way
+            obs, _, _ = env.correct(obs, "go lower", table.embed("go lower"), 2)
+        if step == 6:  # the resumed one has 2 steps left; a longer correction replaces it outright
+            obs, _, _ = env.correct(obs, "open the gripper", table.embed("open the gripper"), 3)
+        obs, _, _, _, info = env.step(env.action_space.sample())
+        said.append(info["instruction"])
+    right, lower, gripper = "move a bit to the right", "go lower", "open the gripper"
+    assert said == [right, right, lower, right, right, right, gripper, gripper, TASK]
+    env.close()
+
+
 def robokit_say(text: str, port: int, *extra: str) -> subprocess.CompletedProcess:
     command = [
         sys.executable,

@@ -38,6 +38,40 @@ def test_the_wrong_cube_is_corrected_after_the_reaction_time_not_before(make_env
     assert said == [PICK["red"]] and heard_at == 10
 
 
+def test_a_policy_dithering_between_the_right_and_the_wrong_cube_is_corrected(make_env):
+    """A condition seen on every other step is seen, as a person sees a policy that hesitates: on
+    reaction_steps of the last 2 x reaction_steps steps."""
+    env = make_env("PackCubes-v0")
+    expert, said = make_expert(env), []
+    operator = SimulatedOperator(env.unwrapped.task, said.append, OperatorConfig(reaction_steps=5))
+    env.reset(seed=1)
+    expert.reset()
+    heard_at = None
+    for step in range(1, 20):
+        env.step(expert())
+        told = PICK["blue"] if step % 2 else PICK["red"]  # the instructor flips every step
+        if operator.watch(told) and heard_at is None:
+            heard_at = step
+    assert said == [PICK["red"]] and heard_at == 9
+
+
+def test_a_policy_that_holds_the_cube_and_picks_on_is_sent_to_the_bin(make_env):
+    env = make_env("PackCubes-v0")
+    expert, said = make_expert(env), []
+    task = env.unwrapped.task
+    operator = SimulatedOperator(task, said.append, OperatorConfig(reaction_steps=5))
+    env.reset(seed=1)
+    expert.reset()
+    expert.follow(PICK["red"], 80)  # the high level never moves on from the pick
+    held_at = None
+    for step in range(80):
+        env.step(expert())
+        held_at = step if held_at is None and task.held("red") else held_at
+        if operator.watch(PICK["red"]):
+            break
+    assert held_at is not None and said == [PLACE] and step >= held_at + 5
+
+
 def test_hovering_beside_the_cube_is_corrected_towards_it_at_a_persons_pace(make_env):
     env = make_env("PackCubes-v0")
     task = env.unwrapped.task

@@ -33,12 +33,13 @@ PICK = {cube: f"pick up the {cube} cube" for cube in ORDER}
 PLACE = "put it in the bin"
 SKILLS = (*PICK.values(), PLACE)
 INSTRUCTIONS = (*SKILLS, *MOVES, *GRIPPER)
-SKILL_CORRECTION_STEPS = 20
+SKILL_CORRECTION_STEPS = 40
 
 
 def correction_steps(instruction: str) -> int:
-    """How long an operator's correction runs: a fine one "a bit", a skill for 2 s (then the
-    high-level policy, having seen it started, takes over)."""
+    """How long an operator's correction runs: a fine one "a bit", a skill for 4 s, about what a pick
+    takes from the hover (then the high-level policy, having seen it done or well started, takes
+    over; at 2 s an instructor that prefers the other cube turned back to it mid-pick)."""
     return SKILL_CORRECTION_STEPS if instruction in SKILLS else CORRECTION_STEPS
 
 

@@ -7,9 +7,13 @@
 The instruction is the instructor's (a fixed text, or a callable that picks one of `known` from the
 observation, such as the high-level policy) unless an operator's correction is in force: it then
 replaces the instructor's for `steps` control steps, after which the instructor takes over again
-(YAY Robot's run-time loop). The embedding is an observation entry like any other, so the spec, the
-link, the replay buffer and checkpoints carry it without special cases. Every known instruction is
-embedded when the env is made; a correction arrives embedded, so the encoder never runs in a step.
+(YAY Robot's run-time loop). A shorter correction said while a longer one is in force interrupts
+it ("pick up the red cube", then "move a bit to the left" on the way): the longer one resumes with
+the steps it had left when the shorter lapses, as the operator who said both means.
+
+The embedding is an observation entry like any other, so the spec, the link, the replay buffer and
+checkpoints carry it without special cases. Every known instruction is embedded when the env is
+made; a correction arrives embedded, so the encoder never runs in a step.
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ class Instructed(gym.Wrapper):
         spaces[INSTRUCTION_KEY] = gym.spaces.Box(-1.0, 1.0, (EMBEDDING_DIM,), np.float32)
         self.observation_space = gym.spaces.Dict(spaces)
         self.correction: list | None = None  # [text, embedding, steps left, practice]
+        self.interrupted: list | None = None  # a longer correction, resumed when this one lapses
 
     def reset(self, *, seed=None, options=None):
-        self.correction = None
+        self.correction = self.interrupted = None
         if hasattr(self.instructor, "reset"):  # one that keeps a history of the episode
             self.instructor.reset()
         obs, info = self.env.reset(seed=seed, options=options)
@@ -54,8 +59,8 @@ class Instructed(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if self.correction is not None:
             self.correction[2] -= 1
-            if self.correction[2] <= 0:  # it lapsed: the instructor takes over again
-                self.correction = None
+            if self.correction[2] <= 0:  # it lapsed: the one it interrupted, or the instructor
+                self.correction, self.interrupted = self.interrupted, None
         obs, info = self._instructed(obs, info)
         return obs, reward, terminated, truncated, info
 
@@ -67,6 +72,8 @@ class Instructed(gym.Wrapper):
         known instruction nearest the correction (with the cosine). A `practice` correction is said
         at random while demos are recorded, to teach the low level to follow it: infos flag its
         steps, and the instructor does not learn to say it there."""
+        longer = self.correction is not None and self.correction[2] > steps
+        self.interrupted = self.correction if longer else None
         self.correction = [text, np.asarray(embedding, np.float32), int(steps), bool(practice)]
         nearest, cosine = self.table.nearest(self.correction[1], self.known)
         return {**obs, INSTRUCTION_KEY: self.correction[1]}, nearest, cosine
