@@ -1,19 +1,20 @@
 """Language corrections on PackCubes, end to end in one process (needs `pip install -e '.[language]'`).
 
-1. Record instruction-annotated demos: the scripted expert misses its grasps by 2-4 cm, as an
-   imperfect policy does, a simulated operator corrects it ("move a bit to the left"), and random
-   practice corrections show every fine correction in the task's states.
+1. Record instruction-annotated demos: random practice corrections show every fine correction and
+   skill in the task's states (with --aim-error the expert also misses its grasps and a simulated
+   operator corrects it; with --mixed-demos each demo packs the cubes in an order drawn at random).
 2. Behaviour-clone a flow policy that reads the instruction's embedding: the low level.
 3. Train the high-level instructor on the same demos; report its accuracy on held-out episodes.
 4. Rounds: run the hierarchy on fresh episodes alone, then corrected live by the simulated operator
    (as an actor runs an operator's `robokit say`: Instructed.correct); collect the corrected
-   episodes on other seeds (a Minari dataset per round), finetune the instructor on demos plus all
-   corrections so far (corrected steps oversampled), and go again. Per seed, `rounds.json` and
+   episodes on other seeds (a Minari dataset per round), finetune the instructor on demos plus the
+   operators' corrections so far (oversampled), and go again. Per seed, `rounds.json` and
    `corrections.png` show success and corrections per episode round by round; `instructor_<r>` is
    the instructor of round r (`robokit train-instructor` reads and writes the same folders).
 
-Run: python examples/language_corrections.py [--seeds 3 --episodes 50]   (~20 minutes a seed at
-the defaults on 2 cores)
+Run: python examples/language_corrections.py [--seeds 3]   (mixed-order demos, 50 fresh episodes,
+2 rounds: three seeds side by side took 19 minutes on 2 cores, --first-seed K in one process each;
+--no-mixed-demos: demos in the wanted order)
 """
 
 import dataclasses
@@ -206,7 +207,7 @@ def one_seed(
 def main(
     demos: int = 40,
     bc_steps: int = 25_000,
-    episodes: int = 20,
+    episodes: int = 50,
     rounds: int = 2,
     seeds: int = 1,
     folder: Path = Path("runs/language"),
@@ -214,7 +215,7 @@ def main(
     aim_error: float = 0.0,
     finetune_steps: int = 1000,
     order: tuple[str, ...] = ORDER,
-    mixed_demos: bool = False,
+    mixed_demos: bool = True,
     first_seed: int = 0,
 ) -> dict:
     """Each seed in folder/seed_<k>; `episodes` fresh episodes per measurement; `practice`: the

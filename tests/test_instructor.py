@@ -95,6 +95,20 @@ def test_robokit_record_instructed_writes_annotated_demos_and_refuses_a_task_wit
     assert done.returncode == 2 and "has no instructions: use PackCubes-v0, PickCube-v0" in done.stderr
 
 
+def test_robokit_pretrain_clones_a_low_level_reading_the_instruction_of_annotated_demos(recorded, tmp_path):
+    from cli_run import robokit
+
+    from robokit.runs.policy import load_policy
+
+    summary, _, _ = recorded
+    tiny = ["--steps", "30", "--eval-every", "30", "--eval-episodes", "1", "--act-noise", "0"]
+    data, run = ["--data", str(summary.path)], ["--run-dir", str(tmp_path / "low")]
+    done = robokit("pretrain", "--env", "PackCubes-v0", *data, *run, *tiny)
+    assert done.returncode == 0, done.stderr[-2000:]
+    observed = dict((k, shape) for k, shape, _ in load_policy(tmp_path / "low").agent.spec.observations)
+    assert observed["instruction"] == (384,) and "state" in observed
+
+
 @pytest.mark.parametrize("env_id", ["PickCube-v0", "Relocate-v0"])
 def test_pick_cube_and_relocate_demos_are_annotated_with_the_steps_in_order(recorded, env_id, tmp_path):
     """The annotations read from the simulator (envs/tasks/told.py) follow the expert through the

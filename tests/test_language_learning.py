@@ -1,6 +1,7 @@
 """Learning with language on PackCubes (slow): a low level behaviour-cloned from practice demos acts
-on the instruction's embedding: told "left" or "right" at fresh states it moves each its own way,
-and under the task's plan it packs the cubes on fresh episodes."""
+on the instruction's embedding (told "left" or "right" at fresh states it moves each its own way,
+and under the task's plan it packs the cubes on fresh episodes), and an operator's live corrections
+raise the hierarchy's success on fresh episodes."""
 
 from __future__ import annotations
 
@@ -11,30 +12,41 @@ import pytest
 
 pytest.importorskip("sentence_transformers", reason="pip install 'robokit[language]'")
 
-from robokit.agents.chunking import chunked
 from robokit.agents.ogpo.config import FLOW_PRESETS
-from robokit.envs.instructed_demos import instructed_env, record_instructed
+from robokit.envs.instructed_demos import instructed_env
 from robokit.envs.registration import make
 from robokit.language.encoder import EmbeddingTable
-from robokit.recipes.flow_bc import pretrain_flow_bc
 from robokit.runs.policy import load_policy
 
 MOVES_Y = {"move a bit to the left": 1.0, "move a bit to the right": -1.0}
 
 
+@pytest.fixture(scope="module")
+def hierarchy(tmp_path_factory):
+    """examples/language_corrections.py's first round, small: 40 practice demos in both orders, a
+    low level cloned on them, an instructor, and the hierarchy measured on 16 fresh episodes alone
+    and corrected live (the user wants red first); (its row, its folder)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "language_corrections.py"
+    spec = importlib.util.spec_from_file_location("language_corrections", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    folder = tmp_path_factory.mktemp("hierarchy")
+    options = dict(demos=40, bc_steps=25_000, episodes=16, rounds=0, practice=0.1, aim_error=0.0)
+    options |= dict(finetune_steps=0, order=("red", "blue"), mixed_demos=True)
+    return example.one_seed(0, folder=folder, **options)["rounds"][0], folder
+
+
 @pytest.mark.slow
-def test_a_low_level_cloned_from_practice_demos_follows_corrections_and_packs(tmp_path):
+def test_a_low_level_cloned_from_practice_demos_follows_corrections_and_packs(hierarchy):
     import jax
 
-    table = EmbeddingTable.open(tmp_path / "instructions.npz")
-    demos = record_instructed("PackCubes-v0", 20, tmp_path / "demos", table, seed=0, practice=0.1).path
+    _, folder = hierarchy
+    table = EmbeddingTable.open(folder / "instructions.npz")
     flow = dataclasses.replace(FLOW_PRESETS["cpu"], act_noise=0.0)
-    make_env = lambda: chunked(instructed_env(make("PackCubes-v0"), table), flow.chunk, flow.discount)  # noqa: E731
-    pretrain_flow_bc(
-        "robokit/PackCubes-v0", make_env, lambda _: demos, tmp_path / "low", flow,
-        steps=12_000, eval_every=12_000, eval_episodes=1,
-    )  # fmt: skip
-    policy = load_policy(tmp_path / "low")
+    policy = load_policy(folder / "low-level")
     env = policy.wrap_env(instructed_env(make("PackCubes-v0"), table))
     key = jax.random.PRNGKey(0)
 
@@ -66,3 +78,11 @@ def test_a_low_level_cloned_from_practice_demos_follows_corrections_and_packs(tm
             done = terminated or truncated
         packed.append(bool(info["success"]))
     assert np.mean(packed) >= 0.6, packed
+
+
+@pytest.mark.slow
+def test_an_operators_live_corrections_raise_the_hierarchys_success_on_fresh_episodes(hierarchy):
+    """The simulated operator's words (through Instructed.correct, as an actor runs `robokit say`)
+    pack clearly more fresh episodes than the hierarchy alone; without them the two are equal."""
+    row, _ = hierarchy
+    assert row["live"] >= row["alone"] + 0.15 and row["corrections_per_episode"] > 0.5, row

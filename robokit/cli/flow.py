@@ -31,7 +31,39 @@ class Pretrain:
     preset: Literal["cpu", "paper"] = "cpu"
     """Network and batch sizes: 'paper' (the authors': 10 critics, 32 chains per state, 4 x 512) or
     'cpu' (2 critics, 8 chains, batches of 64, 2 x 256). OGPO finetuning keeps the preset."""
+    act_noise: float = 1.0
+    """Scale of the noise the acting ODE starts from (0: act from the flow's centre, one action per
+    state, as the instructed low level of language corrections does)."""
+    instructor: Path | None = None
+    """Instruction-annotated demos (`robokit record --instructed`): evaluate under this saved
+    instructor (`robokit train-instructor --out`) instead of the task's own plan."""
     seed: int = 0
+
+
+def instructed_factory(env_id: str, data: Path | None, instructor: Path | None):
+    """Makes the env a policy cloned from `data` acts in: under `instructor` if one is named, under
+    the task's own plan if the demos are instruction-annotated, else the plain task."""
+    from robokit.envs.registration import make
+
+    if instructor is not None:
+        from robokit.language.instructor import instructing
+
+        instructed = instructing(instructor)
+        return lambda: instructed(make(env_id))
+    if data is None or "instruction" not in _observation_keys(data):
+        return lambda: make(env_id)
+    from robokit.envs.instructed_demos import instructed_env
+    from robokit.language.encoder import EmbeddingTable, table_beside
+
+    table = EmbeddingTable.open(table_beside(data))  # the recording's: no encoder needed
+    return lambda: instructed_env(make(env_id), table)
+
+
+def _observation_keys(data: Path) -> set[str]:
+    from robokit.data.datasets import open_dataset
+
+    space = open_dataset(data).spec.observation_space
+    return set(getattr(space, "spaces", {}))
 
 
 def pretrain(args: Pretrain) -> None:
@@ -40,14 +72,15 @@ def pretrain(args: Pretrain) -> None:
     from robokit.agents.chunking import chunked
     from robokit.agents.ogpo.config import FLOW_PRESETS
     from robokit.envs.recording import record_expert
-    from robokit.envs.registration import check_env_id, make
+    from robokit.envs.registration import check_env_id
     from robokit.recipes.flow_bc import pretrain_flow_bc
 
     console = Console()
     env_id = check_env_id(args.env)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.run_dir or Path("runs") / f"{env_id.split('/')[1]}-flow-bc-{stamp}"
-    config = dataclasses.replace(FLOW_PRESETS[args.preset], chunk=args.chunk)
+    config = dataclasses.replace(FLOW_PRESETS[args.preset], chunk=args.chunk, act_noise=args.act_noise)
+    make_env = instructed_factory(env_id, args.data, args.instructor)
 
     def demos(out: Path) -> Path:
         if args.data is not None:
@@ -56,7 +89,7 @@ def pretrain(args: Pretrain) -> None:
         return record_expert(env_id, args.num_demos, out, successes_only=True).path
 
     result = pretrain_flow_bc(
-        env_id, lambda: chunked(make(env_id), config.chunk, config.discount), demos, run_dir, config,
+        env_id, lambda: chunked(make_env(), config.chunk, config.discount), demos, run_dir, config,
         steps=args.steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         max_success=args.max_success, seed=args.seed, say=console.print,
     )  # fmt: skip

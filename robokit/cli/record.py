@@ -46,8 +46,8 @@ class Record:
     explore: bool = False
     """With --policy: sample its actions as in training (more varied frames) instead of its mean."""
     instructed: bool = False
-    """PackCubes: instruction-annotated demos (each observation carries the embedding of the
-    instruction its action follows; needs the language extra); the embeddings go to
+    """PackCubes, PickCube, Relocate: instruction-annotated demos (each observation carries the
+    embedding of the instruction its action follows; needs the language extra); the embeddings go to
     OUT-instructions.npz beside the dataset."""
     aim_error: float = 0.0
     """With --instructed: the expert's pick misses by 1-2 times this (m), as an imperfect policy
@@ -55,6 +55,8 @@ class Record:
     practice: float = 0.0
     """With --instructed: at this rate per step a random fine correction ("move a bit to the left",
     ...) is said too, so that the demos teach each of them in the task's states."""
+    mixed_order: bool = False
+    """With --instructed, PackCubes: each episode packs the cubes in an order drawn at random."""
     alternate: bool = False
     """With --frames and a reset-free run as --policy: its forward and backward agents take turns,
     objects placed once (the states reset-free training visits, where a classifier's false successes
@@ -117,15 +119,17 @@ def _record_instructed(args: Record, env_id: str, console) -> None:
 
     if not args.instructed or args.policy or args.frames or args.successes_only:
         raise ValueError(
-            "--aim-error and --practice go with --instructed, which records the expert's episodes as is."
+            "--aim-error, --practice and --mixed-order go with --instructed, which records the expert's "
+            "episodes as is."
         )
     out = args.out or new_folder(
         Path("data") / f"{env_id.split('/')[1]}-instructed-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     table = EmbeddingTable.open(table_beside(out))
     summary = record_instructed(
-        env_id, args.episodes, out, table, args.seed, args.aim_error, noise=args.noise, practice=args.practice
-    )
+        env_id, args.episodes, out, table, args.seed, args.aim_error,
+        noise=args.noise, practice=args.practice, mixed_order=args.mixed_order,
+    )  # fmt: skip
     console.print(
         f"[bold]{env_id}[/bold] instructed expert: {summary.successes}/{summary.episodes} successes, "
         f"{summary.corrections} corrected steps\ndataset: {summary.path}; embeddings: {table.path}"
@@ -202,7 +206,7 @@ def run(args: Record) -> None:
     env_id = check_env_id(args.env)
     if args.alternate:
         return _record_alternating(args, env_id, console)
-    if args.instructed or args.aim_error or args.practice:
+    if args.instructed or args.aim_error or args.practice or args.mixed_order:
         return _record_instructed(args, env_id, console)
     out = args.out or new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
