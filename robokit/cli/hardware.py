@@ -23,7 +23,7 @@ class RobotCheck:
 @dataclass(frozen=True)
 class Keys:
     """Make CURVE keys for the link: the learner's, and one pair per actor machine (revoke one by
-    deleting its file in KEYS/authorized)."""
+    deleting its file in KEYS/authorized); and the operator console's token (KEYS/console.token)."""
 
     out: Path
     """The learner's keys folder (new, or existing with --add-actor)."""
@@ -52,9 +52,13 @@ def keys(args: Keys) -> None:
     from robokit.link.keys import add_actor, create_keys
 
     if args.add_actor is None:
+        from robokit.console.security import write_token
+
         folder = create_keys(args.out)
         actor = folder / "actors" / "actor0"
         print(f"learner keys written to {folder}: start the learner with --keys {folder}")
+        token = write_token(folder / "console.token")
+        print(f"operator console token written to {token}: serve the console with --console-token {token}")
     else:
         actor = add_actor(args.out, args.add_actor)
     print(

@@ -29,6 +29,21 @@ def write_durably(path: Path, data: bytes, durable: bool = True) -> None:
         fsync_directory(path.parent)
 
 
+def append_line_durably(path: Path, line: str) -> None:
+    """Append `line` (and a newline) to `path` in one write, fsynced, the folder entry too when the
+    file is new: a process killed right after keeps it (a JSON-lines log)."""
+    path = Path(path)
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        fsync_directory(path.parent)
+
+
 def fsync_tree(folder: Path) -> None:
     """Every file under `folder` and every folder entry, on disk (not only in the page cache)."""
     for path in sorted(folder.rglob("*"), key=lambda p: -len(p.parts)):

@@ -15,7 +15,6 @@ DELIVER_WITHIN_S after it was said is dropped (a late "go left" would be wrong b
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,18 +138,9 @@ class SaidLog:
             "time": correction.said_at,
             "embedding": [round(float(v), 7) for v in correction.embedding],
         }
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        new = not self.path.exists()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if new:
-            from robokit.data.durable import fsync_directory
+        from robokit.data.durable import append_line_durably
 
-            fsync_directory(self.path.parent)
+        append_line_durably(self.path, json.dumps(record, ensure_ascii=False))
         self.records.append(self._brief(record))
         self.next_id = max(self.next_id, correction.id + 1)
 

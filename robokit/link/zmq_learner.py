@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -115,6 +116,7 @@ class ZmqLearnerLink:
         self.said = SaidLog(said_log or Path(log_dir) / "said.jsonl")
         self._corrections: list[tuple[Correction, float]] = []  # recent ones, with their arrival
         self._say_rate = RateLimit()
+        self._local_says: queue.SimpleQueue = queue.SimpleQueue()  # (message, who, reply queue)
         self._replay()
         self.context = zmq.Context()
         self.sock = self.context.socket(zmq.ROUTER)
@@ -254,6 +256,7 @@ class ZmqLearnerLink:
             if poller.poll(5):
                 acks = self._receive_round()
                 self._send_acks(acks)
+            self._take_local_says()
             self._push_params()
             self._push_corrections()
             now = time.monotonic()
@@ -444,7 +447,33 @@ class ZmqLearnerLink:
         with self._lock:
             return list(self.said.records)
 
-    def _say(self, identity: bytes, address: str, message: dict) -> None:
+    def say(self, message: dict, who: str, timeout_s: float = 5.0) -> dict:
+        """A correction said in this process (the operator console), checked, recorded and pushed
+        exactly as one from `robokit say`; returns {"id", "actors"}, or raises MessageError with
+        the reason."""
+        reply: queue.SimpleQueue = queue.SimpleQueue()
+        self._local_says.put((message, who, reply))
+        try:
+            answer = reply.get(timeout=timeout_s)
+        except queue.Empty:
+            raise wire.MessageError("the learner's link did not answer within 5 s") from None
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def _take_local_says(self) -> None:
+        while True:
+            try:
+                message, who, reply = self._local_says.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                reply.put(self._say(None, who, message))
+            except wire.MessageError as err:
+                self._reject(None, who, str(err))
+                reply.put(err)
+
+    def _say(self, identity: bytes | None, address: str, message: dict) -> dict:
         if not self._say_rate.allow():
             raise wire.MessageError("too many corrections: say at most 5 a second")
         correction = read_correction(message, self.said.next_id)
@@ -457,7 +486,10 @@ class ZmqLearnerLink:
             if correction.actor in (-1, s.actor) and now - s.last_seen < self.silent_after_s
         ]  # fmt: skip
         self._event("said", f"correction {correction.id} from {address}: {correction.text!r}")
-        self._send(identity, {"t": "said", "id": correction.id, "actors": len(reached)})
+        answer = {"t": "said", "id": correction.id, "actors": len(reached)}
+        if identity is not None:
+            self._send(identity, answer)
+        return answer
 
     def _push_corrections(self) -> None:
         """Each live actor gets the newest fresh correction addressed to it, resent every 0.5 s

@@ -297,7 +297,13 @@ def train(
     actor processes; `start_actors(address, config)` starts them for the run's config (its --init
     filled in on resume); None: they are started elsewhere, e.g. `robokit actor` on other machines."""
     loop = LoopState(progress=progress or (lambda row: None), say=say)
+    console_options = _console_options(config)  # a missing extra or token: one sentence, before any work
     run = open_run(config, make_env, record_demos, serve, spec, loop, reward)
+    console = None
+    if console_options is not None:
+        from robokit.console.server import start_console
+
+        console = start_console(run, console_options, say)
     previous_handler = signal.signal(signal.SIGINT, lambda *_: setattr(loop, "stop_requested", True))
     try:
         if run.remote:
@@ -318,6 +324,28 @@ def train(
         return run.close()
     finally:
         signal.signal(signal.SIGINT, previous_handler)
+        if console is not None:
+            console.close()
         run.stop_actors()
         if run.remote:
             run.link.close()
+
+
+def _console_options(config: TrainConfig):
+    """The operator console's options (--console PORT), checked, or None."""
+    if config.console is None:
+        return None
+    from robokit.console import require_console
+    from robokit.console.security import ListenPolicy
+
+    require_console()
+    ListenPolicy.check(
+        config.console_host, config.console_token, config.console_cert, config.console_key,
+        config.console_insecure,
+    )  # fmt: skip
+    from robokit.console.server import ConsoleOptions
+
+    return ConsoleOptions(
+        config.console, config.console_host, config.console_token, config.console_cert,
+        config.console_key, config.console_insecure,
+    )  # fmt: skip

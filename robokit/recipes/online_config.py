@@ -16,6 +16,12 @@ BUDGET_FIELDS = (
     "actors",
     "listen",
     "keys",
+    "console",
+    "console_host",
+    "console_token",
+    "console_cert",
+    "console_key",
+    "console_insecure",
 )
 
 
@@ -56,6 +62,19 @@ class TrainConfig(AgentChoice):
     """Address the learner listens on for actors (port 0: any free port)."""
     keys: Path | None = None
     """CURVE keys folder (`robokit keys`); required to listen on anything but loopback."""
+    console: int | None = None
+    """Serve the operator console (a web page: cameras, progress, corrections) on this port, on
+    --console-host; needs `pip install 'robokit[console]'`."""
+    console_host: str = "127.0.0.1"
+    """Address the console listens on; anything but loopback needs --console-token and TLS."""
+    console_token: Path | None = None
+    """A file with the console's secret token (`robokit keys --out KEYS` writes KEYS/console.token)."""
+    console_cert: Path | None = None
+    """TLS certificate (PEM) for the console."""
+    console_key: Path | None = None
+    """TLS private key (PEM) for the console."""
+    console_insecure: bool = False
+    """Serve the console off loopback without TLS (its token then travels in clear)."""
     robot_config: Path | None = None
     """Train for the real robot this YAML file describes: actors run `robokit actor --config` with
     it; the learner only reads its observation sizes, records no demos and runs no evaluations."""

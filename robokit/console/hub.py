@@ -1,0 +1,170 @@
+"""What the operator console shows, kept up to date by the learner: each actor's newest camera
+frames and status, and the run's progress. The learner's handlers feed it (in the learner's
+thread); the web app reads it (in the server's thread); a lock keeps the two apart.
+
+    hub = ConsoleHub(run_dir)
+    learner.on("transitions", hub.take_transitions)    # newest frames, env steps per actor
+    learner.on("metrics", hub.take_metrics)            # finished episodes
+    hub.snapshot()                                     # JSON for the page
+    hub.frame(actor, camera)                           # (seq, JPEG bytes) of the newest frame
+
+Frames are kept newest-only and encoded to JPEG when a page asks for one it has not seen, once per
+frame whoever asks: a slow browser gets fewer frames, never a queue of old ones.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger("robokit.console")
+
+RECENT_EPISODES = 20  # the success rate shown per actor is over its last 20 episodes
+PROGRESS_POINTS = 2000  # finished episodes kept for the progress plot
+
+
+@dataclass
+class ActorStatus:
+    actor: int
+    env_steps: int = 0
+    episodes: int = 0
+    episode_return: float = 0.0  # of the episode under way
+    episode_steps: int = 0
+    last_seen: float = 0.0
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_EPISODES))
+
+    def row(self, now: float) -> dict:
+        return {
+            "actor": self.actor,
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "episode_return": round(self.episode_return, 3),
+            "episode_steps": self.episode_steps,
+            "seen_s_ago": round(now - self.last_seen, 2),
+            "recent_success": round(float(np.mean(self.recent)), 3) if self.recent else None,
+        }
+
+
+@dataclass
+class Frame:
+    pixels: np.ndarray
+    seq: int
+    jpeg: bytes | None = None
+
+
+class ConsoleHub:
+    def __init__(self, counters=None):
+        """`counters()`, if given, returns the learner's {"updates", "env_steps"} for the rates."""
+        self.counters = counters
+        self.lock = threading.Lock()
+        self.actors: dict[int, ActorStatus] = {}
+        self.frames: dict[tuple[int, str], Frame] = {}
+        self.progress: deque = deque(maxlen=PROGRESS_POINTS)  # [env steps, success, return]
+        self.env_steps = 0
+        self.started = time.time()
+        self._rate_mark: tuple[float, int, int] | None = None
+        self.rates = {"env_steps_per_s": 0.0, "updates_per_s": 0.0}
+
+    def take_transitions(self, batch) -> None:
+        """A TransitionBatch from an actor: its newest frame of each image entry, its steps. It
+        never raises: what the console shows must not disturb the learner (which would quarantine
+        a batch whose handler failed)."""
+        try:
+            self._take_transitions(batch)
+        except Exception:
+            log.warning("the console could not show a batch", exc_info=True)
+
+    def take_metrics(self, rows: list[dict]) -> None:
+        """Finished episodes (the metrics stream's rows); never raises, as take_transitions."""
+        try:
+            self._take_metrics(rows)
+        except Exception:
+            log.warning("the console could not show an episode's metrics", exc_info=True)
+
+    def _take_transitions(self, batch) -> None:
+        with self.lock:
+            status = self._status(int(batch.source))
+            steps = int(np.sum(batch.env_steps))
+            status.env_steps += steps
+            self.env_steps += steps
+            status.last_seen = time.time()
+            ends = np.asarray(batch.terminated) | np.asarray(batch.truncated)
+            for reward, end, n in zip(batch.rewards, ends, batch.env_steps, strict=True):
+                status.episode_return += float(reward)
+                status.episode_steps += int(n)
+                if end:
+                    status.episode_return, status.episode_steps = 0.0, 0
+            newest = int(batch.next_index[-1]) if len(batch) else None
+            for key, column in batch.frames.items():
+                if newest is not None and column.ndim == 4 and column.dtype == np.uint8:
+                    previous = self.frames.get((status.actor, key))
+                    seq = previous.seq + 1 if previous else 0
+                    self.frames[(status.actor, key)] = Frame(np.array(column[newest]), seq)
+
+    def _take_metrics(self, rows: list[dict]) -> None:
+        with self.lock:
+            for row in rows:
+                status = self._status(int(row.get("actor", 0)))
+                status.episodes += 1
+                success = bool(row.get("success", False))
+                status.recent.append(success)
+                self.progress.append([self.env_steps, success, float(row.get("episode_return", 0.0))])
+
+    def snapshot(self) -> dict:
+        """Everything the page shows but the pixels, as JSON-able values."""
+        now = time.time()
+        with self.lock:
+            self._update_rates(now)
+            return {
+                "t": "state",
+                "time": now,
+                "env_steps": self.env_steps,
+                "actors": [s.row(now) for s in sorted(self.actors.values(), key=lambda s: s.actor)],
+                "cameras": sorted([list(k) + [f.seq] for k, f in self.frames.items()]),
+                "progress": list(self.progress),
+                "rates": dict(self.rates),
+            }
+
+    def frame(self, actor: int, camera: str) -> tuple[int, bytes] | None:
+        """(seq, JPEG bytes) of the newest frame of `camera` on `actor`, encoded once."""
+        with self.lock:
+            frame = self.frames.get((actor, camera))
+            if frame is None:
+                return None
+            if frame.jpeg is None:
+                frame.jpeg = encode_jpeg(frame.pixels)
+            return frame.seq, frame.jpeg
+
+    def _status(self, actor: int) -> ActorStatus:
+        if actor not in self.actors:
+            self.actors[actor] = ActorStatus(actor)
+        return self.actors[actor]
+
+    def _update_rates(self, now: float) -> None:
+        own = {"updates": 0, "env_steps": self.env_steps}
+        counters = self.counters() if self.counters is not None else own
+        mark = (now, int(counters["env_steps"]), int(counters["updates"]))
+        if self._rate_mark is not None and now - self._rate_mark[0] >= 1.0:
+            dt = now - self._rate_mark[0]
+            self.rates = {
+                "env_steps_per_s": round((mark[1] - self._rate_mark[1]) / dt, 2),
+                "updates_per_s": round((mark[2] - self._rate_mark[2]) / dt, 2),
+            }
+            self._rate_mark = mark
+        elif self._rate_mark is None:
+            self._rate_mark = mark
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
+    """An RGB (or grey) uint8 image as JPEG bytes (Pillow: ~0.2 ms at 128 x 128)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out, "JPEG", quality=quality)
+    return out.getvalue()

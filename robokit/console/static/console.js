@@ -1,0 +1,163 @@
+// robokit console: one WebSocket; JSON state as text, camera frames as binary, commands as JSON.
+"use strict";
+
+const token = new URLSearchParams(location.search).get("token") || "";
+const QUICK = ["move a bit to the left", "move a bit to the right", "go lower", "go higher",
+  "open the gripper", "close the gripper"];
+const images = new Map();   // "actor/camera" -> <img>
+const urls = new Map();     // "actor/camera" -> object URL shown now
+let socket = null;
+let knownActors = "";
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(token)}`);
+  socket.binaryType = "arraybuffer";
+  socket.onopen = () => setLink("connected", "ok");
+  socket.onclose = (event) => {
+    setLink(event.code === 4403 ? "refused: wrong token or page" : "disconnected, retrying…", "bad");
+    if (event.code !== 4403) setTimeout(connect, 1000);
+  };
+  socket.onmessage = (event) => {
+    if (typeof event.data === "string") onText(JSON.parse(event.data));
+    else onFrame(event.data);
+  };
+}
+
+function setLink(text, kind) {
+  const pill = document.getElementById("link");
+  pill.textContent = text;
+  pill.className = `pill ${kind}`;
+}
+
+function onText(message) {
+  if (message.t === "state") return showState(message);
+  const result = document.getElementById("say-result");
+  if (message.t === "said") {
+    const who = message.actor === -1 ? "every actor" : `actor ${message.actor}`;
+    result.textContent = `correction ${message.id} sent to ${who}: “${message.text}” ` +
+      `(${message.actors} connected actor(s) will get it)`;
+    result.className = "ok";
+  } else if (message.t === "error") {
+    result.textContent = `not sent: ${message.reason}`;
+    result.className = "bad";
+  }
+}
+
+function onFrame(buffer) {
+  const length = new DataView(buffer).getUint32(0);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
+  const key = `${header.actor}/${header.camera}`;
+  const img = images.get(key);
+  if (!img) return;
+  const url = URL.createObjectURL(new Blob([new Uint8Array(buffer, 4 + length)], { type: "image/jpeg" }));
+  img.src = url;
+  img.dataset.seq = header.seq;
+  if (urls.has(key)) URL.revokeObjectURL(urls.get(key));
+  urls.set(key, url);
+}
+
+function showState(state) {
+  const rates = state.rates;
+  document.getElementById("rates").textContent =
+    `${state.env_steps} env steps · ${rates.env_steps_per_s} env steps/s · ${rates.updates_per_s} updates/s`;
+  const ids = state.actors.map((a) => a.actor).join(",");
+  if (ids !== knownActors) buildActors(state);
+  for (const a of state.actors) {
+    const row = document.getElementById(`actor-${a.actor}`);
+    const success = a.recent_success === null ? "–" : `${Math.round(100 * a.recent_success)}%`;
+    const stale = a.seen_s_ago > 5;
+    row.querySelector(".stats").textContent =
+      `step ${a.episode_steps} · return ${a.episode_return.toFixed(2)} · ${a.episodes} episodes · ` +
+      `success ${success} · ${a.env_steps} env steps · seen ${a.seen_s_ago.toFixed(1)} s ago`;
+    row.classList.toggle("stale", stale);
+  }
+  for (const [actor, camera] of state.cameras) ensureImage(actor, camera);
+  drawProgress(state.progress);
+}
+
+function buildActors(state) {
+  knownActors = state.actors.map((a) => a.actor).join(",");
+  const box = document.getElementById("actors");
+  box.textContent = "";
+  images.clear();
+  const select = document.getElementById("say-actor");
+  select.length = 1;
+  for (const a of state.actors) {
+    const row = document.createElement("div");
+    row.className = "actor";
+    row.id = `actor-${a.actor}`;
+    row.innerHTML = `<h3>actor ${a.actor}</h3><p class="stats"></p><div class="cameras"></div>`;
+    box.appendChild(row);
+    select.add(new Option(`actor ${a.actor}`, String(a.actor)));
+  }
+}
+
+function ensureImage(actor, camera) {
+  const key = `${actor}/${camera}`;
+  if (images.has(key)) return;
+  const row = document.getElementById(`actor-${actor}`);
+  if (!row) return;
+  const figure = document.createElement("figure");
+  const img = document.createElement("img");
+  img.alt = `actor ${actor}, camera ${camera}`;
+  img.className = "camera";
+  img.dataset.key = key;
+  const caption = document.createElement("figcaption");
+  caption.textContent = camera;
+  figure.append(img, caption);
+  row.querySelector(".cameras").appendChild(figure);
+  images.set(key, img);
+}
+
+function drawProgress(points) {
+  const canvas = document.getElementById("progress");
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, pad = 30;
+  ctx.clearRect(0, 0, w, h);
+  ctx.strokeStyle = "#bbb";
+  ctx.strokeRect(pad, 5, w - pad - 5, h - pad - 5);
+  ctx.fillStyle = "#555";
+  ctx.font = "11px sans-serif";
+  ctx.fillText("100%", 0, 12);
+  ctx.fillText("0%", 8, h - pad);
+  if (points.length === 0) return;
+  const maxSteps = Math.max(1, points[points.length - 1][0]);
+  ctx.fillText(`${maxSteps} env steps`, w - 110, h - 8);
+  ctx.strokeStyle = "#1f77b4";
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  const window = [];
+  points.forEach(([steps, success], i) => {
+    window.push(success ? 1 : 0);
+    if (window.length > 20) window.shift();
+    const rate = window.reduce((s, v) => s + v, 0) / window.length;
+    const x = pad + (w - pad - 5) * (steps / maxSteps);
+    const y = 5 + (h - pad - 10) * (1 - rate);
+    if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+  });
+  ctx.stroke();
+}
+
+function say(text) {
+  const actor = Number(document.getElementById("say-actor").value);
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    document.getElementById("say-result").textContent = "not sent: the console is not connected";
+    return;
+  }
+  socket.send(JSON.stringify({ t: "say", text, actor }));
+}
+
+document.getElementById("say").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const box = document.getElementById("say-text");
+  if (box.value.trim()) say(box.value);
+});
+for (const phrase of QUICK) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = phrase;
+  button.addEventListener("click", () => say(phrase));
+  document.getElementById("quick").appendChild(button);
+}
+connect();

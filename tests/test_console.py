@@ -1,0 +1,244 @@
+"""The operator console (robokit/console): its page and WebSocket (Starlette's test client), the
+checks on every command from the page, the listen policy, and a real training run serving it to a
+WebSocket client over 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="pip install 'robokit[console]'")
+
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from robokit.console.app import make_app
+from robokit.console.commands import CommandRefused, ConsoleCommands
+from robokit.console.hub import ConsoleHub
+from robokit.console.security import ListenPolicy, allowed_origin, write_token
+from robokit.types import Transition, TransitionBatch
+
+
+def camera_batch(actor: int, value: int, steps: int = 3, done_at: int | None = None) -> TransitionBatch:
+    """`steps` transitions of an actor whose camera sees a flat image of `value` (a fake actor)."""
+    image = lambda k: np.full((16, 16, 3), value + k, np.uint8)  # noqa: E731
+    frames = [{"state": np.zeros(4, np.float32), "front": image(k)} for k in range(steps + 1)]
+    rows = [
+        Transition(frames[k], np.zeros(4, np.float32), 0.5, k == done_at, False, frames[k + 1], 1)
+        for k in range(steps)
+    ]
+    return TransitionBatch.from_rows(rows, ("front", "state"), source=actor)
+
+
+def read_frame(data: bytes) -> tuple[dict, np.ndarray]:
+    from PIL import Image
+
+    (length,) = struct.unpack(">I", data[:4])
+    header = json.loads(data[4 : 4 + length])
+    return header, np.asarray(Image.open(io.BytesIO(data[4 + length :])))
+
+
+class Recorder:
+    """Stands in for the learner's link where only what reached it matters."""
+
+    def __init__(self):
+        self.sent = []
+
+    def __call__(self, message: dict) -> dict:
+        self.sent.append(message)
+        return {"id": len(self.sent) - 1, "actors": 1}
+
+
+@pytest.fixture
+def table(tmp_path):
+    from robokit.language.encoder import EMBEDDING_DIM, EmbeddingTable
+
+    table = EmbeddingTable(tmp_path / "instructions.npz")
+    vectors = np.eye(2, EMBEDDING_DIM, dtype=np.float32)
+    table.add_all(["go lower", "open the gripper"], vectors)
+    return table
+
+
+def test_the_socket_sends_the_state_and_each_new_frame_once(tmp_path, table):
+    hub = ConsoleHub()
+    hub.take_transitions(camera_batch(actor=2, value=40))
+    hub.take_metrics([{"actor": 2, "episode_return": 1.5, "success": True, "episode_length": 3}])
+    commands = ConsoleCommands(Recorder(), table, tmp_path / "log.jsonl", lambda: set(hub.actors))
+    client = TestClient(make_app(hub, commands, ListenPolicy.check("127.0.0.1", None, None, None, False)))
+    assert "robokit console" in client.get("/").text
+    assert "WebSocket" in client.get("/static/console.js").text
+    with client.websocket_connect("/ws") as ws:
+        state = ws.receive_json()
+        assert [a["actor"] for a in state["actors"]] == [2] and state["env_steps"] == 3
+        assert state["actors"][0]["recent_success"] == 1.0 and state["progress"] == [[3, True, 1.5]]
+        header, pixels = read_frame(ws.receive_bytes())
+        assert header == {"actor": 2, "camera": "front", "seq": 0} and abs(int(pixels.mean()) - 43) <= 1
+        assert ws.receive_json()["t"] == "state"  # the next tick: no frame again, the same one
+        hub.take_transitions(camera_batch(actor=2, value=100))
+        while True:  # the new frame comes once, after a state
+            message = ws.receive()
+            if message.get("bytes"):
+                break
+        header, pixels = read_frame(message["bytes"])
+        assert header["seq"] == 1 and abs(int(pixels.mean()) - 103) <= 1
+
+
+def test_a_token_and_the_pages_own_origin_are_required_where_the_policy_says(tmp_path, table):
+    token_file = write_token(tmp_path / "console.token")
+    policy = ListenPolicy.check("0.0.0.0", token_file, None, None, insecure=True)
+    assert policy.warning and "without TLS" in policy.warning
+    token = token_file.read_text().strip()
+    hub = ConsoleHub()
+    commands = ConsoleCommands(Recorder(), table, tmp_path / "log.jsonl", lambda: set())
+    client = TestClient(make_app(hub, commands, policy))
+    assert client.get("/").status_code == 403 and client.get("/?token=wrong").status_code == 403
+    assert client.get(f"/?token={token}").status_code == 200
+    for query, origin in ((f"?token={token}", "http://evil.example"), ("?token=wrong", None), ("", None)):
+        headers = {"origin": origin} if origin else {}
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            client.websocket_connect(f"/ws{query}", headers=headers) as ws,
+        ):
+            ws.receive_json()
+        assert refused.value.code == 4403
+    with client.websocket_connect(f"/ws?token={token}", headers={"origin": "http://testserver"}) as ws:
+        assert ws.receive_json()["t"] == "state"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("{not json", "not JSON"),
+        ('{"t": "launch"}', "unknown command 'launch'"),
+        ('["say"]', "unknown command 'list'"),
+        ('{"t": "say", "text": 5}', "needs its text"),
+        ('{"t": "say", "text": "go lower", "actor": 7}', "no actor 7"),
+        ('{"t": "say", "text": "go lower", "actor": true}', "no actor True"),
+        ('{"t": "say", "text": "go lower", "steps": 0}', "steps must be"),
+        ('{"t": "say", "text": "' + "x" * 300 + '"}', "at most 200"),
+        ('{"t": "say", "text": "' + "x" * 5000 + '"}', "at most 4096 bytes"),
+        ('{"t": "say", "text": "go\\u0000lower"}', "control"),
+    ],
+)
+def test_a_bad_command_is_refused_with_its_reason_logged_and_nothing_sent(tmp_path, table, raw, reason):
+    sent = Recorder()
+    commands = ConsoleCommands(sent, table, tmp_path / "log.jsonl", lambda: {0})
+    with pytest.raises(CommandRefused, match=reason):
+        commands.handle(raw, who="127.0.0.1:5")
+    assert sent.sent == []
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert (
+        len(logged) == 1
+        and reason.split("'")[0] in logged[0]["refused"]
+        and logged[0]["who"] == "127.0.0.1:5"
+    )
+
+
+def test_a_correction_from_the_page_reaches_the_learners_link_as_robokit_say_sends_it(tmp_path, table):
+    """The real zmq learner link: checked, recorded in said.jsonl, answered; logged as an intervention."""
+    from robokit.link.zmq_learner import ZmqLearnerLink
+    from robokit.types import EnvSpec
+
+    spec = EnvSpec(observations=(("state", (4,), "float32"),), action_dim=4)
+    learner = ZmqLearnerLink("127.0.0.1:0", spec, "console-test", tmp_path / "link_log")
+    try:
+        commands = ConsoleCommands(
+            lambda m: learner.say(m, who="console"), table, tmp_path / "log.jsonl", lambda: {0}
+        )
+        answer = commands.handle('{"t": "say", "text": "  go   lower ", "actor": 0, "steps": 5}', "me")
+        assert answer == {"t": "said", "id": 0, "actors": 0, "text": "go lower", "actor": 0}
+        said = learner.corrections()
+        assert [(r["text"], r["actor"], r["steps"]) for r in said] == [("go lower", 0, 5)]
+        on_disk = (tmp_path / "link_log" / "said.jsonl").read_text().splitlines()
+        assert len(on_disk) == 1 and json.loads(on_disk[0])["embedding"][0] == 1.0  # the table's vector
+    finally:
+        learner.close()
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert logged[0]["command"]["text"] == "  go   lower " and logged[0]["id"] == 0
+
+
+def test_off_loopback_the_console_needs_a_token_and_tls_or_an_explicit_insecure(tmp_path):
+    token = write_token(tmp_path / "t")
+    assert ListenPolicy.check("127.0.0.1", None, None, None, False).token is None
+    with pytest.raises(ValueError, match="give it a token"):
+        ListenPolicy.check("0.0.0.0", None, None, None, True)
+    with pytest.raises(ValueError, match="--console-insecure"):
+        ListenPolicy.check("192.168.1.5", token, None, None, False)
+    with pytest.raises(ValueError, match="both --console-cert and --console-key"):
+        ListenPolicy.check("192.168.1.5", token, tmp_path / "cert.pem", None, False)
+    with pytest.raises(ValueError, match="cannot read the console token"):
+        ListenPolicy.check("192.168.1.5", tmp_path / "missing", None, None, True)
+    assert allowed_origin("http://h:8080", "h:8080") and not allowed_origin("http://x:8080", "h:8080")
+
+
+def test_robokit_train_serves_the_console_live_frames_progress_and_corrections(tmp_path):
+    """A real run (PickCubeVision-v0, one actor process over zmq) with --console 0: a WebSocket
+    client sees the camera change and the env steps advance, and a correction is answered."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from websockets.sync.client import connect
+
+    run = tmp_path / "run"
+    args = ["--env", "PickCubeVision-v0", "--run-dir", str(run), "--actors", "1", "--console", "0"]
+    args += ["--max-env-steps", "50000", "--start-after", "200", "--num-demos", "1", "--utd-ratio", "1"]
+    env = {**os.environ, "COLUMNS": "300"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robokit.cli", "train", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        url = None
+        for line in proc.stdout:
+            found = re.search(r"operator console: http://127\.0\.0\.1:(\d+)/", line)
+            if found:
+                url = f"ws://127.0.0.1:{found.group(1)}/ws"
+                break
+        assert url is not None, proc.stderr.read()[-2000:]
+        frames, steps, deadline = {}, [], time.time() + 240
+        with connect(url, origin=url.replace("ws://", "http://").removesuffix("/ws")) as ws:
+            while time.time() < deadline and not (
+                len(set(frames.get("front", []))) >= 2 and len(set(steps)) >= 2
+            ):
+                message = ws.recv(timeout=30)
+                if isinstance(message, bytes):
+                    header, pixels = read_frame(message)
+                    frames.setdefault(header["camera"], []).append(pixels.tobytes())
+                else:
+                    state = json.loads(message)
+                    if state["actors"]:
+                        steps.append(state["env_steps"])
+            assert len(set(frames.get("front", []))) >= 2, f"the front camera never changed: {list(frames)}"
+            assert len(set(steps)) >= 2 and steps[-1] > steps[0]
+            ws.send(json.dumps({"t": "say", "text": "go lower", "actor": -1}))
+            while True:
+                answer = json.loads(ws.recv(timeout=30))
+                if answer["t"] != "state":
+                    break
+            assert answer["t"] == "said" and answer["text"] == "go lower", answer
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=300)
+    said = (run / "link_log" / "said.jsonl").read_text().splitlines()
+    assert len(said) == 1 and json.loads(said[0])["text"] == "go lower"
+    logged = (run / "console" / "interventions.jsonl").read_text().splitlines()
+    assert json.loads(logged[0])["t"] == "said"
+
+
+def test_without_the_console_extra_the_command_names_what_to_install(monkeypatch):
+    import importlib.util
+
+    from robokit.console import require_console
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "uvicorn" else real(name))
+    with pytest.raises(RuntimeError, match=r"needs uvicorn: pip install 'robokit\[console\]'"):
+        require_console()
