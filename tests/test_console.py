@@ -175,9 +175,10 @@ def test_off_loopback_the_console_needs_a_token_and_tls_or_an_explicit_insecure(
     assert allowed_origin("http://h:8080", "h:8080") and not allowed_origin("http://x:8080", "h:8080")
 
 
-def test_robokit_train_serves_the_console_live_frames_progress_and_corrections(tmp_path):
-    """A real run (PickCubeVision-v0, one actor process over zmq) with --console 0: a WebSocket
-    client sees the camera change and the env steps advance, and a correction is answered."""
+@pytest.fixture(scope="module")
+def console_run(tmp_path_factory):
+    """A real run (PickCubeVision-v0, one actor process over zmq) serving the console on a free
+    port: (the console's http URL, the run folder); SIGINT (Ctrl-C) ends it after the tests."""
     import os
     import re
     import signal
@@ -185,52 +186,118 @@ def test_robokit_train_serves_the_console_live_frames_progress_and_corrections(t
     import sys
     import time
 
-    from websockets.sync.client import connect
-
-    run = tmp_path / "run"
+    folder = tmp_path_factory.mktemp("console")
+    run = folder / "run"
     args = ["--env", "PickCubeVision-v0", "--run-dir", str(run), "--actors", "1", "--console", "0"]
-    args += ["--max-env-steps", "50000", "--start-after", "200", "--num-demos", "1", "--utd-ratio", "1"]
+    # no update before 50,000 steps: the actor streams its cameras, and Ctrl-C ends the run at once
+    args += [
+        "--max-env-steps",
+        "50000",
+        "--start-after",
+        "50000",
+        "--num-demos",
+        "1",
+        "--eval-every",
+        "50000",
+    ]
     env = {**os.environ, "COLUMNS": "300"}
+    out, err = open(folder / "stdout.txt", "w"), open(folder / "stderr.txt", "w")  # noqa: SIM115
+    # files, not pipes: a pipe nobody reads fills up and blocks the run's progress bar
     proc = subprocess.Popen(
-        [sys.executable, "-m", "robokit.cli", "train", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [sys.executable, "-m", "robokit.cli", "train", *args], stdout=out, stderr=err, env=env
+    )
     try:
-        url = None
-        for line in proc.stdout:
-            found = re.search(r"operator console: http://127\.0\.0\.1:(\d+)/", line)
-            if found:
-                url = f"ws://127.0.0.1:{found.group(1)}/ws"
-                break
-        assert url is not None, proc.stderr.read()[-2000:]
-        frames, steps, deadline = {}, [], time.time() + 240
-        with connect(url, origin=url.replace("ws://", "http://").removesuffix("/ws")) as ws:
-            while time.time() < deadline and not (
-                len(set(frames.get("front", []))) >= 2 and len(set(steps)) >= 2
-            ):
-                message = ws.recv(timeout=30)
-                if isinstance(message, bytes):
-                    header, pixels = read_frame(message)
-                    frames.setdefault(header["camera"], []).append(pixels.tobytes())
-                else:
-                    state = json.loads(message)
-                    if state["actors"]:
-                        steps.append(state["env_steps"])
-            assert len(set(frames.get("front", []))) >= 2, f"the front camera never changed: {list(frames)}"
-            assert len(set(steps)) >= 2 and steps[-1] > steps[0]
-            ws.send(json.dumps({"t": "say", "text": "go lower", "actor": -1}))
-            while True:
-                answer = json.loads(ws.recv(timeout=30))
-                if answer["t"] != "state":
-                    break
-            assert answer["t"] == "said" and answer["text"] == "go lower", answer
+        url, deadline = None, time.time() + 300
+        while url is None and time.time() < deadline and proc.poll() is None:
+            found = re.search(
+                r"operator console: (http://127\.0\.0\.1:\d+/)", (folder / "stdout.txt").read_text()
+            )
+            url = found.group(1) if found else time.sleep(0.5)
+        assert url is not None, (folder / "stderr.txt").read_text()[-2000:]
+        yield url, run
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=300)
-    said = (run / "link_log" / "said.jsonl").read_text().splitlines()
-    assert len(said) == 1 and json.loads(said[0])["text"] == "go lower"
-    logged = (run / "console" / "interventions.jsonl").read_text().splitlines()
-    assert json.loads(logged[0])["t"] == "said"
+        proc.wait(timeout=300)
+        out.close()
+        err.close()
+    assert proc.returncode == 0, (folder / "stderr.txt").read_text()[-2000:]
+
+
+def test_robokit_train_serves_live_frames_progress_and_corrections_to_a_websocket(console_run):
+    """The camera changes, env steps advance, a correction is answered, recorded by the learner's
+    link and logged as an intervention."""
+    import time
+
+    from websockets.sync.client import connect
+
+    url, run = console_run
+    frames, steps, deadline = {}, [], time.time() + 240
+    with connect(url.replace("http://", "ws://") + "ws", origin=url.rstrip("/")) as ws:
+        while time.time() < deadline and not (
+            len(set(frames.get("front", []))) >= 2 and len(set(steps)) >= 2
+        ):
+            message = ws.recv(timeout=30)
+            if isinstance(message, bytes):
+                header, pixels = read_frame(message)
+                assert header["actor"] == 0  # the actor's id, not its spool's
+                frames.setdefault(header["camera"], []).append(pixels.tobytes())
+            else:
+                state = json.loads(message)
+                if state["actors"]:
+                    assert [a["actor"] for a in state["actors"]] == [0], state["actors"]
+                    steps.append(state["env_steps"])
+        assert len(set(frames.get("front", []))) >= 2, f"the front camera never changed: {list(frames)}"
+        assert len(set(steps)) >= 2 and steps[-1] > steps[0]
+        ws.send(json.dumps({"t": "say", "text": "go lower", "actor": -1}))
+        answer = {"t": "state"}
+        while answer["t"] == "state":  # frames and states go on meanwhile
+            message = ws.recv(timeout=30)
+            answer = answer if isinstance(message, bytes) else json.loads(message)
+        assert answer["t"] == "said" and answer["text"] == "go lower", answer
+    said = [json.loads(line) for line in (run / "link_log" / "said.jsonl").read_text().splitlines()]
+    assert "go lower" in [r["text"] for r in said]
+    logged = [json.loads(line) for line in (run / "console" / "interventions.jsonl").read_text().splitlines()]
+    assert any(row.get("t") == "said" and row["command"]["text"] == "go lower" for row in logged)
+
+
+def test_the_page_in_a_real_browser_shows_the_cameras_moving_and_sends_a_correction(console_run, tmp_path):
+    """Chromium (Debian's, driven by Playwright): the camera image and the step counter change; a
+    typed correction is answered on the page; a bad one shows its reason. A screenshot is kept in
+    the test's folder."""
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium: apt-get install chromium")
+    url, run = console_run
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("img.camera[data-seq]", timeout=120_000)
+        first_seq = page.locator("img.camera").first.get_attribute("data-seq")
+        first_stats = page.locator(".stats").first.inner_text()
+        page.wait_for_function(
+            "seq => document.querySelector('img.camera').dataset.seq !== seq", arg=first_seq, timeout=60_000
+        )
+        page.wait_for_function(
+            "text => document.querySelector('.stats').innerText !== text", arg=first_stats, timeout=60_000
+        )
+        assert page.inner_text("#actors h3") == "actor 0" and "silent" not in page.inner_text("#actors")
+        page.fill("#say-text", "move a bit to the left")
+        page.click("#say button[type=submit]")
+        page.wait_for_function("document.querySelector('#say-result').innerText.startsWith('correction')")
+        assert "move a bit to the left" in page.inner_text("#say-result")
+        page.fill("#say-text", "x" * 199 + "\u0007")
+        page.click("#say button[type=submit]")
+        page.wait_for_function("document.querySelector('#say-result').innerText.startsWith('not sent')")
+        assert "control" in page.inner_text("#say-result")
+        page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "console.png").stat().st_size > 10_000
+    said = [json.loads(line)["text"] for line in (run / "link_log" / "said.jsonl").read_text().splitlines()]
+    assert "move a bit to the left" in said and not any(t.startswith("xxx") for t in said)
 
 
 def test_without_the_console_extra_the_command_names_what_to_install(monkeypatch):

@@ -41,6 +41,11 @@ def run(args: Doctor) -> None:
         print(f"{module}: {'ok' if reason is None else reason}")
         if reason is not None and package:
             missing.append(package)
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    absent = "not found (optional: the operator console's browser test runs in it; apt-get install chromium)"
+    print(f"chromium: {browser or absent}")
     if missing:
         print(f"install the missing system packages with: sudo apt-get install {' '.join(missing)}")
         raise SystemExit(1)

@@ -46,7 +46,7 @@ class ActorStatus:
             "episodes": self.episodes,
             "episode_return": round(self.episode_return, 3),
             "episode_steps": self.episode_steps,
-            "seen_s_ago": round(now - self.last_seen, 2),
+            "seen_s_ago": round(now - self.last_seen, 2) if self.last_seen else None,
             "recent_success": round(float(np.mean(self.recent)), 3) if self.recent else None,
         }
 
@@ -59,9 +59,11 @@ class Frame:
 
 
 class ConsoleHub:
-    def __init__(self, counters=None):
-        """`counters()`, if given, returns the learner's {"updates", "env_steps"} for the rates."""
+    def __init__(self, counters=None, actor_of=None):
+        """`counters()`, if given, returns the learner's {"updates", "env_steps"} for the rates;
+        `actor_of(source)` the actor id of a batch's source (a spool; default: the source)."""
         self.counters = counters
+        self.actor_of = actor_of or (lambda source: source)
         self.lock = threading.Lock()
         self.actors: dict[int, ActorStatus] = {}
         self.frames: dict[tuple[int, str], Frame] = {}
@@ -88,8 +90,9 @@ class ConsoleHub:
             log.warning("the console could not show an episode's metrics", exc_info=True)
 
     def _take_transitions(self, batch) -> None:
+        actor = self.actor_of(int(batch.source))
         with self.lock:
-            status = self._status(int(batch.source))
+            status = self._status(int(batch.source) if actor is None else int(actor))
             steps = int(np.sum(batch.env_steps))
             status.env_steps += steps
             self.env_steps += steps

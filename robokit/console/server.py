@@ -72,7 +72,8 @@ def start_console(run, options: ConsoleOptions, say=print) -> ConsoleServer:
 
     policy = ListenPolicy.check(options.host, options.token, options.cert, options.key, options.insecure)
     learner = run.learner
-    hub = ConsoleHub(lambda: {"updates": learner.updates, "env_steps": learner.env_steps})
+    counters = lambda: {"updates": learner.updates, "env_steps": learner.env_steps}  # noqa: E731
+    hub = ConsoleHub(counters, getattr(run.link, "actor_of", lambda source: 0))  # in process: actor 0
     learner.on("transitions", hub.take_transitions)
     learner.on("metrics", hub.take_metrics)
     table = _instruction_table(run)

@@ -442,6 +442,10 @@ class ZmqLearnerLink:
                 self._send_frame(identity, frame)
                 session.params_sent, session.params_sent_at = version, now
 
+    def actor_of(self, source: int) -> int | None:
+        """The actor id of the session whose spool is `source` (None: none connected with it)."""
+        return next((s.actor for s in list(self.sessions.values()) if s.source == source), None)
+
     def corrections(self) -> list[dict]:
         """Every correction accepted in this run (the said log's records, oldest first)."""
         with self._lock:

@@ -66,10 +66,11 @@ function showState(state) {
   for (const a of state.actors) {
     const row = document.getElementById(`actor-${a.actor}`);
     const success = a.recent_success === null ? "–" : `${Math.round(100 * a.recent_success)}%`;
-    const stale = a.seen_s_ago > 5;
+    const stale = a.seen_s_ago !== null && a.seen_s_ago > 5;
+    const seen = a.seen_s_ago === null ? "no steps yet" : `seen ${a.seen_s_ago.toFixed(1)} s ago`;
     row.querySelector(".stats").textContent =
       `step ${a.episode_steps} · return ${a.episode_return.toFixed(2)} · ${a.episodes} episodes · ` +
-      `success ${success} · ${a.env_steps} env steps · seen ${a.seen_s_ago.toFixed(1)} s ago`;
+      `success ${success} · ${a.env_steps} env steps · ${seen}`;
     row.classList.toggle("stale", stale);
   }
   for (const [actor, camera] of state.cameras) ensureImage(actor, camera);
