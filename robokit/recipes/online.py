@@ -300,12 +300,12 @@ def train(
     console_options = _console_options(config)  # a missing extra or token: one sentence, before any work
     run = open_run(config, make_env, record_demos, serve, spec, loop, reward)
     console = None
-    if console_options is not None:
-        from robokit.console.server import start_console
-
-        console = start_console(run, console_options, say)
     previous_handler = signal.signal(signal.SIGINT, lambda *_: setattr(loop, "stop_requested", True))
     try:
+        if console_options is not None:  # a port in use: one sentence, and the run is closed
+            from robokit.console.server import start_console
+
+            console = start_console(run, console_options, say)
         if run.remote:
             if not config.resume:
                 run.save()  # so that a learner killed before its first checkpoint can be resumed
