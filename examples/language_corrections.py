@@ -138,6 +138,15 @@ def plot_rounds(rounds: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def held_out_examples(episodes, cut: int, config, first: int, order, mixed: bool) -> tuple:
+    """The instructor's examples of the held-out demos (from `cut` on; demo i's seed is first + i),
+    all of them and those in the order wanted: with mixed-order demos, the others' first picks
+    are, by the user's preference, labels the corrections teach the instructor to drop."""
+    held_out = instructor_examples(episodes[cut:] or episodes, config)
+    wanted = [e for i, e in enumerate(episodes) if i >= cut and (not mixed or demo_order(first + i) == order)]
+    return held_out, instructor_examples(wanted, config) if wanted else held_out
+
+
 def one_seed(
     seed: int, demos: int, bc_steps: int, episodes: int, rounds: int, folder: Path, practice: float,
     aim_error: float, finetune_steps: int, order: tuple[str, ...], mixed_demos: bool,
@@ -158,15 +167,7 @@ def one_seed(
     cut = max(1, int(0.8 * len(demo_episodes)))
     vectors = table.embed_all(list(INSTRUCTIONS))
     instructor = train_instructor(instructor_examples(demo_episodes[:cut], config), vectors, config)
-    held_out = instructor_examples(demo_episodes[cut:] or demo_episodes, config)
-    # with mixed-order demos, the held-out ones in the order now wanted: the others' first picks
-    # are, by the user's preference, labels the corrections teach the instructor to drop
-    wanted = [
-        e
-        for i, e in enumerate(demo_episodes)
-        if i >= cut and (not mixed_demos or demo_order(first + i) == order)
-    ]
-    held_out_in_order = instructor_examples(wanted, config) if wanted else held_out
+    held_out, held_out_in_order = held_out_examples(demo_episodes, cut, config, first, order, mixed_demos)
     instructor.save(folder / "instructor_0", list(INSTRUCTIONS), vectors)
 
     # the low level: flow BC on chunks of 4 steps, conditioned on the instruction's embedding; it
