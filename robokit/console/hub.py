@@ -2,7 +2,7 @@
 frames and status, and the run's progress. The learner's handlers feed it (in the learner's
 thread); the web app reads it (in the server's thread); a lock keeps the two apart.
 
-    hub = ConsoleHub(run_dir)
+    hub = ConsoleHub(counters, actor_of)                 # the learner's counters, source -> actor id
     learner.on("transitions", hub.take_transitions)    # newest frames, env steps per actor
     learner.on("metrics", hub.take_metrics)            # finished episodes
     hub.snapshot()                                     # JSON for the page
@@ -69,7 +69,6 @@ class ConsoleHub:
         self.frames: dict[tuple[int, str], Frame] = {}
         self.progress: deque = deque(maxlen=PROGRESS_POINTS)  # [env steps, success, return]
         self.env_steps = 0
-        self.started = time.time()
         self._rate_mark: tuple[float, int, int] | None = None
         self.rates = {"env_steps_per_s": 0.0, "updates_per_s": 0.0}
 
