@@ -4,8 +4,10 @@ WebSocket client over 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import re
 import struct
 
 import numpy as np
@@ -260,44 +262,115 @@ def test_robokit_train_serves_live_frames_progress_and_corrections_to_a_websocke
     assert any(row.get("t") == "said" and row["command"]["text"] == "go lower" for row in logged)
 
 
-def test_the_page_in_a_real_browser_shows_the_cameras_moving_and_sends_a_correction(console_run, tmp_path):
-    """Chromium (Debian's, driven by Playwright): the camera image and the step counter change; a
-    typed correction is answered on the page; a bad one shows its reason. A screenshot is kept in
-    the test's folder."""
+@contextlib.contextmanager
+def browser_page(url: str):
+    """A page of Debian's Chromium, driven by Playwright, open at `url` (skips without them)."""
     import shutil
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no Chromium: apt-get install chromium")
-    url, run = console_run
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url)
-        page.wait_for_selector("img.camera[data-seq]", timeout=120_000)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("img.camera[data-seq]", timeout=120_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_the_page_in_a_real_browser_shows_the_cameras_moving_and_sends_a_correction(console_run, tmp_path):
+    """Chromium: the camera image, the step counter and the arm's TCP change; a typed correction is
+    answered on the page and the actor's answer (it acted on it, or could not) is listed; a bad one
+    shows its reason."""
+    url, run = console_run
+    with browser_page(url) as page:
         first_seq = page.locator("img.camera").first.get_attribute("data-seq")
         first_stats = page.locator(".stats").first.inner_text()
+        first_arm = page.inner_text(".arm")
         page.wait_for_function(
             "seq => document.querySelector('img.camera').dataset.seq !== seq", arg=first_seq, timeout=60_000
         )
         page.wait_for_function(
             "text => document.querySelector('.stats').innerText !== text", arg=first_stats, timeout=60_000
         )
-        assert page.inner_text("#actors h3") == "actor 0" and "silent" not in page.inner_text("#actors")
+        page.wait_for_function("text => document.querySelector('.arm').innerText !== text", arg=first_arm)
+        assert page.inner_text("#actors h3") == "actor 0 running"
+        assert "silent" not in page.inner_text("#actors")
+        arm = r"TCP x -?\d\.\d{3} y -?\d\.\d{3} z \d\.\d{3} m · gripper \d\.\d{3} m"
+        assert re.fullmatch(arm, page.inner_text(".arm")), page.inner_text(".arm")
         page.fill("#say-text", "move a bit to the left")
         page.click("#say button[type=submit]")
         page.wait_for_function("document.querySelector('#say-result').innerText.startsWith('correction')")
         assert "move a bit to the left" in page.inner_text("#say-result")
+        # PickCube takes no instructions: the actor says it could not act on it, and the page shows that
+        page.wait_for_function("document.querySelector('#actions').innerText.includes('to the left')")
+        assert "could not act on" in page.inner_text("#actions")
         page.fill("#say-text", "x" * 199 + "\u0007")
         page.click("#say button[type=submit]")
         page.wait_for_function("document.querySelector('#say-result').innerText.startsWith('not sent')")
         assert "control" in page.inner_text("#say-result")
-        page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
-        browser.close()
-    assert (tmp_path / "console.png").stat().st_size > 10_000
     said = [json.loads(line)["text"] for line in (run / "link_log" / "said.jsonl").read_text().splitlines()]
     assert "move a bit to the left" in said and not any(t.startswith("xxx") for t in said)
+
+
+def actor_steps(page) -> int:
+    return int(re.search(r"(\d+) env steps", page.inner_text(".stats")).group(1))
+
+
+def test_the_page_pauses_resumes_labels_and_stops_the_actor(console_run, tmp_path):
+    """Pause stops the actor's env steps within a second, resume starts them again; a success
+    label lands in the run's labelled frames from the step the actor took it, in the episode it was
+    given in; stop ends the actor process cleanly. A screenshot is kept in the test's folder."""
+    import time
+
+    from robokit.data.datasets import read_episodes
+
+    url, run = console_run
+    with browser_page(url) as page:
+        page.click("#actor-0 button.pause")
+        clicked = time.monotonic()
+        page.wait_for_function("document.querySelector('#actor-0 .mode').innerText === 'paused'")
+        time.sleep(max(0.0, clicked + 1.0 - time.monotonic()))  # a second after the click
+        paused_at = actor_steps(page)
+        time.sleep(1.5)
+        assert actor_steps(page) == paused_at, "env steps went on while paused"
+        page.click("#actor-0 button.resume")
+        page.wait_for_function(
+            "n => Number(document.querySelector('.stats').innerText.match(/(\\d+) env steps/)[1]) > n",
+            arg=paused_at,
+            timeout=30_000,
+        )
+        page.click("#actor-0 button.success")
+        labelled = "document.querySelector('#actor-0 .instruction').innerText.endsWith('success')"
+        page.wait_for_function(labelled)
+        page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+        folder = run / "labels" / "actor_0"
+        deadline = time.time() + 120
+        while not list(folder.glob("episode_*")) and time.time() < deadline:
+            time.sleep(0.5)  # written when the labelled episode ends
+        page.click("#actor-0 button.stop")
+        page.wait_for_function("document.querySelector('#actor-0 .mode').innerText === 'stopping'")
+    assert (tmp_path / "console.png").stat().st_size > 10_000
+    logged = [json.loads(line) for line in (run / "console" / "interventions.jsonl").read_text().splitlines()]
+    acted = {r["acted_on"]["control"]: r["acted_on"] for r in logged if "control" in r.get("acted_on", {})}
+    assert {"pause", "resume", "success"} <= set(acted), logged
+    (episode,) = read_episodes(folder / "episode_00000")
+    labels, step = episode.infos["success"], acted["success"]["step"]
+    assert not labels[:step].any() and labels[step:].all(), (step, labels)
+    assert 0 < step <= len(episode) and episode.infos["sim_success"].shape == labels.shape
+    deadline = time.time() + 60
+    log = run / "actors" / "actor_0.log"
+    while "stopped by the operator" not in log.read_text() and time.time() < deadline:
+        time.sleep(0.5)
+    assert "stopped by the operator" in log.read_text(), log.read_text()[-2000:]
+    stdout = run.parent / "stdout.txt"  # the learner's: its fleet does not restart a stopped actor
+    while "actor 0 stopped (exit code 0) and stays down" not in stdout.read_text() and time.time() < deadline:
+        time.sleep(0.5)
+    assert "actor 0 stopped (exit code 0) and stays down" in stdout.read_text()
 
 
 def test_without_the_console_extra_the_command_names_what_to_install(monkeypatch):

@@ -79,6 +79,7 @@ def actor_fleet(config: TrainConfig, env_id: str, address: str, console):
             keys=config.keys,
             spool_dir=run_dir / "spool" / f"actor_{i}",
             corrections_dir=run_dir / "corrections" / f"actor_{i}",
+            labels_dir=run_dir / "labels" / f"actor_{i}",
             seed=config.seed + 1000 * (i + 1),
             config=config.robot_config,
             reward_classifier=config.reward_classifier,

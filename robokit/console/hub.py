@@ -2,9 +2,11 @@
 frames and status, and the run's progress. The learner's handlers feed it (in the learner's
 thread); the web app reads it (in the server's thread); a lock keeps the two apart.
 
-    hub = ConsoleHub(counters, actor_of)                 # the learner's counters, source -> actor id
-    learner.on("transitions", hub.take_transitions)    # newest frames, env steps per actor
+    hub = ConsoleHub(counters, actor_of, statuses, evaluations)   # see __init__
+    learner.on("transitions", hub.take_transitions)    # newest frames, arm state, steps per actor
     learner.on("metrics", hub.take_metrics)            # finished episodes
+    learner.on("corrections", hub.take_actions)        # what actors acted on, and when
+    learner.on("interventions", hub.take_actions)
     hub.snapshot()                                     # JSON for the page
     hub.frame(actor, camera)                           # (seq, JPEG bytes) of the newest frame
 
@@ -27,6 +29,7 @@ log = logging.getLogger("robokit.console")
 
 RECENT_EPISODES = 20  # the success rate shown per actor is over its last 20 episodes
 PROGRESS_POINTS = 2000  # finished episodes kept for the progress plot
+ACTIONS_SHOWN = 30  # the newest corrections / controls actors acted on
 
 
 @dataclass
@@ -38,6 +41,8 @@ class ActorStatus:
     episode_steps: int = 0
     last_seen: float = 0.0
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_EPISODES))
+    tcp: list | None = None  # the arm's TCP position (m) and gripper width in the newest frame
+    gripper: float | None = None
 
     def row(self, now: float) -> dict:
         return {
@@ -48,6 +53,8 @@ class ActorStatus:
             "episode_steps": self.episode_steps,
             "seen_s_ago": round(now - self.last_seen, 2) if self.last_seen else None,
             "recent_success": round(float(np.mean(self.recent)), 3) if self.recent else None,
+            "tcp": self.tcp,
+            "gripper": self.gripper,
         }
 
 
@@ -59,11 +66,17 @@ class Frame:
 
 
 class ConsoleHub:
-    def __init__(self, counters=None, actor_of=None):
+    def __init__(self, counters=None, actor_of=None, statuses=None, evaluations=None):
         """`counters()`, if given, returns the learner's {"updates", "env_steps"} for the rates;
-        `actor_of(source)` the actor id of a batch's source (a spool; default: the source)."""
+        `actor_of(source)` the actor id of a batch's source (a spool; default: the source);
+        `statuses()` {actor: what it says it is doing} (the link's actor_statuses);
+        `evaluations()` the run's evaluations ({"env_steps", "success_rate"} rows)."""
         self.counters = counters
         self.actor_of = actor_of or (lambda source: source)
+        self.statuses = statuses or dict
+        self.evaluations = evaluations or list
+        self.actions: deque = deque(maxlen=ACTIONS_SHOWN)
+        self.quick: list[str] = []  # the run's known instructions: one-click corrections
         self.lock = threading.Lock()
         self.actors: dict[int, ActorStatus] = {}
         self.frames: dict[tuple[int, str], Frame] = {}
@@ -88,6 +101,18 @@ class ConsoleHub:
         except Exception:
             log.warning("the console could not show an episode's metrics", exc_info=True)
 
+    def take_actions(self, rows: list[dict]) -> None:
+        """Corrections and controls actors acted on ("corrections" / "interventions" rows)."""
+        try:
+            with self.lock:
+                for row in rows:
+                    what = row.get("text") or row.get("control")
+                    acted = bool(row.get("acted", True))
+                    item = {"time": float(row["time"]), "actor": int(row["actor"]), "what": str(what)[:200]}
+                    self.actions.append({**item, "acted": acted})
+        except Exception:
+            log.warning("the console could not show what an actor acted on", exc_info=True)
+
     def _take_transitions(self, batch) -> None:
         actor = self.actor_of(int(batch.source))
         with self.lock:
@@ -103,6 +128,11 @@ class ConsoleHub:
                 if end:
                     status.episode_return, status.episode_steps = 0.0, 0
             newest = int(batch.next_index[-1]) if len(batch) else None
+            state = batch.frames.get("state")
+            if newest is not None and state is not None and state.ndim == 2 and state.shape[1] >= 7:
+                # every robokit arm's state starts [TCP xyz, TCP velocity xyz, gripper width]
+                status.tcp = [round(float(v), 4) for v in state[newest, :3]]
+                status.gripper = round(float(state[newest, 6]), 4)
             for key, column in batch.frames.items():
                 if newest is not None and column.ndim == 4 and column.dtype == np.uint8:
                     previous = self.frames.get((status.actor, key))
@@ -121,15 +151,30 @@ class ConsoleHub:
     def snapshot(self) -> dict:
         """Everything the page shows but the pixels, as JSON-able values."""
         now = time.time()
+        statuses = self.statuses()
+        evaluations = [
+            [e["env_steps"], e["success_rate"]]
+            for e in self.evaluations()
+            if isinstance(e, dict) and "env_steps" in e and "success_rate" in e
+        ]
         with self.lock:
             self._update_rates(now)
+            for actor in statuses:
+                self._status(actor)
+            actors = [
+                {**s.row(now), "link": statuses.get(s.actor)}
+                for s in sorted(self.actors.values(), key=lambda s: s.actor)
+            ]
             return {
                 "t": "state",
                 "time": now,
                 "env_steps": self.env_steps,
-                "actors": [s.row(now) for s in sorted(self.actors.values(), key=lambda s: s.actor)],
+                "actors": actors,
                 "cameras": sorted([list(k) + [f.seq] for k, f in self.frames.items()]),
                 "progress": list(self.progress),
+                "evaluations": evaluations,
+                "actions": list(self.actions),
+                "quick": self.quick,
                 "rates": dict(self.rates),
             }
 

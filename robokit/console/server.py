@@ -8,6 +8,7 @@ learner's stream handlers, sending corrections through the learner's own link.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -73,21 +74,52 @@ def start_console(run, options: ConsoleOptions, say=print) -> ConsoleServer:
     policy = ListenPolicy.check(options.host, options.token, options.cert, options.key, options.insecure)
     learner = run.learner
     counters = lambda: {"updates": learner.updates, "env_steps": learner.env_steps}  # noqa: E731
-    hub = ConsoleHub(counters, getattr(run.link, "actor_of", lambda source: 0))  # in process: actor 0
+    actor_of = getattr(run.link, "actor_of", lambda source: 0)  # in process: actor 0
+    evaluations = EvaluationsFile(run.log.evals_path)
+    hub = ConsoleHub(counters, actor_of, run.link.actor_statuses, evaluations.rows)
     learner.on("transitions", hub.take_transitions)
     learner.on("metrics", hub.take_metrics)
+    learner.on("corrections", hub.take_actions)
+    learner.on("interventions", hub.take_actions)
     table = _instruction_table(run)
+    hub.quick = list(table.texts)[:12]
     send = (
         (lambda m: run.link.say(m, who="console")) if run.remote else (lambda m: _say_in_process(run.link, m))
     )
     known = lambda: set(hub.actors)  # noqa: E731
-    commands = ConsoleCommands(send, table, Path(run.run_dir) / "console" / "interventions.jsonl", known)
+    log_path = Path(run.run_dir) / "console" / "interventions.jsonl"
+    commands = ConsoleCommands(send, table, log_path, known, run.link.control)
+    learner.on("corrections", commands.acted)
+    learner.on("interventions", commands.acted)
     server = ConsoleServer(make_app(hub, commands, policy), options)
     if policy.warning:
         say(f"warning: {policy.warning}")
     token = "?token=<the token in " + str(options.token) + ">" if policy.token else ""
     say(f"operator console: {server.url}{token}")
     return server
+
+
+class EvaluationsFile:
+    """The run's evaluations (RUN/evals.jsonl) as [env steps, success rate] rows, read again
+    only when the file grew."""
+
+    def __init__(self, path: Path):
+        self.path, self.size, self.cached = Path(path), -1, []
+
+    def rows(self) -> list[dict]:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return []
+        if size != self.size:
+            rows = []
+            for line in self.path.read_text(errors="replace").splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue  # a line being written
+            self.size, self.cached = size, rows
+        return self.cached
 
 
 def _instruction_table(run):

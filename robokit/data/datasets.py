@@ -67,6 +67,11 @@ class EpisodeRecorder:
         correction changed its instruction after the env returned them)."""
         self._obs[-1], self._infos[-1] = obs, info
 
+    def relabel_last(self, **fields) -> None:
+        """Set `fields` in the newest step's info (an operator's label given at that frame)."""
+        if self._infos:
+            self._infos[-1] = {**self._infos[-1], **fields}
+
     def finish(self) -> Episode:
         keys = self._obs[0].keys()
         numbers = (bool, int, float, np.number, np.bool_)  # text (an instruction) stays out of HDF5

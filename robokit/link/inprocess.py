@@ -22,6 +22,8 @@ class InProcessLink:
         self._params: tuple[int, Any] | None = None
         self._instruction: Correction | None = None
         self.said: list[Correction] = []
+        self._controls: list[str] = []
+        self.status: dict = {}
 
     def send(self, stream: str, items: Any) -> None:
         check_stream(stream)
@@ -51,6 +53,30 @@ class InProcessLink:
             self.said.append(correction)
             self._instruction = correction
         return correction
+
+    def control(self, actor: int, command: str, who: str = "") -> dict:
+        """An operator's control (robokit.link.control) for the actor here (actor 0)."""
+        from robokit.link.control import COMMANDS
+        from robokit.link.wire import MessageError
+
+        if command not in COMMANDS:
+            raise MessageError(f"unknown control {command!r}: use one of {', '.join(COMMANDS)}")
+        if actor != 0:
+            raise MessageError(f"actor {actor} is not connected")
+        with self._lock:
+            self._controls.append(command)
+        return {"t": "controlled", "actor": actor, "command": command}
+
+    def take_controls(self) -> list[str]:
+        with self._lock:
+            taken, self._controls = self._controls, []
+        return taken
+
+    def report(self, status: dict, urgent: bool = False) -> None:
+        self.status = status
+
+    def actor_statuses(self) -> dict[int, dict]:
+        return {0: {**self.status, "seen_s_ago": 0.0}} if self.status else {}
 
     def drain(self) -> dict[str, list[Any]]:
         with self._lock:

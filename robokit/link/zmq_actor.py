@@ -23,6 +23,7 @@ from zmq.utils.monitor import recv_monitor_message
 from robokit.data.durable import write_durably
 from robokit.link import wire
 from robokit.link.base import LinkFailed, check_stream
+from robokit.link.control import read_control
 from robokit.link.corrections import Correction, read_correction
 from robokit.link.keys import actor_keys, secure_actor, split_address
 from robokit.link.spool import Spool
@@ -79,6 +80,10 @@ class ZmqActorLink:
         self._outgoing: deque[tuple[int, bytes]] = deque()
         self._params: tuple[int, Any] | None = None
         self._instruction: Correction | None = None
+        self._controls: deque[str] = deque()  # the operator's controls, for the actor loop to take
+        self.control_seen = -1  # the newest control id taken (controls are acknowledged by it)
+        self._status: dict = {}  # what the actor loop last reported, sent with every ping
+        self._ping_now = False
         self.connected = False
         self.hold = False
         self.released = False
@@ -121,6 +126,20 @@ class ZmqActorLink:
     def latest_instruction(self) -> Correction | None:
         """The newest operator correction the learner passed on to this actor, or None."""
         return self._instruction
+
+    def take_controls(self) -> list[str]:
+        """The operator's controls (robokit.link.control.COMMANDS) that arrived since the last call,
+        oldest first."""
+        with self._lock:
+            taken = list(self._controls)
+            self._controls.clear()
+        return taken
+
+    def report(self, status: dict, urgent: bool = False) -> None:
+        """What the actor is doing (robokit.link.control.STATUS_FIELDS): sent to the learner with
+        every heartbeat, and at once when `urgent`."""
+        self._status = status
+        self._ping_now = self._ping_now or urgent
 
     # -- for actor processes ---------------------------------------------------------------------
     def wait_while_held(self, timeout_s: float = 60.0) -> None:
@@ -252,7 +271,8 @@ class ZmqActorLink:
             now = time.monotonic()
             if self.connected:
                 self._send_outgoing()
-                if now - last_ping > 0.5:
+                if now - last_ping > 0.5 or self._ping_now:
+                    self._ping_now = False
                     self._ping()
                     last_ping = now
                 if len(self.spool) and now - last_progress > 2.0:
@@ -313,6 +333,17 @@ class ZmqActorLink:
             if self._instruction is None or correction.id != self._instruction.id:
                 self._instruction = correction
             self._ping()  # tells the learner it arrived
+        elif kind == "control":
+            try:
+                control_id, command = read_control(message)
+            except wire.MessageError as err:
+                log.warning("ignored a control actor %d could not read: %s", self.actor_id, err)
+                return False
+            if control_id > self.control_seen:
+                with self._lock:
+                    self._controls.append(command)
+                    self.control_seen = control_id
+            self._ping()  # tells the learner it arrived
         elif kind == "error":
             reason = message.get("reason")
             log.warning("the learner rejected a message from actor %d: %s", self.actor_id, reason)
@@ -356,7 +387,10 @@ class ZmqActorLink:
     def _ping(self) -> None:
         version = self._params[0] if self._params else -1
         said = self._instruction.id if self._instruction else -1
-        self._try_send(wire.pack({"t": "ping", "version": version, "said": said}))
+        status = dict(self._status)
+        if self.control_seen >= 0:
+            status["control"] = self.control_seen
+        self._try_send(wire.pack({"t": "ping", "version": version, "said": said, "status": status}))
 
     def _try_send(self, frame: bytes) -> bool:
         """Queue `frame` on the socket without ever blocking the thread; False if it is full."""

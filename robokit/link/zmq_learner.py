@@ -27,6 +27,7 @@ import zmq
 
 from robokit.link import wire
 from robokit.link.base import STREAMS, LinkFailed
+from robokit.link.control import Controls, read_status
 from robokit.link.corrections import (
     DELIVER_WITHIN_S,
     Correction,
@@ -63,6 +64,7 @@ class Session:
     said_has: int = -1  # the correction id the actor last reported (its ping's "said")
     said_sent: int = -1
     said_sent_at: float = 0.0
+    status: dict | None = None  # what the actor last said it is doing (robokit.link.control)
 
 
 def new_ledger(actor: int = -1) -> dict:
@@ -116,7 +118,8 @@ class ZmqLearnerLink:
         self.said = SaidLog(said_log or Path(log_dir) / "said.jsonl")
         self._corrections: list[tuple[Correction, float]] = []  # recent ones, with their arrival
         self._say_rate = RateLimit()
-        self._local_says: queue.SimpleQueue = queue.SimpleQueue()  # (message, who, reply queue)
+        self.controls = Controls()
+        self._local_calls: queue.SimpleQueue = queue.SimpleQueue()  # (call, reply queue): console
         self._replay()
         self.context = zmq.Context()
         self.sock = self.context.socket(zmq.ROUTER)
@@ -256,9 +259,10 @@ class ZmqLearnerLink:
             if poller.poll(5):
                 acks = self._receive_round()
                 self._send_acks(acks)
-            self._take_local_says()
+            self._take_local_calls()
             self._push_params()
             self._push_corrections()
+            self._push_controls()
             now = time.monotonic()
             if now - last_check > 0.5:
                 last_check = now
@@ -332,6 +336,10 @@ class ZmqLearnerLink:
             if isinstance(said, int) and not isinstance(said, bool):
                 session.said_has = said
             self._send(identity, {"t": "pong", "hold": self._hold(), "acked": self._acked(session)})
+            if "status" in message:  # checked after the pong: a bad status is no missed heartbeat
+                session.status = read_status(message["status"])
+                if "control" in session.status:
+                    self.controls.acknowledged(session.actor, session.status["control"])
             return False
         if kind != "batch":
             raise wire.MessageError(f"unknown message type {wire.short(kind, 20)}")
@@ -455,27 +463,50 @@ class ZmqLearnerLink:
         """A correction said in this process (the operator console), checked, recorded and pushed
         exactly as one from `robokit say`; returns {"id", "actors"}, or raises MessageError with
         the reason."""
+        return self._call_in_thread(lambda: self._say(None, who, message), who, timeout_s)
+
+    def control(self, actor: int, command: str, who: str, timeout_s: float = 5.0) -> dict:
+        """Pause, resume or stop actor `actor`, or label its episode under way (robokit.link.control);
+        returns {"id", "connected"}, or raises MessageError with the reason."""
+        return self._call_in_thread(lambda: self._control(actor, command, who), who, timeout_s)
+
+    def actor_statuses(self) -> dict[int, dict]:
+        """{actor id: what it last said it is doing, with "seen_s_ago"} for the connected actors."""
+        now = time.monotonic()
+        return {
+            s.actor: {**(s.status or {}), "seen_s_ago": round(now - s.last_seen, 2)}
+            for s in list(self.sessions.values())
+        }
+
+    def _call_in_thread(self, call, who: str, timeout_s: float) -> dict:
         reply: queue.SimpleQueue = queue.SimpleQueue()
-        self._local_says.put((message, who, reply))
+        self._local_calls.put((call, who, reply))
         try:
             answer = reply.get(timeout=timeout_s)
         except queue.Empty:
-            raise wire.MessageError("the learner's link did not answer within 5 s") from None
+            raise wire.MessageError(f"the learner's link did not answer within {timeout_s:g} s") from None
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    def _take_local_says(self) -> None:
+    def _take_local_calls(self) -> None:
         while True:
             try:
-                message, who, reply = self._local_says.get_nowait()
+                call, who, reply = self._local_calls.get_nowait()
             except queue.Empty:
                 return
             try:
-                reply.put(self._say(None, who, message))
+                reply.put(call())
             except wire.MessageError as err:
                 self._reject(None, who, str(err))
                 reply.put(err)
+
+    def _control(self, actor: int, command: str, who: str) -> dict:
+        if not any(s.actor == actor for s in self.sessions.values()):
+            raise wire.MessageError(f"actor {actor} is not connected")
+        control_id = self.controls.add(actor, command)
+        self._event("control", f"{command} for actor {actor} from {who} (control {control_id})")
+        return {"t": "controlled", "id": control_id, "actor": actor, "command": command}
 
     def _say(self, identity: bytes | None, address: str, message: dict) -> dict:
         if not self._say_rate.allow():
@@ -511,6 +542,15 @@ class ZmqLearnerLink:
             if session.said_sent != correction.id or now - session.said_sent_at > 0.5:
                 self._send(identity, instruct_message(correction))
                 session.said_sent, session.said_sent_at = correction.id, now
+
+    def _push_controls(self) -> None:
+        if not self.controls.pending:
+            return
+        now = time.monotonic()
+        for identity, session in self.sessions.items():
+            if not session.silent:
+                for message in self.controls.due(session.actor, now):
+                    self._send(identity, message)
 
     def _check_silent(self, now: float) -> None:
         for session in self.sessions.values():

@@ -6,7 +6,11 @@ while running:
 
 Before each step the actor takes the operator's newest correction, if the link has a new one
 (robokit.link.corrections): an instructed env (robokit.language.instructed) runs it from that step
-on, and a "corrections" row tells the learner when and on what it acted.
+on, and a "corrections" row tells the learner when and on what it acted. It also takes the
+operator's controls (robokit.link.control): pause and resume (a paused actor takes no step), stop
+(`stop_requested`), and a success / failure label for the episode under way (an env that keeps
+labelled frames, robokit.rewards.labels_log, labels its frames from that step on); an
+"interventions" row tells the learner each one it acted on, and `link.report` what it is doing.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ class Actor:
         self.rng = np.random.default_rng(seed)
         self.key = jax.random.PRNGKey(seed)
         self.params, self.version = None, -1
-        self.obs, _ = env.reset(seed=seed)
+        self.obs, info = env.reset(seed=seed)
         self.episode_return, self.episode_length = 0.0, 0
         self.env_steps, self.episodes = 0, 0
         self.keys = tuple(sorted(env.observation_space.spaces))
         self.correction_id = -1  # the last operator correction taken
+        self.paused = self.stop_requested = False
+        self.label: str | None = None  # the operator's label for the episode under way
+        self.instruction: str | None = info.get("instruction")  # an instructed env's, in force
 
     def refresh_params(self) -> None:
         latest = self.link.latest_params()
@@ -47,12 +54,16 @@ class Actor:
         batched = {k: v[None] for k, v in obs.items()}
         return np.asarray(self.agent.act(self.params, batched, sub, explore=True))[0]
 
-    def collect(self, steps: int) -> None:
+    def collect(self, steps: int) -> int:
         """Take `steps` actions (each an action chunk's env steps with a chunking env), then send
-        them as one TransitionBatch, and each finished episode's metrics."""
+        them as one TransitionBatch, and each finished episode's metrics; returns the actions taken
+        (fewer once the operator pauses or stops this actor)."""
         self.refresh_params()
         rows = []
         for _ in range(steps):
+            self.take_controls()
+            if self.paused or self.stop_requested:
+                break
             self.follow_corrections()
             action = self.act(self.obs)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
@@ -66,11 +77,50 @@ class Actor:
             self.env_steps += env_steps
             self.episode_return += float(reward)
             self.episode_length += env_steps
+            self.instruction = info.get("instruction", self.instruction)
             if terminated or truncated:
                 self._end_episode(bool(info.get("success", False)))
             else:
                 self.obs = next_obs
-        self.link.send("transitions", TransitionBatch.from_rows(rows, self.keys, self.actor_id))
+        if rows:
+            self.link.send("transitions", TransitionBatch.from_rows(rows, self.keys, self.actor_id))
+        self.report()
+        return len(rows)
+
+    def take_controls(self) -> None:
+        """Act on the operator's controls that arrived (none: at once)."""
+        take = getattr(self.link, "take_controls", None)
+        commands = take() if take is not None else []
+        for command in commands:
+            if command in ("pause", "resume"):
+                self.paused = command == "pause"
+            elif command == "stop":
+                self.stop_requested = True
+            else:
+                self._label(command)
+            row = {"actor": self.actor_id, "time": time.time(), "control": command, "episode": self.episodes,
+                   "step": self.episode_length, "env_step": self.env_steps}  # fmt: skip
+            self.link.send("interventions", [row])
+            log.info("actor %d: %s (operator)", self.actor_id, command)
+        if commands:
+            self.report(urgent=True)
+
+    def _label(self, verdict: str) -> None:
+        self.label = verdict
+        try:
+            label = self.env.get_wrapper_attr("label")
+        except AttributeError:
+            return  # the label still reaches the learner (an "interventions" row) and the page
+        label(verdict == "success")
+
+    def report(self, urgent: bool = False) -> None:
+        """Tell the link what this actor is doing (the console shows it); `urgent`: now."""
+        report = getattr(self.link, "report", None)
+        if report is not None:
+            text = self.instruction[:200] if isinstance(self.instruction, str) else None
+            status = {"paused": self.paused, "stopping": self.stop_requested, "episode": self.episodes,
+                      "step": self.episode_length, "instruction": text, "label": self.label}  # fmt: skip
+            report(status, urgent)
 
     def follow_corrections(self) -> None:
         """Take the operator's newest correction, if it is new: the env runs it from this step."""
@@ -110,9 +160,12 @@ class Actor:
             "success": success,
             "time": time.time(),
         }
+        if self.label is not None:
+            row["label"] = self.label
         self.link.send("metrics", [row])
-        self.obs, _ = self.env.reset()
-        self.episode_return, self.episode_length = 0.0, 0
+        self.obs, info = self.env.reset()
+        self.episode_return, self.episode_length, self.label = 0.0, 0, None
+        self.instruction = info.get("instruction")
 
 
 def run_actor(
@@ -128,10 +181,13 @@ def run_actor(
     While the learner is unreachable the actor goes on with its last params ("continue"), or stops
     stepping ("hold": a real arm holds its pose; its driver keeps the last command)."""
     steps = 0
-    while not should_stop() and (max_steps is None or steps < max_steps):
+    while not should_stop() and not actor.stop_requested and (max_steps is None or steps < max_steps):
         if on_learner_lost == "hold" and not getattr(link, "connected", True):
             time.sleep(0.05)
             continue
-        actor.collect(send_every)
-        steps += send_every
+        if actor.paused:  # held still (a real arm's driver keeps its last command) until resumed
+            time.sleep(0.01)
+            actor.take_controls()
+            continue
+        steps += actor.collect(send_every)
     return steps

@@ -38,6 +38,9 @@ class ActorOptions(AgentChoice):
     corrections_dir: Path | None = None
     """Instructed envs: each episode in which this actor ran an operator's correction is written
     here as a Minari dataset when it ends; default corrections/actor_<id>."""
+    labels_dir: Path | None = None
+    """Each episode an operator labels success / failure (the console) is written here as a
+    Minari dataset of labelled frames when it ends; default labels/actor_<id>."""
     seed: int = 0
     paced: bool = True
     """Wait when the learner asks (it is behind its update-to-data ratio); simulation only."""
@@ -99,7 +102,8 @@ class ActorRun:
         flushed = self.link.flush(timeout_s=5.0)
         kept = f"{len(self.link.spool)} batches kept in {self.link.spool.directory} for next time"
         left = "all acknowledged" if flushed else kept
-        say(f"actor {o.actor_id}: {steps} env steps; {left}")
+        stopped = "; stopped by the operator" if self.actor.stop_requested else ""
+        say(f"actor {o.actor_id}: {steps} env steps{stopped}; {left}")
         return steps
 
     def close(self) -> None:
@@ -128,11 +132,13 @@ def build_actor(options: ActorOptions, make_env: Callable[[], object], reward: s
     env (a robot) is opened."""
     from robokit.link.zmq_actor import ZmqActorLink
     from robokit.loop.actor import Actor
+    from robokit.rewards.labels_log import LabelsLog
     from robokit.runs.policy import choose_agent
 
     split_address(options.learner)
     kind, agent_config = choose_agent(options)
-    env = kind.wrap_env(corrections_logged(make_env(), options), agent_config)
+    labels = options.labels_dir or Path("labels") / f"actor_{options.actor_id}"
+    env = kind.wrap_env(corrections_logged(LabelsLog(make_env(), labels), options), agent_config)
     try:
         spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
         agent = kind.build(agent_config, spec)

@@ -62,7 +62,10 @@ class ActorProcesses:
                 continue
             code = process.returncode
             log = self.log_dir / f"actor_{i}.log"
-            if code == PERMANENT_EXIT or self.restarts[i] >= MAX_RESTARTS:
+            if code == 0:  # it finished its steps, or an operator stopped it: not a failure
+                lines.append(f"actor {i} stopped (exit code 0) and stays down")
+                self.processes[i] = None
+            elif code == PERMANENT_EXIT or self.restarts[i] >= MAX_RESTARTS:
                 last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
                 lines.append(f"actor {i} exited with code {code} and stays down: {last[0]}")
                 self.processes[i] = None

@@ -98,6 +98,7 @@ class OnlineRun:
         learner = self.learner
         if self.actor is not None:
             self.actor.collect(1)
+            self.loop.stop_requested |= self.actor.stop_requested  # the console's stop ends the run
         learner.ingest()
         if self.remote:
             self._pace_actors()
@@ -274,7 +275,12 @@ def open_run(
     counters.apply_to(learner)
     if kind.finetunes:
         learner.maybe_publish(force=True)  # actors act with the saved policy from the first step
-    actor = None if remote else Actor(env, agent, link, seed=config.seed + learner.env_steps)
+    actor = None
+    if not remote:  # the operator's labels (the console) keep their episodes' frames
+        from robokit.rewards.labels_log import LabelsLog
+
+        labelled = LabelsLog(env, run_dir / "labels" / "actor_0")
+        actor = Actor(labelled, agent, link, seed=config.seed + learner.env_steps)
     loop.next_eval = _next_multiple(learner.env_steps, config.eval_every)
     loop.next_checkpoint = _next_multiple(learner.env_steps, config.checkpoint_every)
     return OnlineRun(config, run_dir, learner, link, actor, eval_env, RunLog(run_dir), counters, loop)

@@ -3,11 +3,14 @@
 
 const token = new URLSearchParams(location.search).get("token") || "";
 const QUICK = ["move a bit to the left", "move a bit to the right", "go lower", "go higher",
-  "open the gripper", "close the gripper"];
+  "open the gripper", "close the gripper"];  // until the run names its own instructions
+const CONTROLS = [["pause", "Pause"], ["resume", "Resume"], ["stop", "Stop"],
+  ["success", "Success"], ["failure", "Failure"]];
 const images = new Map();   // "actor/camera" -> <img>
 const urls = new Map();     // "actor/camera" -> object URL shown now
 let socket = null;
 let knownActors = "";
+let quickShown = "";
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -37,6 +40,9 @@ function onText(message) {
     const who = message.actor === -1 ? "every actor" : `actor ${message.actor}`;
     result.textContent = `correction ${message.id} sent to ${who}: “${message.text}” ` +
       `(${message.actors} connected actor(s) will get it)`;
+    result.className = "ok";
+  } else if (message.t === "controlled") {
+    result.textContent = `${message.command} sent to actor ${message.actor} (control ${message.id})`;
     result.className = "ok";
   } else if (message.t === "error") {
     result.textContent = `not sent: ${message.reason}`;
@@ -71,10 +77,54 @@ function showState(state) {
     row.querySelector(".stats").textContent =
       `step ${a.episode_steps} · return ${a.episode_return.toFixed(2)} · ${a.episodes} episodes · ` +
       `success ${success} · ${a.env_steps} env steps · ${seen}`;
+    row.querySelector(".arm").textContent = armText(a);
+    const link = a.link || {};
+    const mode = link.stopping ? "stopping" : link.paused ? "paused" : a.link ? "running" : "–";
+    const badge = row.querySelector(".mode");
+    badge.textContent = mode;
+    badge.className = `mode pill ${mode}`;
+    row.querySelector(".instruction").textContent =
+      `instruction: ${link.instruction || "–"} · this episode labelled: ${link.label || "–"}`;
     row.classList.toggle("stale", stale);
   }
   for (const [actor, camera] of state.cameras) ensureImage(actor, camera);
-  drawProgress(state.progress);
+  drawProgress(state.progress, state.evaluations || []);
+  showActions(state.actions || []);
+  showQuick(state.quick && state.quick.length ? state.quick : QUICK);
+}
+
+function armText(a) {
+  if (!a.tcp) return "arm: –";
+  const [x, y, z] = a.tcp.map((v) => v.toFixed(3));
+  return `TCP x ${x} y ${y} z ${z} m · gripper ${a.gripper.toFixed(3)} m`;
+}
+
+function showActions(actions) {
+  const list = document.getElementById("actions");
+  const key = actions.map((a) => `${a.time}/${a.actor}`).join(",");
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.textContent = "";
+  for (const a of actions.slice().reverse()) {
+    const item = document.createElement("li");
+    const when = new Date(a.time * 1000).toLocaleTimeString();
+    item.textContent = `${when} actor ${a.actor} ${a.acted ? "acted on" : "could not act on"} “${a.what}”`;
+    list.appendChild(item);
+  }
+}
+
+function showQuick(phrases) {
+  if (phrases.join("|") === quickShown) return;
+  quickShown = phrases.join("|");
+  const box = document.getElementById("quick");
+  box.textContent = "";
+  for (const phrase of phrases) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = phrase;
+    button.addEventListener("click", () => say(phrase));
+    box.appendChild(button);
+  }
 }
 
 function buildActors(state) {
@@ -88,7 +138,18 @@ function buildActors(state) {
     const row = document.createElement("div");
     row.className = "actor";
     row.id = `actor-${a.actor}`;
-    row.innerHTML = `<h3>actor ${a.actor}</h3><p class="stats"></p><div class="cameras"></div>`;
+    row.innerHTML = `<h3>actor ${a.actor} <span class="mode pill">–</span></h3>` +
+      `<p class="stats"></p><p class="arm stats"></p><p class="instruction stats"></p>` +
+      `<div class="controls"></div><div class="cameras"></div>`;
+    for (const [command, label] of CONTROLS) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = label;
+      button.className = `control ${command}`;
+      button.dataset.command = command;
+      button.addEventListener("click", () => send({ t: "control", command, actor: a.actor }));
+      row.querySelector(".controls").appendChild(button);
+    }
     box.appendChild(row);
     select.add(new Option(`actor ${a.actor}`, String(a.actor)));
   }
@@ -111,7 +172,7 @@ function ensureImage(actor, camera) {
   images.set(key, img);
 }
 
-function drawProgress(points) {
+function drawProgress(points, evaluations) {
   const canvas = document.getElementById("progress");
   const ctx = canvas.getContext("2d");
   const w = canvas.width, h = canvas.height, pad = 30;
@@ -122,8 +183,9 @@ function drawProgress(points) {
   ctx.font = "11px sans-serif";
   ctx.fillText("100%", 0, 12);
   ctx.fillText("0%", 8, h - pad);
-  if (points.length === 0) return;
-  const maxSteps = Math.max(1, points[points.length - 1][0]);
+  if (points.length === 0 && evaluations.length === 0) return;
+  const last = (rows) => (rows.length ? rows[rows.length - 1][0] : 0);
+  const maxSteps = Math.max(1, last(points), last(evaluations));
   ctx.fillText(`${maxSteps} env steps`, w - 110, h - 8);
   ctx.strokeStyle = "#1f77b4";
   ctx.lineWidth = 2;
@@ -138,15 +200,28 @@ function drawProgress(points) {
     if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
   });
   ctx.stroke();
+  ctx.fillStyle = "#d62728";  // evaluations on fresh episodes: dots
+  for (const [steps, rate] of evaluations) {
+    const x = pad + (w - pad - 5) * (steps / maxSteps);
+    const y = 5 + (h - pad - 10) * (1 - rate);
+    ctx.beginPath();
+    ctx.arc(x, y, 4, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+}
+
+function send(command) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    const result = document.getElementById("say-result");
+    result.textContent = "not sent: the console is not connected";
+    result.className = "bad";
+    return;
+  }
+  socket.send(JSON.stringify(command));
 }
 
 function say(text) {
-  const actor = Number(document.getElementById("say-actor").value);
-  if (!socket || socket.readyState !== WebSocket.OPEN) {
-    document.getElementById("say-result").textContent = "not sent: the console is not connected";
-    return;
-  }
-  socket.send(JSON.stringify({ t: "say", text, actor }));
+  send({ t: "say", text, actor: Number(document.getElementById("say-actor").value) });
 }
 
 document.getElementById("say").addEventListener("submit", (event) => {
@@ -154,11 +229,5 @@ document.getElementById("say").addEventListener("submit", (event) => {
   const box = document.getElementById("say-text");
   if (box.value.trim()) say(box.value);
 });
-for (const phrase of QUICK) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.textContent = phrase;
-  button.addEventListener("click", () => say(phrase));
-  document.getElementById("quick").appendChild(button);
-}
+showQuick(QUICK);
 connect();
