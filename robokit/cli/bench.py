@@ -1,4 +1,4 @@
-"""`robokit bench env|learner|link|robot|language`: robokit's speed as a table, or JSON lines."""
+"""`robokit bench env|learner|link|robot|language|console`: robokit's speed as a table, or JSON lines."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ import tyro
 class Bench:
     """Measure robokit's speed and print a table (or JSON lines with --json)."""
 
-    what: Annotated[Literal["env", "learner", "link", "robot", "language"], tyro.conf.Positional]
+    what: Annotated[Literal["env", "learner", "link", "robot", "language", "console"], tyro.conf.Positional]
     """env: env steps/s, simulated s per wall s, camera frames/s.
     learner: critic updates/s, time of one UTD update, FLOPs against the CPU's matmul peak.
     link: transitions/s from actor send to learner buffer (durable log included), params publish time.
     robot: the real arm of --config (it moves!): circle tracking, a 20 cm step's overshoot and peak
     speed and acceleration against the limits, control-loop ticks.
-    language: the latency from `robokit say` to an actor acting on it, the encoder's cost per phrase."""
+    language: the latency from `robokit say` to an actor acting on it, the encoder's cost per phrase.
+    console: camera frames/s and frame age in a browser (Chromium), the actor's env steps/s with the
+    console beside without it, a pause's round trip (needs the console extra and Chromium)."""
     envs: tuple[str, ...] = field(default_factory=tuple)
     """Env ids to measure (default: all)."""
     steps: int = 300
@@ -65,6 +67,11 @@ def run(args: Bench) -> None:
         require_language()
         note = "learner and actor on 127.0.0.1"
         rows = list(bench_language(repeats=args.repeats))
+    elif args.what == "console":
+        from robokit.bench.console import bench_console
+
+        note = "learner, one PickCubeVision actor and Chromium on this machine"
+        rows = list(bench_console(repeats=args.repeats))
     elif args.what == "link":
         from robokit.bench.link import bench_link
 

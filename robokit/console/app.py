@@ -1,10 +1,11 @@
 """The operator console's web app (Starlette): one page and one WebSocket.
 
     GET /?token=T        the page (plain HTML/JS/CSS shipped in robokit/console/static; no CDN)
-    WS  /ws?token=T      every 0.1 s: the state as JSON text, then each camera frame the page has
-                         not seen yet as a binary message (4-byte big-endian header length, the JSON
-                         header {actor, camera, seq}, the JPEG); the page sends commands as JSON
-                         text and gets {"t": "said", ...} or {"t": "error", "reason": ...} back
+    WS  /ws?token=T      every 0.1 s the state as JSON text; every 1/15 s each camera frame the page
+                         has not seen yet as a binary message (4-byte big-endian header length, the
+                         JSON header {actor, camera, seq, received}, the JPEG); the page sends
+                         commands as JSON text and gets {"t": "said" | "controlled", ...} or
+                         {"t": "error", "reason": ...} back
 
 The token is needed only where the listen policy holds one (robokit.console.security); a WebSocket
 whose Origin is not the page's own host is closed before anything is sent.
@@ -27,7 +28,8 @@ from robokit.console.commands import CommandRefused
 from robokit.console.security import ListenPolicy, allowed_origin
 
 STATIC = Path(__file__).parent / "static"
-TICK_S = 0.1
+STATE_EVERY_S = 0.1
+FRAME_TICK_S = 1 / 15  # a camera shows at most 15 frames a second, whatever the actor's rate
 REFUSED = 4403  # WebSocket close code: no token, a wrong one, or another site's page
 
 
@@ -80,22 +82,26 @@ async def _command(commands, raw, who: str) -> dict:
 
 
 async def _send_forever(websocket: WebSocket, hub) -> None:
-    """The state every TICK_S and each new frame once; a slow page misses frames, never queues them
-    (each send is awaited before the next tick)."""
+    """The state every STATE_EVERY_S and each new frame once, checked every FRAME_TICK_S; a slow page
+    misses frames, never queues them (each send is awaited before the next tick)."""
     seen: dict[tuple[int, str], int] = {}
+    state_at = 0.0
+    loop = asyncio.get_running_loop()
     try:
         while True:
-            state = hub.snapshot()
-            await websocket.send_text(json.dumps(state))
-            for actor, camera, seq in state["cameras"]:
+            if loop.time() - state_at >= STATE_EVERY_S:
+                state_at = loop.time()
+                await websocket.send_text(json.dumps(hub.snapshot()))
+            for (actor, camera), seq in hub.frame_seqs().items():
                 if seen.get((actor, camera)) == seq:
                     continue
                 frame = hub.frame(actor, camera)
                 if frame is None:
                     continue
-                seen[(actor, camera)] = frame[0]
-                header = json.dumps({"actor": actor, "camera": camera, "seq": frame[0]}).encode()
-                await websocket.send_bytes(struct.pack(">I", len(header)) + header + frame[1])
-            await asyncio.sleep(TICK_S)
+                seen[(actor, camera)] = frame.seq
+                header = {"actor": actor, "camera": camera, "seq": frame.seq, "received": frame.received}
+                raw = json.dumps(header).encode()
+                await websocket.send_bytes(struct.pack(">I", len(raw)) + raw + frame.jpeg)
+            await asyncio.sleep(FRAME_TICK_S)
     except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
         return

@@ -8,7 +8,7 @@ thread); the web app reads it (in the server's thread); a lock keeps the two apa
     learner.on("corrections", hub.take_actions)        # what actors acted on, and when
     learner.on("interventions", hub.take_actions)
     hub.snapshot()                                     # JSON for the page
-    hub.frame(actor, camera)                           # (seq, JPEG bytes) of the newest frame
+    hub.frame(actor, camera)                           # the newest Frame, with its JPEG bytes
 
 Frames are kept newest-only and encoded to JPEG when a page asks for one it has not seen, once per
 frame whoever asks: a slow browser gets fewer frames, never a queue of old ones.
@@ -62,6 +62,7 @@ class ActorStatus:
 class Frame:
     pixels: np.ndarray
     seq: int
+    received: float = 0.0  # time.time() when the learner took the batch it came in
     jpeg: bytes | None = None
 
 
@@ -137,7 +138,7 @@ class ConsoleHub:
                 if newest is not None and column.ndim == 4 and column.dtype == np.uint8:
                     previous = self.frames.get((status.actor, key))
                     seq = previous.seq + 1 if previous else 0
-                    self.frames[(status.actor, key)] = Frame(np.array(column[newest]), seq)
+                    self.frames[(status.actor, key)] = Frame(np.array(column[newest]), seq, status.last_seen)
 
     def _take_metrics(self, rows: list[dict]) -> None:
         with self.lock:
@@ -178,15 +179,19 @@ class ConsoleHub:
                 "rates": dict(self.rates),
             }
 
-    def frame(self, actor: int, camera: str) -> tuple[int, bytes] | None:
-        """(seq, JPEG bytes) of the newest frame of `camera` on `actor`, encoded once."""
+    def frame_seqs(self) -> dict[tuple[int, str], int]:
+        """{(actor, camera): the newest frame's seq}."""
+        with self.lock:
+            return {key: frame.seq for key, frame in self.frames.items()}
+
+    def frame(self, actor: int, camera: str) -> Frame | None:
+        """The newest frame of `camera` on `actor`, its JPEG encoded once (outside the lock: the
+        learner's handlers never wait on an encoder)."""
         with self.lock:
             frame = self.frames.get((actor, camera))
-            if frame is None:
-                return None
-            if frame.jpeg is None:
-                frame.jpeg = encode_jpeg(frame.pixels)
-            return frame.seq, frame.jpeg
+        if frame is not None and frame.jpeg is None:
+            frame.jpeg = encode_jpeg(frame.pixels)  # two pages may both encode it: same bytes
+        return frame
 
     def _status(self, actor: int) -> ActorStatus:
         if actor not in self.actors:

@@ -11,6 +11,8 @@ const urls = new Map();     // "actor/camera" -> object URL shown now
 let socket = null;
 let knownActors = "";
 let quickShown = "";
+// frames shown per camera and their age when shown (s since the learner took them): bench console
+window.consoleStats = { frames: {}, ages: [] };
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -57,6 +59,12 @@ function onFrame(buffer) {
   const img = images.get(key);
   if (!img) return;
   const url = URL.createObjectURL(new Blob([new Uint8Array(buffer, 4 + length)], { type: "image/jpeg" }));
+  img.onload = () => {
+    const stats = window.consoleStats;
+    stats.frames[key] = (stats.frames[key] || 0) + 1;
+    stats.ages.push(Date.now() / 1000 - header.received);
+    if (stats.ages.length > 5000) stats.ages.shift();
+  };
   img.src = url;
   img.dataset.seq = header.seq;
   if (urls.has(key)) URL.revokeObjectURL(urls.get(key));
