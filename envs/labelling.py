@@ -24,8 +24,10 @@ KEYS_HELP = "keys: s = success from now on, f = failure from now on, n = next ep
 
 
 class KeyLabels:
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, on_key: Callable[[str], None] | None = None) -> None:
+        """Reads `stream` (the terminal) a key at a time; `on_key(key)` also hears each key."""
         self.stream = sys.stdin if stream is None else stream
+        self.on_key = on_key
         self.success, self.next_episode, self.quit = False, False, False
         self._restore = None
         fileno = getattr(self.stream, "fileno", None)
@@ -44,6 +46,8 @@ class KeyLabels:
             if key == "":  # end of input: nothing more will be said
                 return
             key = key.lower()
+            if self.on_key is not None:
+                self.on_key(key)
             if key == "s":
                 self.success = True
             elif key == "f":

@@ -66,6 +66,8 @@ def table(tmp_path):
 
 
 def test_the_socket_sends_the_state_and_each_new_frame_once(tmp_path, table):
+    import time
+
     hub = ConsoleHub()
     hub.take_transitions(camera_batch(actor=2, value=40))
     hub.take_metrics([{"actor": 2, "episode_return": 1.5, "success": True, "episode_length": 3}])
@@ -78,7 +80,9 @@ def test_the_socket_sends_the_state_and_each_new_frame_once(tmp_path, table):
         assert [a["actor"] for a in state["actors"]] == [2] and state["env_steps"] == 3
         assert state["actors"][0]["recent_success"] == 1.0 and state["progress"] == [[3, True, 1.5]]
         header, pixels = read_frame(ws.receive_bytes())
+        received = header.pop("received")
         assert header == {"actor": 2, "camera": "front", "seq": 0} and abs(int(pixels.mean()) - 43) <= 1
+        assert 0 <= time.time() - received < 5  # when the learner took the batch
         assert ws.receive_json()["t"] == "state"  # the next tick: no frame again, the same one
         hub.take_transitions(camera_batch(actor=2, value=100))
         while True:  # the new frame comes once, after a state
@@ -317,6 +321,71 @@ def test_the_page_in_a_real_browser_shows_the_cameras_moving_and_sends_a_correct
     assert "move a bit to the left" in said and not any(t.startswith("xxx") for t in said)
 
 
+def test_robokit_console_in_its_own_process_shows_the_learner_and_controls_its_actor(console_run, tmp_path):
+    """`robokit console --learner`: frames and steps of the learner's actor over the link's watch;
+    a label reaches the actor through the learner (recorded in its controls.jsonl), an unknown
+    actor is refused on the page; Ctrl-C ends the console cleanly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from websockets.sync.client import connect
+
+    _, run = console_run
+    learner, deadline = None, time.time() + 60
+    while learner is None and time.time() < deadline:  # printed after the console's address
+        found = re.search(r"learner listening on (\S+)", (run.parent / "stdout.txt").read_text())
+        learner = found.group(1) if found else time.sleep(0.2)
+    out = open(tmp_path / "console.txt", "w")  # noqa: SIM115
+    log = tmp_path / "interventions.jsonl"
+    command = ["console", "--learner", learner, "--port", "0", "--log", str(log)]
+    console = subprocess.Popen(
+        [sys.executable, "-m", "robokit.cli", *command], stdout=out, stderr=subprocess.STDOUT
+    )
+    try:
+        page, deadline = None, time.time() + 120
+        while page is None and time.time() < deadline and console.poll() is None:
+            found = re.search(
+                r"operator console: (http://127\.0\.0\.1:\d+/)", (tmp_path / "console.txt").read_text()
+            )
+            page = found.group(1) if found else time.sleep(0.3)
+        assert page is not None, (tmp_path / "console.txt").read_text()
+        seqs, steps = set(), set()
+        with connect(page.replace("http://", "ws://") + "ws", origin=page.rstrip("/")) as ws:
+            while (len(seqs) < 2 or len(steps) < 2) and time.time() < deadline:
+                message = ws.recv(timeout=30)
+                if isinstance(message, bytes):
+                    header, pixels = read_frame(message)
+                    assert pixels.shape == (128, 128, 3)
+                    seqs.add((header["camera"], header["seq"]))
+                else:
+                    state = json.loads(message)
+                    assert state["learner"] is None, state["learner"]
+                    steps.add(state["env_steps"])
+            assert len(seqs) >= 2 and len(steps) >= 2
+            answers = []
+            for command in ({"t": "control", "command": "failure", "actor": 0},
+                            {"t": "control", "command": "pause", "actor": 9}):  # fmt: skip
+                ws.send(json.dumps(command))
+                answer = {"t": "state"}
+                while answer["t"] == "state":
+                    message = ws.recv(timeout=30)
+                    answer = answer if isinstance(message, bytes) else json.loads(message)
+                answers.append(answer)
+        assert answers[0]["t"] == "controlled" and answers[0]["command"] == "failure", answers
+        assert answers[1]["t"] == "error" and "no actor 9" in answers[1]["reason"], answers
+    finally:
+        console.send_signal(signal.SIGINT)
+        console.wait(timeout=30)
+        out.close()
+    assert console.returncode == 0, (tmp_path / "console.txt").read_text()
+    controls = [json.loads(line) for line in (run / "link_log" / "controls.jsonl").read_text().splitlines()]
+    assert any(c["command"] == "failure" and c["actor"] == 0 and c["who"] != "console" for c in controls)
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [row["command"]["command"] for row in logged] == ["failure", "pause"] and "refused" in logged[1]
+
+
 def actor_steps(page) -> int:
     return int(re.search(r"(\d+) env steps", page.inner_text(".stats")).group(1))
 
@@ -344,13 +413,14 @@ def test_the_page_pauses_resumes_labels_and_stops_the_actor(console_run, tmp_pat
             arg=paused_at,
             timeout=30_000,
         )
+        folder = run / "labels" / "actor_0"
+        before = set(folder.glob("episode_*"))  # an earlier test's labelled episodes
         page.click("#actor-0 button.success")
         labelled = "document.querySelector('#actor-0 .instruction').innerText.endsWith('success')"
         page.wait_for_function(labelled)
         page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
-        folder = run / "labels" / "actor_0"
         deadline = time.time() + 120
-        while not list(folder.glob("episode_*")) and time.time() < deadline:
+        while not set(folder.glob("episode_*")) - before and time.time() < deadline:
             time.sleep(0.5)  # written when the labelled episode ends
         page.click("#actor-0 button.stop")
         page.wait_for_function("document.querySelector('#actor-0 .mode').innerText === 'stopping'")
@@ -358,7 +428,8 @@ def test_the_page_pauses_resumes_labels_and_stops_the_actor(console_run, tmp_pat
     logged = [json.loads(line) for line in (run / "console" / "interventions.jsonl").read_text().splitlines()]
     acted = {r["acted_on"]["control"]: r["acted_on"] for r in logged if "control" in r.get("acted_on", {})}
     assert {"pause", "resume", "success"} <= set(acted), logged
-    (episode,) = read_episodes(folder / "episode_00000")
+    (written,) = set(folder.glob("episode_*")) - before
+    (episode,) = read_episodes(written)
     labels, step = episode.infos["success"], acted["success"]["step"]
     assert not labels[:step].any() and labels[step:].all(), (step, labels)
     assert 0 < step <= len(episode) and episode.infos["sim_success"].shape == labels.shape

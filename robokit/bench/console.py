@@ -31,19 +31,17 @@ import numpy as np
 
 from robokit.bench import bench_row
 
-ENV_ID = "robokit/PickCubeVision-v0"
 HASH = "bench-console"
 _row = functools.partial(bench_row, "console")
 
 
-def _actor_main(port: int, folder: str, steps, stop) -> None:
-    """The actor process: the real Actor loop in PickCubeVision-v0, counting its env steps."""
-    from robokit.envs.registration import make
+def _actor_main(make_env, port: int, folder: str, steps, stop) -> None:
+    """The actor process: the real Actor loop in `make_env()`, counting its env steps."""
     from robokit.link.zmq_actor import ZmqActorLink
     from robokit.loop.actor import Actor
     from robokit.types import EnvSpec
 
-    env = make(ENV_ID)
+    env = make_env()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     link = ZmqActorLink(f"127.0.0.1:{port}", 0, spec, HASH, Path(folder) / "spool", durable=False)
     actor = Actor(env, agent=None, link=link, seed=0)
@@ -73,11 +71,10 @@ def _socket_main(url: str, stop) -> None:
                 continue
 
 
-def _spec():
-    from robokit.envs.registration import make
+def _spec(make_env):
     from robokit.types import EnvSpec
 
-    env = make(ENV_ID)
+    env = make_env()
     try:
         return EnvSpec.from_spaces(env.observation_space, env.action_space)
     finally:
@@ -107,7 +104,9 @@ def _drain_for(link, hub, seconds: float) -> None:
         time.sleep(0.005)
 
 
-def bench_console(repeats: int = 3, window_s: float = 8.0) -> Iterator[dict]:
+def bench_console(make_env, repeats: int = 3, window_s: float = 8.0) -> Iterator[dict]:
+    """`make_env`: a picklable function returning the actor's env (PickCubeVision-v0 for the
+    stated targets); it runs in the actor process."""
     from robokit.console import require_console
 
     require_console()
@@ -125,12 +124,12 @@ def bench_console(repeats: int = 3, window_s: float = 8.0) -> Iterator[dict]:
     ctx = mp.get_context("spawn")
     steps, stop = ctx.Value("q", 0), ctx.Event()
     with tempfile.TemporaryDirectory() as folder:
-        link = ZmqLearnerLink("127.0.0.1:0", _spec(), HASH, Path(folder) / "link_log")
+        link = ZmqLearnerLink("127.0.0.1:0", _spec(make_env), HASH, Path(folder) / "link_log")
         hub = ConsoleHub(statuses=link.actor_statuses)
         commands = ConsoleCommands(lambda m: {}, None, Path(folder) / "log.jsonl", lambda: {0}, link.control)
         policy = ListenPolicy("127.0.0.1", None, None, None)
         server = ConsoleServer(make_app(hub, commands, policy), ConsoleOptions(port=0))
-        actor = ctx.Process(target=_actor_main, args=(link.port, folder, steps, stop), daemon=True)
+        actor = ctx.Process(target=_actor_main, args=(make_env, link.port, folder, steps, stop), daemon=True)
         actor.start()
         try:
             _drain_for(link, None, 20.0)  # the actor's imports, env and first steps

@@ -71,7 +71,7 @@ def run(args: Bench) -> None:
         from robokit.bench.console import bench_console
 
         note = "learner, one PickCubeVision actor and Chromium on this machine"
-        rows = list(bench_console(repeats=args.repeats))
+        rows = list(bench_console(pick_cube_vision, repeats=args.repeats))
     elif args.what == "link":
         from robokit.bench.link import bench_link
 
@@ -95,3 +95,10 @@ def run(args: Bench) -> None:
     for row in rows:
         table.add_row(row["case"], row["metric"], f"{row['value']:.4g}", row["unit"])
     Console().print(table)
+
+
+def pick_cube_vision():
+    """The env `bench console`'s actor process runs (two 128 x 128 cameras)."""
+    from robokit.envs.registration import make
+
+    return make("robokit/PickCubeVision-v0")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from robokit.console.flags import ConsoleFlags
+
 
 @dataclass(frozen=True)
-class TrainResetFree:
+class TrainResetFree(ConsoleFlags):
     """Reset-free training: forward and backward episodes alternate on Relocate, each starting
     where the last one left the cube; nothing places the cube after the first reset."""
 
@@ -34,6 +37,12 @@ class TrainResetFree:
     simulator's success flag stands in for the operator): a rejected claim earns no reward and
     becomes a hard negative that the classifier is fine-tuned on at each evaluation. Needs the
     classifiers."""
+    labeller: Literal["simulator", "operator"] = "simulator"
+    """Who checks a claimed success: the simulator's success flag, or a person (the operator
+    console's Success / Failure buttons with --console PORT, or s / f in this terminal)."""
+    verdict_wait_s: float | None = None
+    """--labeller operator: a claim nobody answers within this long counts as rejected (default:
+    wait for the answer)."""
     bc_weight: float = 0.5
     """Behaviour-cloning weight on the demo rows in the actor loss; 0: RLPD's actor loss alone (which
     did not learn reset-free here: no online episode succeeded, so nothing kept the actor near the
@@ -81,8 +90,36 @@ def run(args: TrainResetFree) -> None:
     )
     resume = args.resume is not None
     options = {"classifiers": classifiers, "say": console.print, "resume": resume, "classifier_paths": given}
-    result = train_reset_free(config, make_env, run_dir, demos, **options)
+    with _operator(args, run_dir, console.print) as (labeller, watch):
+        result = train_reset_free(config, make_env, run_dir, demos, labeller=labeller, watch=watch, **options)
     _report(config, result, console)
+
+
+@contextlib.contextmanager
+def _operator(args: TrainResetFree, run_dir: Path, say):
+    """(labeller, watch) for the run: the operator's verdicts (console buttons and keys) with
+    --labeller operator, the console's view of the training env with --console; (None, None)
+    without them."""
+    page = args.console_options()  # a missing extra or token: one sentence, before any work
+    verdicts = keys = server = None
+    if args.labeller == "operator":
+        from robokit.envs.labelling import KeyLabels
+        from robokit.rewards.operator_verdicts import OperatorVerdicts
+
+        verdicts = OperatorVerdicts(say, args.verdict_wait_s)
+        keys = KeyLabels(on_key=lambda key: key in "sf" and verdicts.give(key == "s"))
+    watch = None
+    try:
+        if page is not None:
+            from robokit.console.local import serve_local
+
+            server, watch = serve_local(page, run_dir, verdicts, say)
+        yield verdicts, watch
+    finally:
+        if server is not None:
+            server.close()
+        if keys is not None:
+            keys.close()
 
 
 def _check(args: TrainResetFree, env_id: str) -> dict:
@@ -94,6 +131,8 @@ def _check(args: TrainResetFree, env_id: str) -> dict:
     given = {"forward": args.forward_classifier, "backward": args.backward_classifier}
     if (given["forward"] is None) != (given["backward"] is None):
         raise ValueError("pass both --forward-classifier and --backward-classifier, or neither.")
+    if args.labeller == "operator" and not args.check_successes:
+        raise ValueError("--labeller operator checks claimed successes: add --check-successes.")
     if args.check_successes and given["forward"] is None and args.resume is None:
         raise ValueError(
             "--check-successes checks what reward classifiers claim: pass --forward-classifier and "

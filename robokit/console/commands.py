@@ -121,20 +121,21 @@ class ConsoleCommands:
             raise CommandRefused(f"the learner refused it: {err}") from None
         return {"t": "said", "id": reply["id"], "actors": reply["actors"], "text": text, "actor": actor}
 
-    def acted(self, rows: list[dict]) -> None:
-        """What actors did with the commands ("corrections" / "interventions" rows from the link):
-        logged beside the commands, with the actor's episode and step (a learner handler; it never
-        raises into the learner)."""
-        for row in rows:
-            try:
-                kept = {k: row[k] for k in ACTED_FIELDS if k in row}
-                line = {"time": time.time(), "who": f"actor {row.get('actor')}", "acted_on": kept}
-                append_line_durably(self.log_path, json.dumps(line, default=str))
-            except Exception:  # a full disk must not stop the learner's handlers
-                log.warning("could not log what actor %s acted on", row.get("actor"), exc_info=True)
-
     def _log(self, who: str, command: dict | None, outcome: dict) -> None:
         fields = ("t", "text", "command", "actor", "steps")
         brief = {k: command[k] for k in fields if k in command} if command else None
-        row = {"time": time.time(), "who": who, "command": brief, **outcome}
+        row = {"time": time.time(), "who": who, **outcome, "command": brief}  # the command as sent
         append_line_durably(self.log_path, json.dumps(row, default=str))
+
+
+def log_acted(log_path: Path, rows: list[dict]) -> None:
+    """What actors did with corrections and controls ("corrections" / "interventions" rows from the
+    link), logged beside the commands with the actor's episode and step (a learner handler: it never
+    raises into the learner)."""
+    for row in rows:
+        try:
+            kept = {k: row[k] for k in ACTED_FIELDS if k in row}
+            line = {"time": time.time(), "who": f"actor {row.get('actor')}", "acted_on": kept}
+            append_line_durably(Path(log_path), json.dumps(line, default=str))
+        except Exception:  # a full disk must not stop the learner's handlers
+            log.warning("could not log what actor %s acted on", row.get("actor"), exc_info=True)

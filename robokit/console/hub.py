@@ -30,6 +30,7 @@ log = logging.getLogger("robokit.console")
 RECENT_EPISODES = 20  # the success rate shown per actor is over its last 20 episodes
 PROGRESS_POINTS = 2000  # finished episodes kept for the progress plot
 ACTIONS_SHOWN = 30  # the newest corrections / controls actors acted on
+WATCHED_WITHIN_S = 10.0  # an unwatched hub (no page for this long) keeps no frames, if told so
 
 
 @dataclass
@@ -67,17 +68,19 @@ class Frame:
 
 
 class ConsoleHub:
-    def __init__(self, counters=None, actor_of=None, statuses=None, evaluations=None):
+    def __init__(self, counters=None, actor_of=None, statuses=None, evaluations=None, frames_unwatched=True):
         """`counters()`, if given, returns the learner's {"updates", "env_steps"} for the rates;
         `actor_of(source)` the actor id of a batch's source (a spool; default: the source);
         `statuses()` {actor: what it says it is doing} (the link's actor_statuses);
-        `evaluations()` the run's evaluations ({"env_steps", "success_rate"} rows)."""
+        `evaluations()` the run's evaluations ({"env_steps", "success_rate"} rows);
+        `frames_unwatched` False: copy no frame while nobody watches (a run without --console)."""
         self.counters = counters
         self.actor_of = actor_of or (lambda source: source)
         self.statuses = statuses or dict
         self.evaluations = evaluations or list
         self.actions: deque = deque(maxlen=ACTIONS_SHOWN)
         self.quick: list[str] = []  # the run's known instructions: one-click corrections
+        self.frames_unwatched, self.watched_at = frames_unwatched, -WATCHED_WITHIN_S
         self.lock = threading.Lock()
         self.actors: dict[int, ActorStatus] = {}
         self.frames: dict[tuple[int, str], Frame] = {}
@@ -129,6 +132,8 @@ class ConsoleHub:
                 if end:
                     status.episode_return, status.episode_steps = 0.0, 0
             newest = int(batch.next_index[-1]) if len(batch) else None
+            if not self.frames_unwatched and time.monotonic() - self.watched_at > WATCHED_WITHIN_S:
+                newest = None  # nobody watches: the arm's state and frames are not copied
             state = batch.frames.get("state")
             if newest is not None and state is not None and state.ndim == 2 and state.shape[1] >= 7:
                 # every robokit arm's state starts [TCP xyz, TCP velocity xyz, gripper width]
@@ -152,6 +157,7 @@ class ConsoleHub:
     def snapshot(self) -> dict:
         """Everything the page shows but the pixels, as JSON-able values."""
         now = time.time()
+        self.watched_at = time.monotonic()
         statuses = self.statuses()
         evaluations = [
             [e["env_steps"], e["success_rate"]]
@@ -178,6 +184,17 @@ class ConsoleHub:
                 "quick": self.quick,
                 "rates": dict(self.rates),
             }
+
+    def watch(self, seen: dict[tuple[int, str], int]) -> dict:
+        """What a console in its own process is sent (robokit.link.operator): the state, and each
+        camera's newest frame unless its seq is the one `seen` names."""
+        state = self.snapshot()
+        frames = []
+        for key, seq in self.frame_seqs().items():
+            frame = self.frame(*key) if seen.get(key) != seq else None
+            if frame is not None:
+                frames.append([key[0], key[1], frame.seq, frame.received, frame.jpeg])
+        return {"state": state, "frames": frames}
 
     def frame_seqs(self) -> dict[tuple[int, str], int]:
         """{(actor, camera): the newest frame's seq}."""

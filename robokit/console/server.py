@@ -60,38 +60,54 @@ class ConsoleServer:
         self.thread.join(timeout=5.0)
 
 
-def start_console(run, options: ConsoleOptions, say=print) -> ConsoleServer:
-    """Serve the console for an OnlineRun: its learner feeds the hub, its link takes corrections;
-    interventions go to RUN/console/interventions.jsonl."""
+def watch_hub(run, frames_unwatched: bool = False):
+    """The hub a console shows for an OnlineRun, fed by its learner's handlers; a serving link
+    answers a console in its own process (`robokit console --learner`) from it. What actors acted
+    on is logged in RUN/console/interventions.jsonl. `frames_unwatched`: keep the newest frames even
+    while no page watches (the run serves its own page)."""
+    from robokit.console.commands import log_acted
+    from robokit.console.hub import ConsoleHub
+
+    learner = run.learner
+    counters = lambda: {"updates": learner.updates, "env_steps": learner.env_steps}  # noqa: E731
+    actor_of = getattr(run.link, "actor_of", lambda source: 0)  # in process: actor 0
+    evaluations = EvaluationsFile(run.log.evals_path)
+    hub = ConsoleHub(counters, actor_of, run.link.actor_statuses, evaluations.rows, frames_unwatched)
+    learner.on("transitions", hub.take_transitions)
+    learner.on("metrics", hub.take_metrics)
+    log_path = Path(run.run_dir) / "console" / "interventions.jsonl"
+    for stream in ("corrections", "interventions"):
+        learner.on(stream, hub.take_actions)
+        learner.on(stream, lambda rows: log_acted(log_path, rows))
+    hub.quick = list(_instruction_table(run).texts)[:12]
+    if run.remote:
+        run.link.watch_source = hub.watch
+    return hub
+
+
+def start_console(run, hub, options: ConsoleOptions, say=print) -> ConsoleServer:
+    """Serve the console for an OnlineRun from its `hub` (watch_hub); corrections and controls go
+    through the run's link; the page's commands are logged in RUN/console/interventions.jsonl."""
     from robokit.console import require_console
 
     require_console()
     from robokit.console.app import make_app
     from robokit.console.commands import ConsoleCommands
-    from robokit.console.hub import ConsoleHub
     from robokit.console.security import ListenPolicy
 
     policy = ListenPolicy.check(options.host, options.token, options.cert, options.key, options.insecure)
-    learner = run.learner
-    counters = lambda: {"updates": learner.updates, "env_steps": learner.env_steps}  # noqa: E731
-    actor_of = getattr(run.link, "actor_of", lambda source: 0)  # in process: actor 0
-    evaluations = EvaluationsFile(run.log.evals_path)
-    hub = ConsoleHub(counters, actor_of, run.link.actor_statuses, evaluations.rows)
-    learner.on("transitions", hub.take_transitions)
-    learner.on("metrics", hub.take_metrics)
-    learner.on("corrections", hub.take_actions)
-    learner.on("interventions", hub.take_actions)
-    table = _instruction_table(run)
-    hub.quick = list(table.texts)[:12]
     send = (
         (lambda m: run.link.say(m, who="console")) if run.remote else (lambda m: _say_in_process(run.link, m))
     )
     known = lambda: set(hub.actors)  # noqa: E731
     log_path = Path(run.run_dir) / "console" / "interventions.jsonl"
-    commands = ConsoleCommands(send, table, log_path, known, run.link.control)
-    learner.on("corrections", commands.acted)
-    learner.on("interventions", commands.acted)
-    server = ConsoleServer(make_app(hub, commands, policy), options)
+    commands = ConsoleCommands(send, _instruction_table(run), log_path, known, run.link.control)
+    return serve(make_app(hub, commands, policy), options, policy, say)
+
+
+def serve(app, options: ConsoleOptions, policy, say=print) -> ConsoleServer:
+    """Serve `app`, saying where (and any warning of the listen policy)."""
+    server = ConsoleServer(app, options)
     if policy.warning:
         say(f"warning: {policy.warning}")
     token = "?token=<the token in " + str(options.token) + ">" if policy.token else ""

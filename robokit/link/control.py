@@ -35,6 +35,7 @@ STATUS_FIELDS = {
     "step": "count",
     "instruction": "text",
     "label": "text",
+    "waiting": "bool",  # a claimed success waits for the operator's verdict
     "control": "count",
 }
 MAX_STATUS_TEXT = 200

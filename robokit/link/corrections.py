@@ -148,30 +148,10 @@ class SaidLog:
 def send_correction(address: str, keys: Path | None, message: dict, timeout_s: float = 5.0) -> dict:
     """Say one correction (a say_message) to the learner at HOST:PORT, with an actor keys folder
     when the learner uses keys; its "said" reply. One sentence when it is refused or not answered."""
-    import zmq
-
     from robokit.link import wire
-    from robokit.link.keys import actor_keys, secure_actor, split_address
+    from robokit.link.operator import request
 
-    host, port = split_address(address)
-    curve = actor_keys(keys) if keys is not None else None
-    context = zmq.Context()
-    sock = context.socket(zmq.DEALER)
-    sock.linger = 0
-    try:
-        if curve is not None:
-            secure_actor(sock, curve)
-        sock.connect(f"tcp://{host}:{port}")
-        sock.send(wire.pack(message))
-        if not sock.poll(int(timeout_s * 1000)):
-            raise OSError(
-                f"the learner at {address} did not answer within {timeout_s:g} s: check that it runs there "
-                "and, if it uses keys, pass --keys with an authorized actor's keys folder"
-            )
-        reply = wire.unpack(sock.recv())
-    finally:
-        sock.close(linger=0)
-        context.term()
+    reply = request(address, keys, message, timeout_s)
     if reply.get("t") == "said" and _is_int(reply.get("id")):
         return reply
     raise ValueError(f"the learner refused the correction: {wire.short(reply.get('reason'), 200)}")

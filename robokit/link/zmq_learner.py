@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zmq
 
+from robokit.data.durable import append_line_durably
 from robokit.link import wire
 from robokit.link.base import STREAMS, LinkFailed
 from robokit.link.control import Controls, read_status
@@ -39,6 +42,7 @@ from robokit.link.corrections import (
 from robokit.link.durable_log import DurableLog, LogBroken
 from robokit.link.events import EventLog
 from robokit.link.keys import check_listen_address, secure_learner
+from robokit.link.operator import read_seen
 from robokit.types import EnvSpec
 
 log = logging.getLogger("robokit.link")
@@ -116,9 +120,13 @@ class ZmqLearnerLink:
         self._events = EventLog()
         self.log = DurableLog(log_dir)
         self.said = SaidLog(said_log or Path(log_dir) / "said.jsonl")
+        self.controls_log = Path(log_dir) / "controls.jsonl"  # every control accepted, who and when
         self._corrections: list[tuple[Correction, float]] = []  # recent ones, with their arrival
         self._say_rate = RateLimit()
         self.controls = Controls()
+        #: what a console in its own process is shown: watch({(actor, camera): seq seen}) -> {"state",
+        #: "frames"} (robokit.console.hub.ConsoleHub.watch); None: this learner shows no console
+        self.watch_source: Callable[[dict], dict] | None = None
         self._local_calls: queue.SimpleQueue = queue.SimpleQueue()  # (call, reply queue): console
         self._replay()
         self.context = zmq.Context()
@@ -319,8 +327,8 @@ class ZmqLearnerLink:
         if kind == "hello":
             self._hello(identity, address, message)
             return False
-        if kind == "say":  # an operator: no handshake, only its keys (checked by the transport)
-            self._say(identity, address, message)
+        if kind in ("say", "control", "watch"):  # an operator: no handshake, only its keys
+            self._operator(identity, address, message)
             return False
         session = self.sessions.get(identity)
         if session is None:  # e.g. this learner restarted under a connected actor: ask for a hello
@@ -501,10 +509,26 @@ class ZmqLearnerLink:
                 self._reject(None, who, str(err))
                 reply.put(err)
 
+    def _operator(self, identity: bytes, address: str, message: dict) -> None:
+        """A say, control or watch from an operator (`robokit say`, `robokit console`), answered."""
+        kind = message["t"]
+        if kind == "say":
+            self._say(identity, address, message)
+        elif kind == "control":
+            actor, command = wire.identifier(message, "actor"), message.get("command")
+            self._send(identity, self._control(actor, command, address))
+        else:
+            if self.watch_source is None:
+                raise wire.MessageError("this learner shows no console (it is not a training run's)")
+            shown = self.watch_source(read_seen(message.get("seen")))
+            self._send(identity, {"t": "watched", **shown})
+
     def _control(self, actor: int, command: str, who: str) -> dict:
         if not any(s.actor == actor for s in self.sessions.values()):
             raise wire.MessageError(f"actor {actor} is not connected")
         control_id = self.controls.add(actor, command)
+        record = {"id": control_id, "actor": actor, "command": command, "who": who, "time": time.time()}
+        append_line_durably(self.controls_log, json.dumps(record))  # on disk before it is sent
         self._event("control", f"{command} for actor {actor} from {who} (control {control_id})")
         return {"t": "controlled", "id": control_id, "actor": actor, "command": command}
 

@@ -303,15 +303,16 @@ def train(
     actor processes; `start_actors(address, config)` starts them for the run's config (its --init
     filled in on resume); None: they are started elsewhere, e.g. `robokit actor` on other machines."""
     loop = LoopState(progress=progress or (lambda row: None), say=say)
-    console_options = _console_options(config)  # a missing extra or token: one sentence, before any work
+    console_options = config.console_options()  # a missing extra or token: one sentence, before any work
     run = open_run(config, make_env, record_demos, serve, spec, loop, reward)
     console = None
     previous_handler = signal.signal(signal.SIGINT, lambda *_: setattr(loop, "stop_requested", True))
     try:
-        if console_options is not None:  # a port in use: one sentence, and the run is closed
-            from robokit.console.server import start_console
+        from robokit.console.server import start_console, watch_hub
 
-            console = start_console(run, console_options, say)
+        hub = watch_hub(run, frames_unwatched=console_options is not None)  # also for `robokit console`
+        if console_options is not None:  # a port in use: one sentence, and the run is closed
+            console = start_console(run, hub, console_options, say)
         if run.remote:
             if not config.resume:
                 run.save()  # so that a learner killed before its first checkpoint can be resumed
@@ -335,23 +336,3 @@ def train(
         run.stop_actors()
         if run.remote:
             run.link.close()
-
-
-def _console_options(config: TrainConfig):
-    """The operator console's options (--console PORT), checked, or None."""
-    if config.console is None:
-        return None
-    from robokit.console import require_console
-    from robokit.console.security import ListenPolicy
-
-    require_console()
-    ListenPolicy.check(
-        config.console_host, config.console_token, config.console_cert, config.console_key,
-        config.console_insecure,
-    )  # fmt: skip
-    from robokit.console.server import ConsoleOptions
-
-    return ConsoleOptions(
-        config.console, config.console_host, config.console_token, config.console_cert,
-        config.console_key, config.console_insecure,
-    )  # fmt: skip

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robokit.agents.base import AgentChoice
+from robokit.console.flags import ConsoleFlags
 
 BUDGET_FIELDS = (
     "max_env_steps",
@@ -26,7 +27,7 @@ BUDGET_FIELDS = (
 
 
 @dataclass(frozen=True)
-class TrainConfig(AgentChoice):
+class TrainConfig(AgentChoice, ConsoleFlags):
     env: str = "PickCube-v0"
     """Task id (state or Vision variant)."""
     demos: Path | None = None
@@ -62,19 +63,6 @@ class TrainConfig(AgentChoice):
     """Address the learner listens on for actors (port 0: any free port)."""
     keys: Path | None = None
     """CURVE keys folder (`robokit keys`); required to listen on anything but loopback."""
-    console: int | None = None
-    """Serve the operator console (a web page: cameras, progress, corrections) on this port, on
-    --console-host; needs `pip install 'robokit[console]'`."""
-    console_host: str = "127.0.0.1"
-    """Address the console listens on; anything but loopback needs --console-token and TLS."""
-    console_token: Path | None = None
-    """A file with the console's secret token (`robokit keys --out KEYS` writes KEYS/console.token)."""
-    console_cert: Path | None = None
-    """TLS certificate (PEM) for the console."""
-    console_key: Path | None = None
-    """TLS private key (PEM) for the console."""
-    console_insecure: bool = False
-    """Serve the console off loopback without TLS (its token then travels in clear)."""
     robot_config: Path | None = None
     """Train for the real robot this YAML file describes: actors run `robokit actor --config` with
     it; the learner only reads its observation sizes, records no demos and runs no evaluations."""

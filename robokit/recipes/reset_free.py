@@ -32,7 +32,7 @@ from robokit.recipes.turns import (
     train_episode,
     use_direction,
 )
-from robokit.rewards.success_checks import SuccessChecks
+from robokit.rewards.success_checks import Labeller, SuccessChecks, simulator_labeller
 from robokit.runs import checkpoint
 from robokit.runs.folder import write_config
 from robokit.runs.log import RunLog
@@ -252,12 +252,18 @@ def open_reset_free_run(
     say: Callable[[str], None] = print,
     resume: bool = False,
     classifier_paths: dict | None = None,
+    labeller: Labeller | None = None,
+    watch: Callable[[object], object] | None = None,
 ) -> ResetFreeRun:
     """A new reset-free run, or the one in `run_dir` (resume) where it stopped: its agents, buffers,
-    counters, the alternation, the fallback's count, the checks and the objects where they were."""
+    counters, the alternation, the fallback's count, the checks and the objects where they were.
+    `labeller` checks claimed successes (default: the simulator's flag); `watch(env)` wraps the
+    training env (robokit.console.local.Watched: the operator console shows it)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     env, eval_env = make_env(), make_env()
+    if watch is not None:
+        env = watch(env)
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     turns = _turns(config, spec, run_dir, demos, resume)
     if not resume:
@@ -274,7 +280,7 @@ def open_reset_free_run(
                 "the checks."
             )
         replay = {d: classifier.training_frames() for d, classifier in classifiers.items()}
-        checks = SuccessChecks(classifiers, replay=replay)
+        checks = SuccessChecks(classifiers, labeller=labeller or simulator_labeller, replay=replay)
     saved = turns["forward"].loop
     progress = Progress(**saved) if saved else Progress(next_eval=config.eval_every)
     run = ResetFreeRun(
@@ -296,7 +302,7 @@ def train_reset_free(
     """Alternate forward and backward episodes until the budget or two evaluations in a row at
     `stop_at_success` in both directions; then evaluate on `final_eval_episodes` fresh alternating
     episodes (the evaluation env's objects are placed once, at its first reset). `options` are
-    open_reset_free_run's: classifiers, say, resume, classifier_paths.
+    open_reset_free_run's: classifiers, say, resume, classifier_paths, labeller, watch.
 
     Ctrl-C (SIGINT) ends the episode under way, checkpoints and returns without the final
     evaluation; `resume=True` goes on from the run's latest checkpoints."""

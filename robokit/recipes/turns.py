@@ -106,8 +106,8 @@ class Turn:
 
 def use_direction(env, direction: str, classifiers: dict | None) -> None:
     """Reward the next episode by this direction's classifier (when rewards come from classifiers)."""
-    if classifiers:
-        env.classifier = classifiers[direction]
+    if classifiers:  # the reward wrapper's, under any wrapper around it (the console's Watched)
+        env.set_wrapper_attr("classifier", classifiers[direction])
 
 
 def evaluate_alternating(env, turns: dict[str, Turn], episodes: int, seed: int, classifiers=None) -> dict:
@@ -155,7 +155,11 @@ def train_episode(
         action = turn.act(obs)
         next_obs, reward, terminated, truncated, info = env.step(action)
         claimed = terminated and info.get("classifier_success", False)
-        if checks is not None and claimed and not checks.check(direction, env.frames, info):
+        if (
+            checks is not None
+            and claimed
+            and not checks.check(direction, env.get_wrapper_attr("frames"), info)
+        ):
             reward, terminated, truncated = 0.0, False, True
         turn.learn(Transition(obs, action, float(reward), bool(terminated), bool(truncated), next_obs))
         steps[direction] += 1

@@ -72,6 +72,8 @@ function onFrame(buffer) {
 }
 
 function showState(state) {
+  if (state.learner) setLink(`learner: ${state.learner}`, "bad");  // a console in its own process
+  else if (socket && socket.readyState === WebSocket.OPEN) setLink("connected", "ok");
   const rates = state.rates;
   document.getElementById("rates").textContent =
     `${state.env_steps} env steps · ${rates.env_steps_per_s} env steps/s · ${rates.updates_per_s} updates/s`;
@@ -93,6 +95,7 @@ function showState(state) {
     badge.className = `mode pill ${mode}`;
     row.querySelector(".instruction").textContent =
       `instruction: ${link.instruction || "–"} · this episode labelled: ${link.label || "–"}`;
+    row.querySelector(".verdict").hidden = !link.waiting;
     row.classList.toggle("stale", stale);
   }
   for (const [actor, camera] of state.cameras) ensureImage(actor, camera);
@@ -148,6 +151,8 @@ function buildActors(state) {
     row.id = `actor-${a.actor}`;
     row.innerHTML = `<h3>actor ${a.actor} <span class="mode pill">–</span></h3>` +
       `<p class="stats"></p><p class="arm stats"></p><p class="instruction stats"></p>` +
+      `<p class="verdict" hidden>The reward classifier claims a success: Success confirms it, ` +
+      `Failure rejects it.</p>` +
       `<div class="controls"></div><div class="cameras"></div>`;
     for (const [command, label] of CONTROLS) {
       const button = document.createElement("button");
