@@ -55,7 +55,11 @@ class KeyLabels:
             elif key == "n":
                 self.next_episode = True
             elif key == "q":
-                self.next_episode = self.quit = True
+                self.stop()
+
+    def stop(self) -> None:
+        """End this episode and the recording (what q does; the console's Stop)."""
+        self.next_episode = self.quit = True
 
     def start_episode(self) -> None:
         self.success, self.next_episode = False, False

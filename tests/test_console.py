@@ -418,6 +418,7 @@ def test_the_page_pauses_resumes_labels_and_stops_the_actor(console_run, tmp_pat
         page.click("#actor-0 button.success")
         labelled = "document.querySelector('#actor-0 .instruction').innerText.endsWith('success')"
         page.wait_for_function(labelled)
+        time.sleep(1.5)  # the rates' window (1 s) past the pause
         page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
         deadline = time.time() + 120
         while not set(folder.glob("episode_*")) - before and time.time() < deadline:

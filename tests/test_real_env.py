@@ -161,6 +161,61 @@ def test_an_operator_labels_real_frames_with_key_presses(real_config, tmp_path):
     assert result.returncode == 2 and "add --frames" in result.stderr
 
 
+def test_an_operator_labels_real_frames_from_the_console_page(real_config, tmp_path):
+    """`robokit record --config ... --frames --console 0`: the page shows the arm's camera and
+    TCP; its Success button labels the frames from then on (as s does), its Stop ends the
+    recording and keeps what was recorded (as q does)."""
+    import json
+    import os
+    import re
+    import time
+
+    pytest.importorskip("uvicorn", reason="pip install 'robokit[console]'")
+    from websockets.sync.client import connect
+
+    from robokit.data.datasets import read_episodes
+
+    out = tmp_path / "frames"
+    args = ["record", "--config", str(real_config), "--frames", "--episodes", "50", "--console", "0"]
+    printed = open(tmp_path / "record.txt", "w")  # noqa: SIM115
+    recording = subprocess.Popen(
+        [sys.executable, "-m", "robokit.cli", *args, "--out", str(out)], stdin=subprocess.PIPE,
+        stdout=printed, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "300"},
+    )  # fmt: skip
+    try:
+        url, deadline = None, time.time() + 120
+        while url is None and time.time() < deadline and recording.poll() is None:
+            found = re.search(r"operator console: (http://\S+/)", (tmp_path / "record.txt").read_text())
+            url = found.group(1) if found else time.sleep(0.2)
+        assert url, (tmp_path / "record.txt").read_text()
+        with connect(url.replace("http://", "ws://") + "ws", origin=url.rstrip("/")) as ws:
+            state = {}
+            while not (state.get("actors") and state["actors"][0]["tcp"] and state.get("cameras")):
+                message = ws.recv(timeout=30)
+                state = json.loads(message) if isinstance(message, str) else state
+            assert state["cameras"][0][:2] == [0, "front"]
+            ws.send(json.dumps({"t": "control", "command": "success", "actor": 0}))
+            time.sleep(1.0)  # frames go on being recorded, labelled success
+            ws.send(json.dumps({"t": "control", "command": "stop", "actor": 0}))
+            time.sleep(0.5)
+        recording.wait(timeout=60)
+    finally:
+        if recording.poll() is None:
+            recording.kill()
+        printed.close()
+    assert recording.returncode == 0, (tmp_path / "record.txt").read_text()[-2000:]
+    episodes = read_episodes(out)
+    assert 1 <= len(episodes) < 50  # stop ended the recording early, and what was recorded is kept
+    labelled = [i for i, e in enumerate(episodes) if e.infos["success"].any()]
+    assert labelled, "no frame was labelled success"
+    labels = episodes[labelled[0]].infos["success"]
+    first = int(np.argmax(labels))
+    assert first > 0 and labels[first:].all(), labels  # from the click on, to the episode's end
+    assert not any(e.infos["success"][0] for e in episodes)  # every episode starts labelled failure
+    logged = (tmp_path / "console" / "interventions.jsonl").read_text()
+    assert '"success"' in logged and '"stop"' in logged
+
+
 def test_a_classifier_task_on_the_real_arm_is_rewarded_by_its_classifier(real_config, tmp_path):
     from robokit.rewards.classifier import ClassifierConfig, LabelledFrames, train_classifier
     from robokit.rewards.wrapper import ClassifierReward

@@ -118,5 +118,5 @@ def test_one_kind_of_verdict_is_not_fine_tuned_on_and_no_success_info_is_one_sen
     assert checks.refresh() == [] and classifier.params is params  # only rejections: nothing to balance
     with pytest.raises(ValueError, match="names no training data, which fine-tuning replays: retrain it"):
         classifier.training_frames()
-    with pytest.raises(ValueError, match=r"in simulation \(an operator's labeller is not wired"):
+    with pytest.raises(ValueError, match=r"in simulation, or with --labeller operator"):
         simulator_labeller({"classifier_success": True})

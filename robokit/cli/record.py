@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Literal
 
 from robokit.cli.common import new_folder
+from robokit.console.flags import ConsoleFlags
 
 
 @dataclass(frozen=True)
-class Record:
+class Record(ConsoleFlags):
     """Record scripted-expert episodes of a simulated task as a Minari dataset, and print the success rate."""
 
     env: str = "PickCube-v0"
@@ -183,14 +184,23 @@ def _record_real(args: Record, console) -> None:
             "--policy RUN --direction forward|backward."
         )
     out = args.out or new_folder(Path("data") / f"real-frames-{time.strftime('%Y%m%d-%H%M%S')}")
+    page = args.console_options()  # a missing extra or token: one sentence, before the arm moves
     policy, _ = _policy_driver(args)
     env = make_real_env(args.config, terminate_on_success=False)
-    labels = KeyLabels()
+    labels, server = KeyLabels(), None
     try:
+        if page is not None:  # the page's Success / Failure label the frames as s / f do; Stop is q
+            from robokit.console.local import serve_local
+
+            # the page's commands are logged in console/interventions.jsonl beside the dataset
+            server, watch = serve_local(page, out.parent, None, console.print, labels, labels.stop)
+            env = watch(env)
         path = record_labelled_real_frames(env, args.episodes, out, labels, policy, say=console.print)
     finally:
         labels.close()
         env.close()
+        if server is not None:
+            server.close()
     console.print(f"dataset: {path}" if path else "nothing was recorded, so no dataset was written")
 
 
@@ -203,6 +213,11 @@ def run(args: Record) -> None:
     console = Console()
     if args.config is not None:
         return _record_real(args, console)
+    if args.console is not None:
+        raise ValueError(
+            "--console labels frames on the real arm (with --config); in simulation the simulator "
+            "labels them: drop --console."
+        )
     env_id = check_env_id(args.env)
     if args.alternate:
         return _record_alternating(args, env_id, console)

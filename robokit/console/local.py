@@ -1,7 +1,9 @@
-"""The console for a loop that runs its env in this process (train-reset-free): the env is Watched,
-so each step's frames and arm state reach a ConsoleHub, and the page's controls act here: pause
-holds the env still before its next step, stop asks the loop to end (as Ctrl-C does), and the
-Success / Failure buttons answer the operator's verdicts (robokit.rewards.operator_verdicts).
+"""The console for a loop that runs its env in this process (train-reset-free, record --frames on a
+real arm): the env is Watched, so each step's frames and arm state reach a ConsoleHub, and the page's
+controls act here: pause holds the env still before its next step, stop asks the loop to end, and
+the Success / Failure buttons answer the operator's verdicts on a claimed success
+(robokit.rewards.operator_verdicts) or, while none is claimed, set the label of the frames being
+recorded (as the s / f keys do: robokit.envs.labelling.KeyLabels).
 
     hub = ConsoleHub(statuses=...)
     env = Watched(make_env(), hub)
@@ -55,8 +57,9 @@ class LocalControls:
     """The console's controls for the envs of this process: call(actor, command, who) as a link's
     control would be, acting at once."""
 
-    def __init__(self, watched: list[Watched], verdicts=None, stop: Callable[[], None] | None = None):
-        self.watched, self.verdicts, self.stop = watched, verdicts, stop
+    def __init__(self, watched: list[Watched], verdicts=None, stop: Callable[[], None] | None = None,
+                 labels=None):  # fmt: skip
+        self.watched, self.verdicts, self.stop, self.labels = watched, verdicts, stop, labels
         self.paused = self.stopping = False
 
     def __call__(self, actor: int, command: str, who: str) -> dict:
@@ -70,19 +73,27 @@ class LocalControls:
                 env.resumed.set()  # a paused loop must reach its end
             if self.stop is not None:
                 self.stop()
-        elif self.verdicts is None or not self.verdicts.give(command == "success"):
+        elif self.verdicts is not None and self.verdicts.give(command == "success"):
+            pass  # the answer to a claimed success
+        elif self.labels is not None:
+            self.labels.success = command == "success"  # the frames from now on
+        else:
             raise MessageError("no claimed success is waiting for a verdict now")
         return {"t": "controlled", "id": int(time.time() * 1000), "actor": actor, "command": command}
 
     def status(self) -> dict[int, dict]:
         waiting = self.verdicts is not None and self.verdicts.asking
-        return {0: {"paused": self.paused, "stopping": self.stopping, "waiting": waiting, "seen_s_ago": 0.0}}
+        status = {"paused": self.paused, "stopping": self.stopping, "waiting": waiting, "seen_s_ago": 0.0}
+        if self.labels is not None:
+            status["label"] = "success" if self.labels.success else "failure"
+        return {0: status}
 
 
-def serve_local(options, run_dir, verdicts=None, say=print):
+def serve_local(options, run_dir, verdicts=None, say=print, labels=None, stop=None):
     """Serve the console for a loop in this process: (the server, watch(env) -> Watched env). The
-    page's stop ends the loop as Ctrl-C does (SIGINT to this process); its commands are logged in
-    RUN/console/interventions.jsonl."""
+    page's stop calls `stop()`, by default ending the loop as Ctrl-C does (SIGINT to this process);
+    `labels` (a KeyLabels) takes the Success / Failure buttons no claim waits for. The page's
+    commands are logged in RUN_DIR/console/interventions.jsonl."""
     import os
     import signal
     from pathlib import Path
@@ -96,7 +107,8 @@ def serve_local(options, run_dir, verdicts=None, say=print):
 
     policy = ListenPolicy.check(options.host, options.token, options.cert, options.key, options.insecure)
     watched: list[Watched] = []
-    controls = LocalControls(watched, verdicts, stop=lambda: os.kill(os.getpid(), signal.SIGINT))
+    stop = stop or (lambda: os.kill(os.getpid(), signal.SIGINT))
+    controls = LocalControls(watched, verdicts, stop, labels)
     evaluations = EvaluationsFile(Path(run_dir) / "evals.jsonl")
     hub = ConsoleHub(statuses=controls.status, evaluations=evaluations.rows)
 

@@ -4,8 +4,8 @@ training, and the classifier learns from the verdicts.
 A policy trained on a classifier's reward finds the frames where the classifier is wrong (a gripper
 posed where the cube should be, the cube half-way) and earns its reward there; frames of expert
 episodes never showed those. With checks, each episode the classifier ends as a success is shown to
-a labeller: in simulation the simulator's own success flag; on a real arm it would be the operator,
-one key press per claimed episode (any `Labeller` callable; robokit has only the simulator's yet).
+a labeller: in simulation the simulator's own success flag, or a person (any `Labeller` callable;
+robokit.rewards.operator_verdicts waits for the operator's console button or key press).
 A confirmed claim stands. A rejected one earns no reward and ends the episode as a time-out would
 (not terminal, so its value is still bootstrapped), and its frame becomes a hard negative.
 `refresh` fine-tunes each classifier on its labelled frames, half of each batch replayed from the
@@ -30,7 +30,7 @@ def simulator_labeller(info: dict) -> bool:
     if "success" not in info:
         raise ValueError(
             "checking claimed successes needs a labeller, and this env reports no `success` info to "
-            "stand in for one: check successes in simulation (an operator's labeller is not wired yet)."
+            "stand in for one: check successes in simulation, or with --labeller operator."
         )
     return bool(info["success"])
 
