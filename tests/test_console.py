@@ -181,16 +181,28 @@ def test_off_loopback_the_console_needs_a_token_and_tls_or_an_explicit_insecure(
     assert allowed_origin("http://h:8080", "h:8080") and not allowed_origin("http://x:8080", "h:8080")
 
 
+def printed(path, pattern: str, process=None, timeout_s: float = 120.0) -> str | None:
+    """The first group of `pattern` once a process prints it to the file `path` (None: it did not
+    within the timeout, or the process ended)."""
+    import time
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and (process is None or process.poll() is None):
+        found = re.search(pattern, path.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.3)
+    return None
+
+
 @pytest.fixture(scope="module")
 def console_run(tmp_path_factory):
     """A real run (PickCubeVision-v0, one actor process over zmq) serving the console on a free
     port: (the console's http URL, the run folder); SIGINT (Ctrl-C) ends it after the tests."""
     import os
-    import re
     import signal
     import subprocess
     import sys
-    import time
 
     folder = tmp_path_factory.mktemp("console")
     run = folder / "run"
@@ -213,12 +225,7 @@ def console_run(tmp_path_factory):
         [sys.executable, "-m", "robokit.cli", "train", *args], stdout=out, stderr=err, env=env
     )
     try:
-        url, deadline = None, time.time() + 300
-        while url is None and time.time() < deadline and proc.poll() is None:
-            found = re.search(
-                r"operator console: (http://127\.0\.0\.1:\d+/)", (folder / "stdout.txt").read_text()
-            )
-            url = found.group(1) if found else time.sleep(0.5)
+        url = printed(folder / "stdout.txt", r"operator console: (http://127\.0\.0\.1:\d+/)", proc, 300)
         assert url is not None, (folder / "stderr.txt").read_text()[-2000:]
         yield url, run
     finally:
@@ -333,10 +340,7 @@ def test_robokit_console_in_its_own_process_shows_the_learner_and_controls_its_a
     from websockets.sync.client import connect
 
     _, run = console_run
-    learner, deadline = None, time.time() + 60
-    while learner is None and time.time() < deadline:  # printed after the console's address
-        found = re.search(r"learner listening on (\S+)", (run.parent / "stdout.txt").read_text())
-        learner = found.group(1) if found else time.sleep(0.2)
+    learner = printed(run.parent / "stdout.txt", r"learner listening on (\S+)")  # after the console's
     out = open(tmp_path / "console.txt", "w")  # noqa: SIM115
     log = tmp_path / "interventions.jsonl"
     command = ["console", "--learner", learner, "--port", "0", "--log", str(log)]
@@ -344,13 +348,9 @@ def test_robokit_console_in_its_own_process_shows_the_learner_and_controls_its_a
         [sys.executable, "-m", "robokit.cli", *command], stdout=out, stderr=subprocess.STDOUT
     )
     try:
-        page, deadline = None, time.time() + 120
-        while page is None and time.time() < deadline and console.poll() is None:
-            found = re.search(
-                r"operator console: (http://127\.0\.0\.1:\d+/)", (tmp_path / "console.txt").read_text()
-            )
-            page = found.group(1) if found else time.sleep(0.3)
+        page = printed(tmp_path / "console.txt", r"operator console: (http://127\.0\.0\.1:\d+/)", console)
         assert page is not None, (tmp_path / "console.txt").read_text()
+        deadline = time.time() + 120
         seqs, steps = set(), set()
         with connect(page.replace("http://", "ws://") + "ws", origin=page.rstrip("/")) as ws:
             while (len(seqs) < 2 or len(steps) < 2) and time.time() < deadline:

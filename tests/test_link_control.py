@@ -67,7 +67,7 @@ def test_an_actor_status_is_checked_field_by_field():
         {"paused": 1},
         {"episode": -1},
         {"instruction": "x" * 201},
-        dict.fromkeys("abcdefghijklmnop"),
+        {f"field_{i}": 1 for i in range(40)},
     ]:
         with pytest.raises(wire.MessageError):
             read_status(bad)
