@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from robokit.types import Device, Frame, StaleFrameError
+from robokit.vision.image import ImageSpec, crop, to_policy_image
 
 
 class CameraError(RuntimeError):
@@ -79,18 +80,6 @@ def list_cameras() -> list[dict[str, str]]:
     return found
 
 
-def process(rgb: np.ndarray, crop, size: int | None) -> np.ndarray:
-    """Crop, then resize to size x size (bilinear; the policy sees what training saw)."""
-    if crop is not None:
-        x0, y0, x1, y1 = crop
-        rgb = rgb[y0:y1, x0:x1]
-    if size is None or rgb.shape[:2] == (size, size):
-        return np.ascontiguousarray(rgb)
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
-
-
 class RealSenseCamera(Device):
     def __init__(self, config: RealSenseConfig, on_frame: Callable[[Frame], None] | None = None):
         self.config, self.name, self.on_frame = config, config.name, on_frame
@@ -131,6 +120,13 @@ class RealSenseCamera(Device):
             ) from None
         if c.playback is not None:
             profile.get_device().as_playback().set_real_time(c.real_time)
+        self._orders = {rs.format.rgb8: "rgb", rs.format.bgr8: "bgr"}
+        color = profile.get_stream(rs.stream.color).as_video_stream_profile()
+        try:
+            self._spec(color.format()).check(color.width(), color.height(), f"camera {c.name}")
+        except ValueError:
+            self._pipeline.stop()
+            raise
         self._align = rs.align(rs.stream.color) if c.depth else None
         self._depth_scale = 0.001
         for sensor in profile.get_device().query_sensors():
@@ -153,6 +149,16 @@ class RealSenseCamera(Device):
             )
         return frame
 
+    def _spec(self, stream_format) -> ImageSpec:
+        """The shared image pipeline's spec for this camera's colour stream (robokit.vision.image)."""
+        order = self._orders.get(stream_format)
+        if order is None:
+            raise CameraError(
+                f"camera {self.config.name} streams colour as {stream_format}: record or stream rgb8 "
+                "or bgr8 colour."
+            )
+        return ImageSpec(self.config.size, self.config.crop, order)
+
     def close(self) -> None:
         if self._running:
             self._running = False
@@ -170,14 +176,16 @@ class RealSenseCamera(Device):
                 continue
             if self._align is not None:
                 frames = self._align.process(frames)
-            rgb = np.asanyarray(frames.get_color_frame().get_data())
+            color = frames.get_color_frame()
             depth = None
             if self._align is not None and frames.get_depth_frame():
                 raw = (
                     np.asanyarray(frames.get_depth_frame().get_data()).astype(np.float32) * self._depth_scale
                 )
-                depth = process(raw, c.crop, None)
-            frame = Frame(rgb=process(rgb, c.crop, c.size), depth=depth, stamp=time.monotonic())
+                depth = np.ascontiguousarray(crop(raw, c.crop))
+            spec = self._spec(color.get_profile().format())
+            rgb = to_policy_image(np.asanyarray(color.get_data()), spec)
+            frame = Frame(rgb=rgb, depth=depth, stamp=time.monotonic())
             with self._lock:
                 self._latest = frame
                 self.frames += 1

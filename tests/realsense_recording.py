@@ -15,8 +15,11 @@ def recorded_frames(n: int) -> list[np.ndarray]:
     return [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def record(path, frames: list[np.ndarray], serial: str = "000111", pace_s: float = 0.005) -> None:
-    """Write `frames` as a colour stream of a software device to a recording."""
+def record(
+    path, frames: list[np.ndarray], serial: str = "000111", pace_s: float = 0.005, bgr: bool = False
+) -> None:
+    """Write `frames` (RGB) as a colour stream of a software device to a recording, as rgb8 or, with
+    `bgr`, as bgr8 (the bytes in blue-green-red order, as OpenCV-minded recorders write them)."""
     device = rs.software_device()
     device.register_info(rs.camera_info.serial_number, serial)
     device.register_info(rs.camera_info.name, "robokit test camera")
@@ -26,14 +29,16 @@ def record(path, frames: list[np.ndarray], serial: str = "000111", pace_s: float
     intrinsics.ppx, intrinsics.ppy, intrinsics.model = W / 2, H / 2, rs.distortion.none
     stream = rs.video_stream()
     stream.type, stream.index, stream.uid, stream.fps, stream.bpp = rs.stream.color, 0, 0, 30, 3
-    stream.width, stream.height, stream.fmt, stream.intrinsics = W, H, rs.format.rgb8, intrinsics
+    fmt = rs.format.bgr8 if bgr else rs.format.rgb8
+    stream.width, stream.height, stream.fmt, stream.intrinsics = W, H, fmt, intrinsics
     profile = sensor.add_video_stream(stream)
     recorder = rs.recorder(str(path), device)
     sensor.open(profile)
     sensor.start(lambda frame: None)
     for i, image in enumerate(frames):
         frame = rs.software_video_frame()
-        frame.pixels, frame.bpp, frame.stride = image.tobytes(), 3, W * 3
+        pixels = image[..., ::-1] if bgr else image
+        frame.pixels, frame.bpp, frame.stride = np.ascontiguousarray(pixels).tobytes(), 3, W * 3
         frame.timestamp, frame.domain, frame.frame_number = (
             i * 1000 / 30,
             rs.timestamp_domain.hardware_clock,

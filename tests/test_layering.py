@@ -1,7 +1,8 @@
 """The import rules of robokit's layout, read from the source (so that they stay true):
 
-- drivers import from robokit only robokit.types and robokit.control;
-- envs import no training loop: from robokit core only types, control, data, rewards, the
+- drivers import from robokit only robokit.types, robokit.control and robokit.vision (the image
+  pipeline every camera shares), which imports no other part of robokit;
+- envs import no training loop: from robokit core only types, control, vision, data, rewards, the
   reset-free alternation and the language encoder and instructed env;
 - robokit's core imports neither robokit.envs nor robokit.drivers outside robokit/cli/;
 - no module imports, at import time, a module that imports it back (no cycle).
@@ -19,6 +20,7 @@ ROOTS = {"robokit": REPO / "robokit", "robokit.envs": REPO / "envs", "robokit.dr
 ENVS_MAY_USE = (
     "robokit.types",
     "robokit.control",
+    "robokit.vision",
     "robokit.data",
     "robokit.rewards",
     "robokit.recipes.alternation",
@@ -62,8 +64,16 @@ ALL = modules()
 @pytest.mark.parametrize("name", sorted(n for n in ALL if under(n, "robokit.drivers")))
 def test_drivers_use_only_types_and_control(name):
     bad = {
-        m for m in imports(ALL[name]) if not under(m, "robokit.drivers", "robokit.types", "robokit.control")
+        m
+        for m in imports(ALL[name])
+        if not under(m, "robokit.drivers", "robokit.types", "robokit.control", "robokit.vision")
     }
+    assert not bad, f"{name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if under(n, "robokit.vision")))
+def test_the_image_pipeline_imports_no_other_part_of_robokit(name):
+    bad = {m for m in imports(ALL[name]) if under(m, "robokit") and not under(m, "robokit.vision")}
     assert not bad, f"{name} imports {sorted(bad)}"
 
 

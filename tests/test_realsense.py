@@ -18,9 +18,9 @@ from robokit.drivers.realsense import (  # noqa: E402
     RealSenseCamera,
     RealSenseConfig,
     list_cameras,
-    process,
 )
 from robokit.types import StaleFrameError  # noqa: E402
+from robokit.vision.image import ImageSpec, to_policy_image  # noqa: E402
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_crop_and_resize_give_the_policy_its_size(recording):
     try:
         wait_until_played(camera, seen)
         assert (camera.width, camera.height) == (32, 32)
-        expected = [process(frame, (8, 4, 56, 44), 32) for frame in frames]
+        expected = [to_policy_image(frame, ImageSpec(32, (8, 4, 56, 44))) for frame in frames]
         recorded_index(seen[-1].rgb, expected)  # exactly one recorded frame, cropped and resized
         assert seen[-1].rgb.shape == (32, 32, 3)
     finally:

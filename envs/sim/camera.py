@@ -11,6 +11,7 @@ import numpy as np
 from robokit.envs.sim import gl
 from robokit.envs.sim.scene import World
 from robokit.types import Device, Frame
+from robokit.vision.image import ImageSpec, to_policy_image
 
 MIN_SIZE, MAX_SIZE = 8, 2048
 
@@ -31,16 +32,30 @@ def check_camera_size(width: int, height: int) -> None:
 
 
 class SimCamera(Device):
-    """Renders `camera_name` from the world's current state each time it is read."""
+    """Renders `camera_name` from the world's current state each time it is read, at width x height,
+    then through the image pipeline every robokit camera shares (robokit.vision.image: `spec`'s
+    crop and size; by default the render is the policy's image as it is)."""
 
-    def __init__(self, world: World, camera_name: str, width: int = 128, height: int = 128):
+    def __init__(
+        self,
+        world: World,
+        camera_name: str,
+        width: int = 128,
+        height: int = 128,
+        spec: ImageSpec | None = None,
+    ):
         check_camera_size(width, height)
+        self.spec = spec or ImageSpec(size=None)
+        self.spec.check(width, height, f"camera {camera_name}")
         self.name = camera_name
-        self.width, self.height = width, height
+        self.width, self.height = (self.spec.size, self.spec.size) if self.spec.size else (width, height)
+        if self.spec.crop is not None and not self.spec.size:
+            x0, y0, x1, y1 = self.spec.crop
+            self.width, self.height = x1 - x0, y1 - y0
         self._world = world
         self._camera_id = world.model.camera(camera_name).id
         try:
-            self._renderer = mujoco.Renderer(world.model, height=height, width=width)
+            self._renderer = mujoco.Renderer(world.model, height=height, width=width)  # the sensor's size
         except Exception as err:  # every GL backend failure looks different; all mean the same
             raise gl.RenderingUnavailable(gl.unavailable_message(f"{type(err).__name__}: {err}")) from err
         _open_cameras.add(self)
@@ -48,8 +63,8 @@ class SimCamera(Device):
     def read(self, max_age_s: float = 0.1) -> Frame:
         """Render now: a simulated frame is never stale, so `max_age_s` is always met."""
         self._renderer.update_scene(self._world.data, camera=self._camera_id)
-        rgb = self._renderer.render()
-        return Frame(rgb=rgb.copy(), stamp=float(self._world.data.time))
+        rgb = to_policy_image(self._renderer.render(), self.spec)  # a copy: the renderer reuses its buffer
+        return Frame(rgb=rgb, stamp=float(self._world.data.time))
 
     def close(self) -> None:
         self._renderer.close()

@@ -1,0 +1,1 @@
+"""Images from cameras to policies: one pipeline for simulated and real frames."""
