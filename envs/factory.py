@@ -26,9 +26,11 @@ def make_sim_env(
     task_kwargs: dict | None = None,
     render_mode: str | None = None,
     privileged_state: bool | None = None,
+    looks: str | None = None,
 ) -> FrankaEnv:
     """A MuJoCo FrankaEnv; `vision` swaps the object features for front and wrist images
-    (`privileged_state=True` keeps the object features too, e.g. for a reward classifier's cameras)."""
+    (`privileged_state=True` keeps the object features too, e.g. for a reward classifier's cameras);
+    `looks` "train" or "held_out" draws the cell's looks anew at each reset (envs/sim/looks.py)."""
     if task not in SIM_TASKS:
         raise ValueError(f"unknown task {task!r}: use one of {', '.join(SIM_TASKS)}.")
     width, height = camera_size if isinstance(camera_size, tuple | list) else (camera_size, camera_size)
@@ -52,4 +54,9 @@ def make_sim_env(
         terminate_on_success=terminate_on_success,
         privileged_state=not vision if privileged_state is None else privileged_state,
     )
-    return FrankaEnv(arm, cameras, sim_task, config, render_camera=render_camera, render_mode=render_mode)
+    env = FrankaEnv(arm, cameras, sim_task, config, render_camera=render_camera, render_mode=render_mode)
+    if looks is None:
+        return env
+    from robokit.envs.sim.looks import Looks, RandomLooks
+
+    return RandomLooks(env, Looks(world.model, looks, sim_task.recolourable))

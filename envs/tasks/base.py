@@ -21,6 +21,9 @@ class Task(ABC):
     fixed_gripper: float = 0.0
     """Gripper closure sent every step when the policy does not control the gripper."""
     object_state_dim: int = 0
+    recolourable: tuple[str, ...] = ()
+    """Geoms whose colour visual randomisation may vary (envs/sim/looks.py); none whose colour
+    carries meaning (PackCubes' red and blue)."""
     start_tcp: tuple[float, float, float] | None = None
     """Where each episode starts the TCP (the arm drives there from home at reset); None: at home."""
     start_spread: float = 0.03

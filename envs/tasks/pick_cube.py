@@ -18,6 +18,7 @@ class PickCube(SimTask):
     scene_file = "pick_cube.xml"
     start_tcp = (0.5, 0.0, 0.2)
     object_state_dim = 3
+    recolourable = ("cube",)
     instructions = PICK_INSTRUCTIONS  # the pick's steps and the fine corrections (envs/tasks/told.py)
 
     def place_objects(self, rng, options) -> None:
