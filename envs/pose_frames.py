@@ -1,0 +1,48 @@
+"""Frames for pretraining a pose encoder (robokit.agents.pose_encoder): the scripted expert, with a
+noise that varies episode by episode (so that the cube is seen everywhere: on the table, in the
+gripper, dropped), under visual randomisation, each frame with the simulator's object features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robokit.agents.pose_encoder import PoseFrames
+from robokit.envs.experts import make_expert, run_episode
+from robokit.envs.registration import make
+
+NOISES = (0.0, 0.3, 0.6, 1.0)
+
+
+def collect_pose_frames(
+    env_id: str,
+    episodes: int,
+    looks: str | None = "train",
+    seed: int = 0,
+    camera_size: int = 128,
+    every: int = 2,
+    image_keys: tuple[str, ...] = ("front", "wrist"),
+) -> PoseFrames:
+    """Every `every`-th frame of `episodes` expert episodes (episode i: seed + i, noise NOISES[i % 4])."""
+    if "Vision" not in env_id:
+        raise ValueError(
+            f"{env_id} has no cameras: pretrain an encoder on a Vision task (e.g. PickCubeVision-v0)."
+        )
+    env = make(env_id, camera_size=camera_size, privileged_state=True, **({"looks": looks} if looks else {}))
+    try:
+        objects = env.unwrapped.task.object_state_dim
+        images: dict[str, list] = {k: [] for k in image_keys}
+        targets, episode = [], []
+        for i in range(episodes):
+            expert = make_expert(env, noise=NOISES[i % len(NOISES)], seed=seed + i)
+            for t, (obs, *_rest) in enumerate(run_episode(env, expert, seed=seed + i)):
+                if t % every:
+                    continue
+                for key in image_keys:
+                    images[key].append(obs[key])
+                targets.append(obs["state"][-objects:])
+                episode.append(i)
+    finally:
+        env.close()
+    return PoseFrames(
+        {k: np.stack(v) for k, v in images.items()}, np.asarray(targets, np.float32), np.asarray(episode)
+    )

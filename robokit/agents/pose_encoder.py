@@ -1,0 +1,246 @@
+"""A frozen image encoder robokit pretrains itself, as SERL freezes a pretrained ResNet, without any
+download: a conv net per camera learns, from simulated frames under visual randomisation, to tell
+where the task's object is (the simulator's object features are the targets). Its embedding and
+its object estimate are then what a pixel policy reads in place of the frames, computed once per
+frame where the frame is made; the same network doubles as a pose estimator.
+
+    frames = PoseFrames(images={"front": (N, H, W, 3), "wrist": ...}, targets=(N, d), episode=(N,))
+    encoder = train_pose_encoder(frames, EncoderConfig())      # test episodes report the error
+    encoder.save(out); PoseEncoder.load(out).encode(images)    # (N, embedding_dim + d) float32
+
+Episodes, never single frames, are split into training and test episodes; the card (JSON beside the
+weights, written atomically with them) records the cameras, frame shapes, target scale, the test
+episodes' mean error per target dimension against predicting the mean, and the data it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import serialization
+
+from robokit.agents.networks import MLP, ConvEncoder
+from robokit.agents.preprocessing import random_shift
+
+WEIGHTS, CARD = "encoder.msgpack", "encoder.json"
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    image_keys: tuple[str, ...] = ("front", "wrist")
+    downsample: int = 2
+    """Average-pool factor before the conv net (128x128 frames -> 64x64)."""
+    embedding_dim: int = 32
+    steps: int = 3000
+    batch_size: int = 64
+    learning_rate: float = 3e-4
+    image_pad: int = 4
+    """DrQ random-shift padding (pooled pixels) while pretraining."""
+    test_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass
+class PoseFrames:
+    images: dict[str, np.ndarray]
+    targets: np.ndarray  # (N, d): the object features each frame shows
+    episode: np.ndarray  # (N,): which episode each frame came from
+
+    def subset(self, mask: np.ndarray) -> PoseFrames:
+        return PoseFrames(
+            {k: v[mask] for k, v in self.images.items()}, self.targets[mask], self.episode[mask]
+        )
+
+
+class PoseNet(nn.Module):
+    """Per camera a strided conv encoder; an MLP over their embeddings gives a bounded embedding and,
+    from it, the object's (standardised) features."""
+
+    image_keys: tuple[str, ...]
+    downsample: int
+    embedding_dim: int
+    target_dim: int
+
+    @nn.compact
+    def __call__(self, images: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        parts = []
+        for key in self.image_keys:
+            x = images[key].astype(jnp.float32)
+            if self.downsample > 1:
+                x = nn.avg_pool(x, (self.downsample, self.downsample), (self.downsample, self.downsample))
+            encoder = ConvEncoder(
+                features=(32, 32, 32, 32), strides=(2, 2, 2, 1), embedding_dim=64, name=f"encoder_{key}"
+            )
+            parts.append(encoder(x))
+        x = MLP((256,), activate_final=True)(jnp.concatenate(parts, axis=-1))
+        embedding = jnp.tanh(nn.Dense(self.embedding_dim)(x))
+        return embedding, nn.Dense(self.target_dim)(embedding)
+
+
+@dataclass
+class PoseEncoder:
+    config: EncoderConfig
+    params: dict
+    frame_shapes: dict[str, tuple[int, int, int]]
+    target_mean: np.ndarray
+    target_std: np.ndarray
+    scores: dict
+    data: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.net = PoseNet(self.config.image_keys, self.config.downsample, self.config.embedding_dim,
+                           len(self.target_mean))  # fmt: skip
+        self._apply = jax.jit(self.net.apply)
+
+    @property
+    def dim(self) -> int:
+        return self.config.embedding_dim + len(self.target_mean)
+
+    def check_frames(self, images: dict[str, np.ndarray]) -> None:
+        for key, shape in self.frame_shapes.items():
+            if key not in images:
+                raise ValueError(
+                    f"the encoder reads camera {key!r}, which these observations lack (they have "
+                    f"{sorted(images)}): give the env the cameras it was pretrained on."
+                )
+            got = tuple(np.shape(images[key])[-3:])
+            if got != tuple(shape):
+                raise ValueError(
+                    f"camera {key!r} gives {got[0]}x{got[1]} frames but the encoder was pretrained on "
+                    f"{shape[0]}x{shape[1]}: set the camera size to match, or pretrain it on these frames."
+                )
+
+    def encode(self, images: dict[str, np.ndarray]) -> np.ndarray:
+        """[embedding, standardised object estimate] of each frame (a batch per camera)."""
+        self.check_frames(images)
+        embedding, estimate = self._apply(
+            {"params": self.params}, {k: jnp.asarray(images[k]) for k in self.config.image_keys}
+        )
+        return np.asarray(jnp.concatenate([embedding, estimate], axis=-1), np.float32)
+
+    def estimate(self, images: dict[str, np.ndarray]) -> np.ndarray:
+        """The object features each frame shows, in the simulator's units."""
+        standardised = self.encode(images)[:, self.config.embedding_dim :]
+        return standardised * self.target_std + self.target_mean
+
+    def save(self, out: Path) -> Path:
+        """Write the folder `out` all at once (a reader never sees half an encoder)."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        try:
+            (staging / WEIGHTS).write_bytes(serialization.msgpack_serialize(jax.device_get(self.params)))
+            card = {
+                "config": asdict(self.config),
+                "frame_shapes": {k: list(v) for k, v in self.frame_shapes.items()},
+                "target_mean": self.target_mean.tolist(),
+                "target_std": self.target_std.tolist(),
+                "scores": self.scores,
+                "data": list(self.data),
+            }
+            (staging / CARD).write_text(json.dumps(card, indent=2))
+            if out.exists():
+                shutil.rmtree(out)
+            os.rename(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return out
+
+    @classmethod
+    def load(cls, folder: Path) -> PoseEncoder:
+        folder = Path(folder).expanduser()
+        if not (folder / WEIGHTS).is_file() or not (folder / CARD).is_file():
+            raise FileNotFoundError(
+                f"no image encoder at {folder}: pass the folder that `robokit pretrain-encoder --out` wrote."
+            )
+        card = json.loads((folder / CARD).read_text())
+        fields = {**card["config"], "image_keys": tuple(card["config"]["image_keys"])}
+        params = serialization.msgpack_restore((folder / WEIGHTS).read_bytes())
+        shapes = {k: tuple(v) for k, v in card["frame_shapes"].items()}
+        mean, std = (np.asarray(card[k], np.float32) for k in ("target_mean", "target_std"))
+        return cls(
+            EncoderConfig(**fields),
+            params,
+            shapes,
+            mean,
+            std,
+            card.get("scores", {}),
+            tuple(card.get("data", ())),
+        )
+
+
+def train_pose_encoder(frames: PoseFrames, config: EncoderConfig, log=None) -> PoseEncoder:
+    """Fit the encoder on the training episodes; `scores` from test episodes it never saw."""
+    episodes = np.unique(frames.episode)
+    if len(episodes) < 5:
+        raise ValueError(
+            f"{len(episodes)} episodes are too few to pretrain and test an encoder: record 5 or more."
+        )
+    rng = np.random.default_rng(config.seed)
+    test_episodes = rng.choice(episodes, max(1, round(config.test_fraction * len(episodes))), replace=False)
+    is_test = np.isin(frames.episode, test_episodes)
+    train, test = frames.subset(~is_test), frames.subset(is_test)
+    mean, std = train.targets.mean(0), train.targets.std(0) + 1e-6
+    net = PoseNet(config.image_keys, config.downsample, config.embedding_dim, frames.targets.shape[1])
+    sample = {k: jnp.asarray(v[:1]) for k, v in train.images.items()}
+    params = net.init(jax.random.PRNGKey(config.seed), sample)["params"]
+    params = _fit(net, params, train, (train.targets - mean) / std, config, log)
+    shapes = {k: tuple(v.shape[1:]) for k, v in frames.images.items()}
+    encoder = PoseEncoder(config, params, shapes, mean.astype(np.float32), std.astype(np.float32), {})
+    encoder.scores = _scores(encoder, test, train.targets.mean(0), len(np.unique(train.episode)))
+    return encoder
+
+
+def _fit(net: PoseNet, params, frames: PoseFrames, targets: np.ndarray, config: EncoderConfig, log):
+    optimizer = optax.adam(config.learning_rate)
+    opt_state = optimizer.init(params)
+
+    def loss_fn(params, images, targets):
+        _, estimate = net.apply({"params": params}, images)
+        return jnp.mean((estimate - targets) ** 2)
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, opt_state, images, targets, key):
+        for image_key in config.image_keys:
+            key, sub = jax.random.split(key)
+            images[image_key] = random_shift(images[image_key], sub, config.image_pad * config.downsample)
+        loss, grads = jax.value_and_grad(loss_fn)(params, images, targets)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    rng, key = np.random.default_rng(config.seed), jax.random.PRNGKey(config.seed)
+    for i in range(config.steps):
+        picks = rng.integers(0, len(targets), config.batch_size)
+        images = {k: jnp.asarray(v[picks]) for k, v in frames.images.items()}
+        key, sub = jax.random.split(key)
+        params, opt_state, loss = step(params, opt_state, images, jnp.asarray(targets[picks]), sub)
+        if log is not None and (i + 1) % 250 == 0:
+            log(f"step {i + 1}/{config.steps}: loss {float(loss):.4f}")
+    return params
+
+
+def _scores(encoder: PoseEncoder, test: PoseFrames, train_mean: np.ndarray, train_episodes: int) -> dict:
+    chunks = range(0, len(test.targets), 256)
+    estimates = np.concatenate(
+        [encoder.estimate({k: v[i : i + 256] for k, v in test.images.items()}) for i in chunks]
+    )
+    error = np.abs(estimates - test.targets).mean(0)
+    baseline = np.abs(train_mean - test.targets).mean(0)  # predicting the training mean
+    return {
+        "test_mean_abs_error": error.round(5).tolist(),
+        "mean_predictor_error": baseline.round(5).tolist(),
+        "test_frames": len(test.targets),
+        "test_episodes": len(np.unique(test.episode)),
+        "train_episodes": train_episodes,
+    }
