@@ -37,3 +37,25 @@ def test_an_encoder_saves_and_loads_whole_and_refuses_other_frames(encoder, tmp_
         loaded.encode({"front": images["front"]})
     with pytest.raises(FileNotFoundError, match="pretrain-encoder --out"):
         PoseEncoder.load(tmp_path / "nothing")
+
+
+def test_an_encoded_env_gives_the_policy_vectors_and_a_mismatched_camera_is_one_sentence(encoder):
+    from robokit.agents.pose_encoder import EMBEDDING_KEY, Encoded
+    from robokit.envs.registration import make
+    from robokit.types import EnvSpec
+
+    model, _ = encoder
+    env = Encoded(make("robokit/PickCubeVision-v0", camera_size=64), model)
+    try:
+        obs, _ = env.reset(seed=0)
+        assert set(obs) == {"state", EMBEDDING_KEY} and obs[EMBEDDING_KEY].shape == (model.dim,)
+        assert env.observation_space.contains(obs)
+        spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+        assert all(len(shape) == 1 for _, shape, _ in spec.observations)  # no frame reaches the learner
+        cube = env.unwrapped.task.world.body_pos("cube")
+        estimate = obs[EMBEDDING_KEY][-3:] * model.target_std + model.target_mean
+        assert np.linalg.norm(estimate[:2] - cube[:2]) < 0.06  # where the encoder thinks the cube is
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="set the camera size to match"):
+        Encoded(make("robokit/PickCubeVision-v0", camera_size=96), model)

@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 
 import flax.linen as nn
+import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -244,3 +245,30 @@ def _scores(encoder: PoseEncoder, test: PoseFrames, train_mean: np.ndarray, trai
         "test_episodes": len(np.unique(test.episode)),
         "train_episodes": train_episodes,
     }
+
+
+EMBEDDING_KEY = "embedding"
+
+
+def encoded(env, folder: Path):
+    """`env` with its camera frames replaced by a pretrained encoder's output (Encoded)."""
+    return Encoded(env, PoseEncoder.load(folder))
+
+
+class Encoded(gym.ObservationWrapper):
+    """The encoder's cameras replaced by obs["embedding"] ([embedding, object estimate]), computed
+    once per frame here, where the frame is made (the actor): the replay buffer and every update
+    then hold vectors only, and an image update costs what a state update does."""
+
+    def __init__(self, env: gym.Env, encoder: PoseEncoder):
+        super().__init__(env)
+        self.encoder, self.keys = encoder, encoder.config.image_keys
+        spaces = env.observation_space.spaces
+        encoder.check_frames({k: np.zeros(spaces[k].shape, np.uint8) for k in self.keys if k in spaces})
+        kept = {k: v for k, v in spaces.items() if k not in self.keys}
+        kept[EMBEDDING_KEY] = gym.spaces.Box(-np.inf, np.inf, (encoder.dim,), np.float32)
+        self.observation_space = gym.spaces.Dict(kept)
+
+    def observation(self, obs: dict) -> dict:
+        embedding = self.encoder.encode({k: np.asarray(obs[k])[None] for k in self.keys})[0]
+        return {**{k: v for k, v in obs.items() if k not in self.keys}, EMBEDDING_KEY: embedding}

@@ -12,14 +12,18 @@ def env_factory(options: ActorOptions):
     """The env `options` name: the real robot of --config, or a simulated task."""
     check_reward_classifier(options.config, options.reward_classifier)
     if options.real:
-        if options.instructor is not None:
-            raise ValueError("--instructor is for simulated tasks so far: drop it with --config.")
+        if options.instructor is not None or options.encoder is not None:
+            raise ValueError(
+                "--instructor and --encoder are for simulated tasks so far: drop them with --config."
+            )
         from robokit.envs.real import make_real_env
 
         return lambda: make_real_env(options.config)
     from robokit.envs.registration import check_env_id
 
-    return sim_env_factory(check_env_id(options.env), options.reward_classifier, options.instructor)
+    return sim_env_factory(
+        check_env_id(options.env), options.reward_classifier, options.instructor, options.encoder
+    )
 
 
 def run(options: ActorOptions) -> None:

@@ -36,9 +36,18 @@ def new_folder(base: Path) -> Path:
     return candidate
 
 
-def sim_env_factory(env_id: str, reward_classifier: Path | None, instructor: Path | None = None):
-    """Makes the simulated env, rewarded by the simulator or by a reward classifier, and instructed
-    by a saved instructor (robokit.language.instructor.instructing) when one is named."""
+def sim_env_factory(
+    env_id: str, reward_classifier: Path | None, instructor: Path | None = None, encoder: Path | None = None
+):
+    """Makes the simulated env, rewarded by the simulator or by a reward classifier, instructed by a
+    saved instructor (robokit.language.instructor.instructing) and its frames encoded by a
+    pretrained encoder (robokit.agents.pose_encoder) when they are named."""
+    if encoder is not None:
+        from robokit.agents.pose_encoder import Encoded, PoseEncoder
+
+        loaded = PoseEncoder.load(encoder)  # a wrong folder: one sentence, before any work
+        plain = sim_env_factory(env_id, reward_classifier, instructor)
+        return lambda: Encoded(plain(), loaded)
     from robokit.envs.registration import make
 
     if reward_classifier is None:

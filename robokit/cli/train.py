@@ -38,6 +38,8 @@ def _envs(config: TrainConfig, console):
     if config.robot_config is not None:
         if config.instructor is not None:
             raise ValueError("--instructor is for simulated tasks so far: drop it with --robot-config.")
+        if config.encoder is not None:
+            raise ValueError("--encoder is for simulated tasks so far: drop it with --robot-config.")
         from robokit.envs.real import spec_of
 
         spec = spec_of(config.robot_config)
@@ -50,7 +52,7 @@ def _envs(config: TrainConfig, console):
             None,
         )
     env_id = check_env_id(config.env)
-    make_sim_env = sim_env_factory(env_id, config.reward_classifier, config.instructor)
+    make_sim_env = sim_env_factory(env_id, config.reward_classifier, config.instructor, config.encoder)
 
     def make_env():
         return kind.wrap_env(make_sim_env(), agent_config)
@@ -84,6 +86,7 @@ def actor_fleet(config: TrainConfig, env_id: str, address: str, console):
             config=config.robot_config,
             reward_classifier=config.reward_classifier,
             instructor=config.instructor,
+            encoder=config.encoder,
         )
         for i in range(config.actors)
     ]

@@ -56,6 +56,8 @@ class ActorOptions(AgentChoice):
     reward_classifier: Path | None = None
     """Simulated tasks: reward (and end) episodes by this classifier (`robokit train-classifier
     --out`). On the real robot it is named in the config's task section."""
+    encoder: Path | None = None
+    """Simulated tasks: encode the frames with this pretrained encoder (the learner's --encoder)."""
     instructor: Path | None = None
     """Simulated tasks: the high-level instructor (`robokit train-instructor --out`) that chooses the
     instruction the policy reads (obs["instruction"]); operators correct it with `robokit say`."""

@@ -53,6 +53,9 @@ class TrainConfig(AgentChoice, ConsoleFlags):
     reward_classifier: Path | None = None
     """Reward (and end) episodes by this classifier (`robokit train-classifier --out`) instead of the
     simulator's success; evaluations still report the simulator's success."""
+    encoder: Path | None = None
+    """A pretrained image encoder (`robokit pretrain-encoder --out`): a Vision task's frames are
+    encoded once by the actors, and the policy learns from the encoding (a frozen encoder)."""
     instructor: Path | None = None
     """A high-level instructor (`robokit train-instructor --out`) for a task with instructions
     (PackCubes-v0): the policy reads the instruction it chooses, or an operator's correction."""

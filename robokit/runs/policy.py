@@ -70,6 +70,7 @@ class LoadedPolicy(NamedTuple):
     params: Any
     env_id: str
     kind: AgentKind
+    encoder: str | None = None  # the run's pretrained image encoder, if its policy reads one
 
     @property
     def chunk(self) -> int | None:
@@ -77,7 +78,12 @@ class LoadedPolicy(NamedTuple):
         return self.kind.chunk(self.agent.config)
 
     def wrap_env(self, env):
-        """`env` as this policy acts in it (in action chunks for a flow policy)."""
+        """`env` as this policy acts in it (its frames encoded by the run's encoder; in action
+        chunks for a flow policy)."""
+        if self.encoder is not None:
+            from robokit.agents.pose_encoder import encoded
+
+            env = encoded(env, Path(self.encoder))
         return self.kind.wrap_env(env, self.agent.config)
 
 
@@ -87,7 +93,8 @@ def load_policy(run_dir: Path, direction: str | None = None) -> LoadedPolicy:
     kind, agent, saved, latest = saved_agent(run_dir, direction)
     state = restore_agent_state(agent, latest)
     env_id = saved["reset_free"]["env"] if "reset_free" in saved else saved.get("train", {}).get("env")
-    return LoadedPolicy(agent, agent.policy_params(state), env_id, kind)
+    encoder = saved.get("train", {}).get("encoder")
+    return LoadedPolicy(agent, agent.policy_params(state), env_id, kind, encoder)
 
 
 def choose_agent(choice, resume: Path | None = None) -> tuple[AgentKind, Any]:
