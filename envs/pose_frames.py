@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from robokit.agents.pose_encoder import PoseFrames
 from robokit.envs.experts import make_expert, run_episode
 from robokit.envs.registration import make
 
@@ -21,8 +20,10 @@ def collect_pose_frames(
     camera_size: int = 128,
     every: int = 2,
     image_keys: tuple[str, ...] = ("front", "wrist"),
-) -> PoseFrames:
-    """Every `every`-th frame of `episodes` expert episodes (episode i: seed + i, noise NOISES[i % 4])."""
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(images per camera, object features, episode index) of every `every`-th frame of `episodes`
+    expert episodes (episode i: seed + i, noise NOISES[i % 4]); robokit.agents.pose_encoder.PoseFrames
+    takes them."""
     if "Vision" not in env_id:
         raise ValueError(
             f"{env_id} has no cameras: pretrain an encoder on a Vision task (e.g. PickCubeVision-v0)."
@@ -43,6 +44,4 @@ def collect_pose_frames(
                 episode.append(i)
     finally:
         env.close()
-    return PoseFrames(
-        {k: np.stack(v) for k, v in images.items()}, np.asarray(targets, np.float32), np.asarray(episode)
-    )
+    return {k: np.stack(v) for k, v in images.items()}, np.asarray(targets, np.float32), np.asarray(episode)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robokit.agents.pose_encoder import EncoderConfig, PoseEncoder, train_pose_encoder
+from robokit.agents.pose_encoder import EncoderConfig, PoseEncoder, PoseFrames, train_pose_encoder
 from robokit.envs.pose_frames import collect_pose_frames
 
 
 @pytest.fixture(scope="module")
 def encoder():
-    frames = collect_pose_frames("robokit/PickCubeVision-v0", 10, looks="train", camera_size=64, every=3)
+    frames = PoseFrames(
+        *collect_pose_frames("robokit/PickCubeVision-v0", 10, looks="train", camera_size=64, every=3)
+    )
     return train_pose_encoder(frames, EncoderConfig(downsample=1, steps=250)), frames
 
 
@@ -31,7 +33,7 @@ def test_an_encoder_saves_and_loads_whole_and_refuses_other_frames(encoder, tmp_
     images = {k: v[:5] for k, v in frames.images.items()}
     np.testing.assert_allclose(loaded.encode(images), model.encode(images), atol=1e-5)
     assert loaded.encode(images).shape == (5, model.config.embedding_dim + 3) == (5, loaded.dim)
-    with pytest.raises(ValueError, match="set the camera size to match"):
+    with pytest.raises(ValueError, match="pretrain one on them"):
         loaded.encode({k: np.zeros((1, 128, 128, 3), np.uint8) for k in images})
     with pytest.raises(ValueError, match="which these observations lack"):
         loaded.encode({"front": images["front"]})
@@ -57,5 +59,5 @@ def test_an_encoded_env_gives_the_policy_vectors_and_a_mismatched_camera_is_one_
         assert np.linalg.norm(estimate[:2] - cube[:2]) < 0.06  # where the encoder thinks the cube is
     finally:
         env.close()
-    with pytest.raises(ValueError, match="set the camera size to match"):
+    with pytest.raises(ValueError, match="pretrain one on them"):
         Encoded(make("robokit/PickCubeVision-v0", camera_size=96), model)

@@ -16,9 +16,6 @@ episodes' mean error per target dimension against predicting the mean, and the d
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -31,7 +28,8 @@ import numpy as np
 import optax
 from flax import serialization
 
-from robokit.agents.networks import MLP, ConvEncoder
+from robokit.agents.camera_nets import camera_embeddings, check_frames, write_folder
+from robokit.agents.networks import MLP
 from robokit.agents.preprocessing import random_shift
 
 WEIGHTS, CARD = "encoder.msgpack", "encoder.json"
@@ -75,16 +73,7 @@ class PoseNet(nn.Module):
 
     @nn.compact
     def __call__(self, images: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
-        parts = []
-        for key in self.image_keys:
-            x = images[key].astype(jnp.float32)
-            if self.downsample > 1:
-                x = nn.avg_pool(x, (self.downsample, self.downsample), (self.downsample, self.downsample))
-            encoder = ConvEncoder(
-                features=(32, 32, 32, 32), strides=(2, 2, 2, 1), embedding_dim=64, name=f"encoder_{key}"
-            )
-            parts.append(encoder(x))
-        x = MLP((256,), activate_final=True)(jnp.concatenate(parts, axis=-1))
+        x = MLP((256,), activate_final=True)(camera_embeddings(images, self.image_keys, self.downsample))
         embedding = jnp.tanh(nn.Dense(self.embedding_dim)(x))
         return embedding, nn.Dense(self.target_dim)(embedding)
 
@@ -109,18 +98,12 @@ class PoseEncoder:
         return self.config.embedding_dim + len(self.target_mean)
 
     def check_frames(self, images: dict[str, np.ndarray]) -> None:
-        for key, shape in self.frame_shapes.items():
-            if key not in images:
-                raise ValueError(
-                    f"the encoder reads camera {key!r}, which these observations lack (they have "
-                    f"{sorted(images)}): give the env the cameras it was pretrained on."
-                )
-            got = tuple(np.shape(images[key])[-3:])
-            if got != tuple(shape):
-                raise ValueError(
-                    f"camera {key!r} gives {got[0]}x{got[1]} frames but the encoder was pretrained on "
-                    f"{shape[0]}x{shape[1]}: set the camera size to match, or pretrain it on these frames."
-                )
+        check_frames(
+            self.frame_shapes,
+            images,
+            "the encoder",
+            "pretrain one on them (robokit pretrain-encoder --camera-size)",
+        )
 
     def encode(self, images: dict[str, np.ndarray]) -> np.ndarray:
         """[embedding, standardised object estimate] of each frame (a batch per camera)."""
@@ -137,26 +120,16 @@ class PoseEncoder:
 
     def save(self, out: Path) -> Path:
         """Write the folder `out` all at once (a reader never sees half an encoder)."""
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-        try:
-            (staging / WEIGHTS).write_bytes(serialization.msgpack_serialize(jax.device_get(self.params)))
-            card = {
-                "config": asdict(self.config),
-                "frame_shapes": {k: list(v) for k, v in self.frame_shapes.items()},
-                "target_mean": self.target_mean.tolist(),
-                "target_std": self.target_std.tolist(),
-                "scores": self.scores,
-                "data": list(self.data),
-            }
-            (staging / CARD).write_text(json.dumps(card, indent=2))
-            if out.exists():
-                shutil.rmtree(out)
-            os.rename(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return out
+        card = {
+            "config": asdict(self.config),
+            "frame_shapes": {k: list(v) for k, v in self.frame_shapes.items()},
+            "target_mean": self.target_mean.tolist(),
+            "target_std": self.target_std.tolist(),
+            "scores": self.scores,
+            "data": list(self.data),
+        }
+        weights = serialization.msgpack_serialize(jax.device_get(self.params))
+        return write_folder(out, {WEIGHTS: weights, CARD: json.dumps(card, indent=2).encode()})
 
     @classmethod
     def load(cls, folder: Path) -> PoseEncoder:

@@ -33,7 +33,7 @@ class PretrainEncoder:
 def run(args: PretrainEncoder) -> None:
     from rich.console import Console
 
-    from robokit.agents.pose_encoder import EncoderConfig, train_pose_encoder
+    from robokit.agents.pose_encoder import EncoderConfig, PoseFrames, train_pose_encoder
     from robokit.cli.common import new_folder
     from robokit.envs.pose_frames import collect_pose_frames
     from robokit.envs.registration import check_env_id
@@ -49,7 +49,9 @@ def run(args: PretrainEncoder) -> None:
     )
     looks = None if args.looks == "none" else args.looks
     console.print(f"recording {args.episodes} expert episodes of {env_id} (looks: {args.looks})")
-    frames = collect_pose_frames(env_id, args.episodes, looks, args.seed, args.camera_size, args.every)
+    frames = PoseFrames(
+        *collect_pose_frames(env_id, args.episodes, looks, args.seed, args.camera_size, args.every)
+    )
     config = EncoderConfig(steps=args.steps, embedding_dim=args.embedding_dim, seed=args.seed)
     console.print(f"pretraining on {len(frames.targets)} frames for {args.steps} steps")
     encoder = train_pose_encoder(frames, config, log=console.print)

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -27,7 +24,8 @@ import numpy as np
 import optax
 from flax import serialization
 
-from robokit.agents.networks import MLP, ConvEncoder
+from robokit.agents.camera_nets import camera_embeddings, check_frames, write_folder
+from robokit.agents.networks import MLP
 from robokit.agents.preprocessing import random_shift
 
 WEIGHTS, CARD = "classifier.msgpack", "classifier.json"
@@ -56,16 +54,7 @@ class SuccessNet(nn.Module):
 
     @nn.compact
     def __call__(self, images: dict[str, jax.Array]) -> jax.Array:
-        parts = []
-        for key in self.image_keys:
-            x = images[key].astype(jnp.float32)
-            if self.downsample > 1:
-                x = nn.avg_pool(x, (self.downsample, self.downsample), (self.downsample, self.downsample))
-            encoder = ConvEncoder(
-                features=(32, 32, 32, 32), strides=(2, 2, 2, 1), embedding_dim=64, name=f"encoder_{key}"
-            )
-            parts.append(encoder(x))
-        x = MLP((256,), activate_final=True)(jnp.concatenate(parts, axis=-1))
+        x = MLP((256,), activate_final=True)(camera_embeddings(images, self.image_keys, self.downsample))
         return nn.Dense(1)(x).squeeze(-1)
 
 
@@ -180,19 +169,9 @@ class RewardClassifier:
         self._logits = jax.jit(net.apply)
 
     def check_frames(self, images: dict[str, np.ndarray]) -> None:
-        for key, shape in self.frame_shapes.items():
-            if key not in images:
-                raise ValueError(
-                    f"the classifier reads camera {key!r}, which these observations lack (they have "
-                    f"{sorted(images)}): give the env the cameras it was trained on."
-                )
-            got = tuple(np.shape(images[key])[-3:])
-            if got != tuple(shape):
-                raise ValueError(
-                    f"camera {key!r} gives {got[0]}x{got[1]} frames but the classifier was trained on "
-                    f"{shape[0]}x{shape[1]}: set the camera size to {shape[0]}x{shape[1]} or retrain "
-                    "the classifier on frames of this size."
-                )
+        check_frames(
+            self.frame_shapes, images, "the classifier", "retrain the classifier on frames of this size"
+        )
 
     def probability(self, images: dict[str, np.ndarray]) -> np.ndarray:
         """Success probability of each frame (a batch: (N, H, W, 3) per camera)."""
@@ -207,25 +186,15 @@ class RewardClassifier:
 
     def save(self, out: Path) -> Path:
         """Write the folder `out` all at once (a reader never sees half a classifier)."""
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-        try:
-            (staging / WEIGHTS).write_bytes(serialization.msgpack_serialize(jax.device_get(self.params)))
-            card = {
-                "config": asdict(self.config),
-                "frame_shapes": {k: list(v) for k, v in self.frame_shapes.items()},
-                "threshold": self.threshold,
-                "scores": self.scores,
-                "data": list(self.data),
-            }
-            (staging / CARD).write_text(json.dumps(card, indent=2))
-            if out.exists():
-                shutil.rmtree(out)
-            os.rename(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return out
+        card = {
+            "config": asdict(self.config),
+            "frame_shapes": {k: list(v) for k, v in self.frame_shapes.items()},
+            "threshold": self.threshold,
+            "scores": self.scores,
+            "data": list(self.data),
+        }
+        weights = serialization.msgpack_serialize(jax.device_get(self.params))
+        return write_folder(out, {WEIGHTS: weights, CARD: json.dumps(card, indent=2).encode()})
 
     @staticmethod
     def fingerprint(folder: Path) -> str:
