@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from robokit.console.commands import CommandRefused
+from robokit.console.hub import new_frames
 from robokit.console.security import ListenPolicy, allowed_origin
 
 STATIC = Path(__file__).parent / "static"
@@ -92,12 +93,7 @@ async def _send_forever(websocket: WebSocket, hub) -> None:
             if loop.time() - state_at >= STATE_EVERY_S:
                 state_at = loop.time()
                 await websocket.send_text(json.dumps(hub.snapshot()))
-            for (actor, camera), seq in hub.frame_seqs().items():
-                if seen.get((actor, camera)) == seq:
-                    continue
-                frame = hub.frame(actor, camera)
-                if frame is None:
-                    continue
+            for (actor, camera), frame in new_frames(hub, seen).items():
                 seen[(actor, camera)] = frame.seq
                 header = {"actor": actor, "camera": camera, "seq": frame.seq, "received": frame.received}
                 raw = json.dumps(header).encode()

@@ -189,11 +189,7 @@ class ConsoleHub:
         """What a console in its own process is sent (robokit.link.operator): the state, and each
         camera's newest frame unless its seq is the one `seen` names."""
         state = self.snapshot()
-        frames = []
-        for key, seq in self.frame_seqs().items():
-            frame = self.frame(*key) if seen.get(key) != seq else None
-            if frame is not None:
-                frames.append([key[0], key[1], frame.seq, frame.received, frame.jpeg])
+        frames = [[a, c, f.seq, f.received, f.jpeg] for (a, c), f in new_frames(self, seen).items()]
         return {"state": state, "frames": frames}
 
     def frame_seqs(self) -> dict[tuple[int, str], int]:
@@ -228,6 +224,17 @@ class ConsoleHub:
             self._rate_mark = mark
         elif self._rate_mark is None:
             self._rate_mark = mark
+
+
+def new_frames(hub, seen: dict[tuple[int, str], int]) -> dict[tuple[int, str], Frame]:
+    """{(actor, camera): its newest Frame} of each camera whose newest seq is not the one `seen`
+    holds, from a ConsoleHub or a console's RemoteHub (their frame_seqs() and frame())."""
+    frames = {}
+    for key, seq in hub.frame_seqs().items():
+        frame = hub.frame(*key) if seen.get(key) != seq else None
+        if frame is not None:
+            frames[key] = frame
+    return frames
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:

@@ -167,6 +167,19 @@ def write_dataset(
     return out
 
 
+def write_next_episode(folder: Path, index: int, episode: Episode, env: gym.Env, **about) -> int:
+    """Write `episode` as the Minari dataset folder/episode_<n>, n the first free number from
+    `index` (a restarted writer adds to the episodes already there); returns the next n. `about`:
+    write_dataset's algorithm_name and description."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    while (folder / f"episode_{index:05d}").exists():
+        index += 1
+    write_dataset(folder / f"episode_{index:05d}", [episode], env.observation_space, env.action_space,
+                  env=env.env if isinstance(env, gym.Wrapper) else env, **about)  # fmt: skip
+    return index + 1
+
+
 def open_dataset(path: Path):
     """The Minari dataset that `robokit record` (or `write_dataset`) wrote at `path`."""
     import minari

@@ -21,7 +21,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from robokit.data.datasets import Episode, EpisodeRecorder, write_dataset
+from robokit.data.datasets import Episode, EpisodeRecorder, write_next_episode
 
 
 class EpisodeLog(gym.Wrapper):
@@ -75,11 +75,7 @@ class CorrectionsLog(EpisodeLog):
         return obs, reward, terminated, truncated, info
 
     def _write(self, episode: Episode) -> None:
-        while (self.folder / f"episode_{self.written:05d}").exists():
-            self.written += 1
-        write_dataset(
-            self.folder / f"episode_{self.written:05d}", [episode], self.observation_space,
-            self.action_space, env=self.env, algorithm_name="robokit actor + operator corrections",
+        self.written = write_next_episode(
+            self.folder, self.written, episode, self, algorithm_name="robokit actor + operator corrections",
             description="an episode of a run in which the actor ran an operator's correction",
         )  # fmt: skip
-        self.written += 1

@@ -64,12 +64,7 @@ def read_status(value) -> dict:
         if name not in value or value[name] is None:
             continue
         item = value[name]
-        ok = {
-            "bool": lambda v: isinstance(v, bool),
-            "count": lambda v: _is_int(v) and 0 <= v < MAX_ID,
-            "text": lambda v: isinstance(v, str) and len(v) <= MAX_STATUS_TEXT,
-        }[kind](item)
-        if not ok:
+        if not _KINDS[kind](item):
             raise MessageError(f"status field {name!r} is {short(item, 30)}, expected {kind}")
         status[name] = item
     return status
@@ -77,6 +72,13 @@ def read_status(value) -> dict:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_KINDS = {
+    "bool": lambda v: isinstance(v, bool),
+    "count": lambda v: _is_int(v) and 0 <= v < MAX_ID,
+    "text": lambda v: isinstance(v, str) and len(v) <= MAX_STATUS_TEXT,
+}
 
 
 @dataclass

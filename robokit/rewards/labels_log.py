@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from robokit.data.datasets import EpisodeRecorder, write_dataset
+from robokit.data.datasets import EpisodeRecorder, write_next_episode
 
 
 class LabelsLog(gym.Wrapper):
@@ -52,12 +52,7 @@ class LabelsLog(gym.Wrapper):
         return {"success": self.success, "sim_success": bool(info.get("success", False))}
 
     def _write(self, episode) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        while (self.folder / f"episode_{self.written:05d}").exists():
-            self.written += 1  # a restarted actor adds to the episodes already there
-        write_dataset(
-            self.folder / f"episode_{self.written:05d}", [episode], self.observation_space,
-            self.action_space, env=self.env, algorithm_name="robokit actor + operator labels",
+        self.written = write_next_episode(
+            self.folder, self.written, episode, self, algorithm_name="robokit actor + operator labels",
             description="an episode an operator labelled success / failure from the console",
         )  # fmt: skip
-        self.written += 1
