@@ -38,6 +38,9 @@ class RealSenseConfig:
     """(x0, y0, x1, y1) of the captured image to keep, before resizing."""
     size: int | None = 128
     """Side of the square image handed to the policy (None: keep the cropped size)."""
+    fy: float | None = None
+    """Vertical focal length in pixels at width x height (`rs-enumerate-devices -c` lists it): a
+    simulated camera given this config frames the scene as this one does (make(..., cameras_like=))."""
     playback: Path | None = None
     """Play this recording instead of opening a device."""
     real_time: bool = True

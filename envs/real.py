@@ -56,9 +56,7 @@ def _box(value: Any, where: str, path: Path) -> SafetyBox:
     return SafetyBox(tuple(float(v) for v in value["low"]), tuple(float(v) for v in value["high"]))
 
 
-def load_config(path: Path) -> dict[str, Any]:
-    """The parsed and checked file: robot (FrankaConfig), cameras ({key: RealSenseConfig}), task, env."""
-    path = Path(path)
+def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(
             f"robot config {path} does not exist: pass the YAML file that describes the robot."
@@ -70,6 +68,28 @@ def load_config(path: Path) -> dict[str, Any]:
             f"{path} is not valid YAML ({err.__class__.__name__}): fix the line it names."
         ) from None
     _check_keys("the file", raw, SECTIONS, path)
+    return raw
+
+
+def load_cameras(path: Path) -> dict[str, RealSenseConfig]:
+    """The checked cameras section of a config file ({key: RealSenseConfig})."""
+    path = Path(path)
+    cameras = {}
+    for key, camera in (_read(path).get("cameras") or {}).items():
+        _check_keys(f"cameras.{key}", camera, _fields(RealSenseConfig), path)
+        options = {**camera, "name": key, "serial": str(camera.get("serial", ""))}
+        if "crop" in options:
+            options["crop"] = tuple(int(v) for v in options["crop"])
+        if "playback" in options:
+            options["playback"] = (path.parent / options["playback"]).resolve()
+        cameras[key] = RealSenseConfig(**options)
+    return cameras
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """The parsed and checked file: robot (FrankaConfig), cameras ({key: RealSenseConfig}), task, env."""
+    path = Path(path)
+    raw = _read(path)
     robot = dict(raw.get("robot") or {})
     _check_keys("robot", robot, _fields(FrankaConfig), path)
     if "ip" not in robot:
@@ -79,15 +99,7 @@ def load_config(path: Path) -> dict[str, Any]:
     for key in ("home_q", "collision_torques", "collision_forces"):
         if key in robot:
             robot[key] = tuple(float(v) for v in robot[key])
-    cameras = {}
-    for key, camera in (raw.get("cameras") or {}).items():
-        _check_keys(f"cameras.{key}", camera, _fields(RealSenseConfig), path)
-        options = {**camera, "name": key, "serial": str(camera.get("serial", ""))}
-        if "crop" in options:
-            options["crop"] = tuple(int(v) for v in options["crop"])
-        if "playback" in options:
-            options["playback"] = (path.parent / options["playback"]).resolve()
-        cameras[key] = RealSenseConfig(**options)
+    cameras = load_cameras(path)
     task = dict(raw.get("task") or {"name": "reach"})
     if task.get("name") not in TASKS:
         raise ValueError(

@@ -94,3 +94,39 @@ def test_a_recorded_realsense_stream_reaches_the_policy_cropped_resized_and_rgb(
     assert np.all(image[:4, :4] == (0, 255, 0))  # the green corner: 8 of 48 px -> 4 of 24
     assert np.all(image[8:, 4:15] == RED) and np.all(image[:, 17:] == BLUE)  # x 0-31 red, 32-47 blue
     np.testing.assert_array_equal(image, to_policy_image(halves(), ImageSpec(24, (0, 0, 48, 48))))
+
+
+def _robot_yaml(tmp_path, cameras: str):
+    path = tmp_path / "robot.yaml"
+    path.write_text(f"robot: {{ip: 127.0.0.1}}\ncameras:\n{cameras}")
+    return str(path)
+
+
+def test_a_simulated_camera_frames_the_scene_as_the_robot_yaml_camera_does(tmp_path, make_env):
+    # fy giving the front camera's own 50 degrees, no crop: the very frame of the plain sim camera
+    fy_50 = 64 / np.tan(np.radians(25))
+    same = _robot_yaml(tmp_path, f"  front: {{serial: '1', width: 128, height: 128, fy: {fy_50}, size: 128}}")
+    plain, like = make_env("PickCubeVision-v0"), make_env("PickCubeVision-v0", cameras_like=same)
+    a, b = plain.reset(seed=3)[0], like.reset(seed=3)[0]
+    np.testing.assert_array_equal(a["front"], b["front"])
+    # a 640x480 camera with a 480x480 crop to 64 px and a wider lens: its size, and the cube smaller
+    wide = _robot_yaml(
+        tmp_path,
+        "  front: {serial: '1', width: 640, height: 480, crop: [80, 0, 560, 480], size: 64, fy: 300}",
+    )
+    env = make_env("PickCubeVision-v0", cameras_like=wide)
+    obs = env.reset(seed=3)[0]
+    assert obs["front"].shape == (64, 64, 3) and obs["wrist"].shape == (128, 128, 3)
+    model = env.unwrapped.task.world.model
+    fovy = model.cam_fovy[model.camera("front").id]
+    assert fovy == pytest.approx(np.degrees(2 * np.arctan(240 / 300)))  # 77 degrees, from 50
+    assert env.observation_space.contains(obs)
+
+
+def test_a_camera_without_a_simulated_twin_is_one_sentence(tmp_path, make_env):
+    side = _robot_yaml(tmp_path, "  side: {serial: '1'}")
+    with pytest.raises(ValueError, match="has no simulated twin: name it front or wrist"):
+        make_env("PickCubeVision-v0", cameras_like=side)
+    bad = _robot_yaml(tmp_path, "  front: {serial: '1', fy: -3}")
+    with pytest.raises(ValueError, match="give the focal length in pixels"):
+        make_env("PickCubeVision-v0", cameras_like=bad)

@@ -61,3 +61,51 @@ def test_an_encoded_env_gives_the_policy_vectors_and_a_mismatched_camera_is_one_
         env.close()
     with pytest.raises(ValueError, match="pretrain one on them"):
         Encoded(make("robokit/PickCubeVision-v0", camera_size=96), model)
+
+
+def test_a_policy_on_the_frozen_encoding_tells_apart_scenes_only_the_cameras_show(encoder):
+    # Cube on the left or the right of the table, the arm's state the same: a one-step task paying
+    # +a[0] on the left and -a[0] on the right is learned only if the encoding separates the scenes.
+    import jax
+
+    from robokit.agents.pose_encoder import EMBEDDING_KEY, Encoded
+    from robokit.agents.sac.agent import SAC, SACConfig
+    from robokit.envs.registration import make
+    from robokit.types import EnvSpec
+
+    model, _ = encoder
+    env = Encoded(make("robokit/PickCubeVision-v0", camera_size=64), model)
+    try:
+        scenes, sides = [], []
+        for seed in range(60):
+            obs, _ = env.reset(seed=seed)
+            y = env.unwrapped.task.world.body_pos("cube")[1]
+            if abs(y) > 0.05:
+                scenes.append(obs[EMBEDDING_KEY])
+                sides.append(np.sign(y))
+        spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+        state = obs["state"]
+    finally:
+        env.close()
+    sides = np.asarray(sides, np.float32)
+    assert 4 <= (sides > 0).sum() <= len(sides) - 4, sides
+    n, rng = 256, np.random.default_rng(0)
+    pick = rng.integers(0, len(sides), n)
+    observations = {"state": np.repeat(state[None], n, 0), EMBEDDING_KEY: np.asarray(scenes)[pick]}
+    actions = rng.uniform(-1, 1, (n, spec.action_dim)).astype(np.float32)
+    batch = {
+        "observations": observations,
+        "actions": actions,
+        "rewards": actions[:, 0] * sides[pick],
+        "masks": np.zeros(n, np.float32),
+        "next_observations": observations,
+    }
+    agent = SAC(SACConfig(critic_ensemble=2, utd_ratio=1, batch_size=n, hidden_dims=(64, 64)), spec)
+    params = agent.init(jax.random.PRNGKey(0))
+    for _ in range(800):
+        params, _ = agent.update(params, batch)
+    greedy = np.asarray(
+        agent.act(agent.policy_params(params), observations, jax.random.PRNGKey(1), explore=False)
+    )
+    right = np.mean(np.sign(greedy[:, 0]) == sides[pick])
+    assert right >= 0.9, f"the policy picked the paying side in {right:.0%} of the scenes"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from robokit.cli.common import check_reward_classifier, reward_source, sim_env_factory
+from robokit.cli.common import check_reward_classifier, reward_source, sim_env_factory, sim_options
 from robokit.loop.build import ActorOptions
 
 
@@ -22,7 +22,11 @@ def env_factory(options: ActorOptions):
     from robokit.envs.registration import check_env_id
 
     return sim_env_factory(
-        check_env_id(options.env), options.reward_classifier, options.instructor, options.encoder
+        check_env_id(options.env),
+        options.reward_classifier,
+        options.instructor,
+        options.encoder,
+        sim_options(options.looks, options.cameras_like),
     )
 
 

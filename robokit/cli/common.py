@@ -36,28 +36,40 @@ def new_folder(base: Path) -> Path:
     return candidate
 
 
+def sim_options(looks: str | None = None, cameras_like: Path | None = None) -> dict:
+    """make()'s keywords for the --looks ("none", "train", "held_out") and --cameras-like options."""
+    options = {} if looks in (None, "none") else {"looks": looks}
+    return options | ({} if cameras_like is None else {"cameras_like": str(cameras_like)})
+
+
 def sim_env_factory(
-    env_id: str, reward_classifier: Path | None, instructor: Path | None = None, encoder: Path | None = None
+    env_id: str,
+    reward_classifier: Path | None,
+    instructor: Path | None = None,
+    encoder: Path | None = None,
+    options: dict | None = None,
 ):
     """Makes the simulated env, rewarded by the simulator or by a reward classifier, instructed by a
     saved instructor (robokit.language.instructor.instructing) and its frames encoded by a
-    pretrained encoder (robokit.agents.pose_encoder) when they are named."""
+    pretrained encoder (robokit.agents.pose_encoder) when they are named; `options` are make()'s
+    (sim_options: visual randomisation, cameras framed like a robot.yaml's)."""
     if encoder is not None:
         from robokit.agents.pose_encoder import Encoded, PoseEncoder
 
         loaded = PoseEncoder.load(encoder)  # a wrong folder: one sentence, before any work
-        plain = sim_env_factory(env_id, reward_classifier, instructor)
+        plain = sim_env_factory(env_id, reward_classifier, instructor, options=options)
         return lambda: Encoded(plain(), loaded)
     from robokit.envs.registration import make
 
+    kwargs = options or {}
     if reward_classifier is None:
-        make_env = lambda: make(env_id)  # noqa: E731
+        make_env = lambda: make(env_id, **kwargs)  # noqa: E731
     else:
         from robokit.envs.rewarded import make_classifier_rewarded
         from robokit.rewards.classifier import RewardClassifier
 
         classifier = RewardClassifier.load(reward_classifier)  # a missing file: one sentence, at once
-        make_env = lambda: make_classifier_rewarded(env_id, classifier)  # noqa: E731
+        make_env = lambda: make_classifier_rewarded(env_id, classifier, **kwargs)  # noqa: E731
     if instructor is None:
         return make_env
     from robokit.language.instructor import instructing

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,11 @@ class Eval:
     seed: int = 50_000
     """Seed of the first episode; episode i uses seed + i."""
     video: Path | None = None
-    """Write the episodes' front-camera frames to this .mp4 (or .gif) file."""
+    """Write the episodes to this .mp4 (or .gif) file: the scene, and beside it for a pixel policy
+    the camera frames it is given."""
+    looks: Literal["as_trained", "none", "train", "held_out"] = "as_trained"
+    """Visual randomisation of the simulated task: the run's own (`robokit train --looks`), none,
+    the training ranges, or held-out looks the policy never saw."""
     config: Path | None = None
     """Run the policy on the real robot this YAML file describes (no learning) instead of in simulation."""
 
@@ -24,12 +30,15 @@ class Eval:
 def run(args: Eval) -> None:
     from rich.console import Console
 
-    from robokit.cli.video import VideoWriter
+    from robokit.cli.video import VideoWriter, video_size
     from robokit.envs.factory import RENDER_SIZE
 
-    video = VideoWriter(args.video, RENDER_SIZE) if args.video else None  # before JAX is imported
+    config = Path(args.run) / "config.json"  # read here: robokit.runs imports JAX
+    cameras = _cameras(args, json.loads(config.read_text()) if config.is_file() else {})
+    size = video_size(RENDER_SIZE, len(cameras))
+    video = VideoWriter(args.video, size) if args.video else None  # before JAX is imported
     try:
-        env_id, result = _evaluate(args, video)
+        env_id, result = _evaluate(args, video, cameras)
     finally:
         if video is not None:
             video.close()
@@ -40,7 +49,17 @@ def run(args: Eval) -> None:
     )
 
 
-def _evaluate(args: Eval, video) -> tuple[str, dict]:
+def _cameras(args: Eval, saved: dict) -> tuple[str, ...]:
+    """The policy's cameras to show beside the render: a simulated Vision task's."""
+    from robokit.envs.factory import SIM_CAMERAS
+
+    env_id = saved.get("train", {}).get("env") or ""
+    return tuple(SIM_CAMERAS) if args.config is None and "Vision" in env_id else ()
+
+
+def _evaluate(args: Eval, video, cameras: tuple[str, ...]) -> tuple[str, dict]:
+    from robokit.cli.common import sim_options
+    from robokit.cli.video import PolicyInputs
     from robokit.envs.registration import make
     from robokit.loop.evaluation import evaluate
     from robokit.runs.policy import load_policy
@@ -62,9 +81,15 @@ def _evaluate(args: Eval, video) -> tuple[str, dict]:
             )
         env_id = f"real robot ({args.config})"
     else:
-        env = policy.wrap_env(make(env_id, render_mode="rgb_array" if video else None))
+        looks = policy.looks if args.looks == "as_trained" else args.looks
+        options = sim_options(looks, policy.cameras_like)
+        env = make(env_id, render_mode="rgb_array" if video else None, **options)
+        inputs = PolicyInputs(env, cameras)
+        env = policy.wrap_env(inputs)
     try:
-        on_frame = video.append if video is not None else None
+        on_frame = None
+        if video is not None:
+            on_frame = (lambda render: video.append(inputs.beside(render))) if cameras else video.append
         return env_id, evaluate(env, agent, policy.params, args.episodes, seed=args.seed, on_frame=on_frame)
     finally:
         env.close()

@@ -7,7 +7,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from robokit.cli.common import check_reward_classifier, new_folder, reward_source, sim_env_factory
+from robokit.cli.common import (
+    check_reward_classifier,
+    new_folder,
+    reward_source,
+    sim_env_factory,
+    sim_options,
+)
 from robokit.recipes.online_config import TrainConfig
 
 
@@ -52,7 +58,13 @@ def _envs(config: TrainConfig, console):
             None,
         )
     env_id = check_env_id(config.env)
-    make_sim_env = sim_env_factory(env_id, config.reward_classifier, config.instructor, config.encoder)
+    make_sim_env = sim_env_factory(
+        env_id,
+        config.reward_classifier,
+        config.instructor,
+        config.encoder,
+        sim_options(config.looks, config.cameras_like),
+    )
 
     def make_env():
         return kind.wrap_env(make_sim_env(), agent_config)
@@ -87,6 +99,8 @@ def actor_fleet(config: TrainConfig, env_id: str, address: str, console):
             reward_classifier=config.reward_classifier,
             instructor=config.instructor,
             encoder=config.encoder,
+            looks=config.looks,
+            cameras_like=config.cameras_like,
         )
         for i in range(config.actors)
     ]

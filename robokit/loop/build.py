@@ -58,6 +58,10 @@ class ActorOptions(AgentChoice):
     --out`). On the real robot it is named in the config's task section."""
     encoder: Path | None = None
     """Simulated tasks: encode the frames with this pretrained encoder (the learner's --encoder)."""
+    looks: Literal["none", "train", "held_out"] = "none"
+    """Simulated tasks: visual randomisation, drawn anew at each reset (the learner's --looks)."""
+    cameras_like: Path | None = None
+    """Simulated tasks: frame the cameras as this robot.yaml's do (the learner's --cameras-like)."""
     instructor: Path | None = None
     """Simulated tasks: the high-level instructor (`robokit train-instructor --out`) that chooses the
     instruction the policy reads (obs["instruction"]); operators correct it with `robokit say`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from robokit.agents.base import AgentChoice
 from robokit.console.flags import ConsoleFlags
@@ -56,6 +57,14 @@ class TrainConfig(AgentChoice, ConsoleFlags):
     encoder: Path | None = None
     """A pretrained image encoder (`robokit pretrain-encoder --out`): a Vision task's frames are
     encoded once by the actors, and the policy learns from the encoding (a frozen encoder)."""
+    looks: Literal["none", "train", "held_out"] = "none"
+    """Visual randomisation of a simulated task (lights, colours, camera pose, distractors), drawn
+    anew at each reset; evaluations during the run use the same (`robokit eval --looks held_out`
+    tries looks the policy never saw)."""
+    cameras_like: Path | None = None
+    """A robot.yaml: render the Vision task's cameras as the real ones it names (capture size, field
+    of view from fy, crop, policy size), so that a policy trained here sees real frames as it saw
+    simulated ones."""
     instructor: Path | None = None
     """A high-level instructor (`robokit train-instructor --out`) for a task with instructions
     (PackCubes-v0): the policy reads the instruction it chooses, or an operator's correction."""

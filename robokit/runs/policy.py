@@ -71,6 +71,8 @@ class LoadedPolicy(NamedTuple):
     env_id: str
     kind: AgentKind
     encoder: str | None = None  # the run's pretrained image encoder, if its policy reads one
+    looks: str | None = None  # the visual randomisation it was trained under (robokit train --looks)
+    cameras_like: str | None = None  # the robot.yaml its simulated cameras imitated
 
     @property
     def chunk(self) -> int | None:
@@ -93,8 +95,16 @@ def load_policy(run_dir: Path, direction: str | None = None) -> LoadedPolicy:
     kind, agent, saved, latest = saved_agent(run_dir, direction)
     state = restore_agent_state(agent, latest)
     env_id = saved["reset_free"]["env"] if "reset_free" in saved else saved.get("train", {}).get("env")
-    encoder = saved.get("train", {}).get("encoder")
-    return LoadedPolicy(agent, agent.policy_params(state), env_id, kind, encoder)
+    train = saved.get("train", {})
+    return LoadedPolicy(
+        agent,
+        agent.policy_params(state),
+        env_id,
+        kind,
+        train.get("encoder"),
+        train.get("looks"),
+        train.get("cameras_like"),
+    )
 
 
 def choose_agent(choice, resume: Path | None = None) -> tuple[AgentKind, Any]:
