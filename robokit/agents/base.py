@@ -29,6 +29,7 @@ from robokit.types import Batch, EnvSpec, Params
 BUILT_IN = {
     "sac": "robokit.agents.sac:KIND",
     "ogpo": "robokit.agents.ogpo:KIND",
+    "famo2o": "robokit.agents.famo2o:KIND",
 }
 #: names run folders may carry for an agent of another name
 ALIASES = {"flow-bc": "ogpo"}  # `robokit pretrain --algo flow-bc` trains an OGPO agent's flow policy

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from robokit.agents.sac.agent import SAC
-from robokit.agents.sac.config import SACConfig
+from robokit.agents.sac.config import CPU_PRESET, SACConfig
 from robokit.bench import bench_row
 from robokit.types import EnvSpec
 
@@ -38,6 +38,28 @@ CASES = {
             gym.spaces.Box(-1, 1, (4,), np.float32),
         ),
         SACConfig(utd_ratio=1, batch_size=32),
+    ),
+}
+
+
+def _pickcube(**inputs: tuple[tuple[int, ...], str]) -> EnvSpec:
+    spaces = {
+        k: gym.spaces.Box(0, 255, shape, np.uint8)
+        if dtype == "uint8"
+        else gym.spaces.Box(-1, 1, shape, np.float32)
+        for k, (shape, dtype) in inputs.items()
+    }
+    return EnvSpec.from_spaces(gym.spaces.Dict(spaces), gym.spaces.Box(-1, 1, (4,), np.float32))
+
+
+#: `robokit train`'s CPU preset on PickCube's three inputs, side by side: the simulator's state
+#: (proprioception 7 + cube position 3), a frozen pretrained encoder's output computed by the actors
+#: (proprioception + 32 + 3), and the two 128x128 cameras through encoders the critic trains (DrQ).
+PIXEL_CASES = {
+    "pickcube_state": _pickcube(state=((10,), "float32")),
+    "pickcube_frozen_encoder": _pickcube(state=((7,), "float32"), embedding=((35,), "float32")),
+    "pickcube_end_to_end_128px": _pickcube(
+        state=((7,), "float32"), front=((128, 128, 3), "uint8"), wrist=((128, 128, 3), "uint8")
     ),
 }
 
@@ -89,6 +111,29 @@ def bench_learner(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
         if case == "rlpd_state":
             floor = hidden_matmuls_seconds(config, repeats, calls)
             yield _row(case, "hidden_matmuls_alone_ms", floor * 1000, "ms")
+    yield from bench_pixel_inputs(repeats, calls)
+
+
+def bench_pixel_inputs(repeats: int, calls: int) -> Iterator[dict]:
+    """PIXEL_CASES' UTD update times, alternated case by case in each repeat (side by side on a
+    noisy machine), and each pixel case's median ratio to the state case's."""
+    rng, config = np.random.default_rng(0), CPU_PRESET
+    runs = {}
+    for case, spec in PIXEL_CASES.items():
+        agent = SAC(config, spec)
+        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.utd_ratio * config.batch_size, rng))
+        runs[case] = (lambda s, a=agent, b=batch: a.update(s, b)[0], agent.init(jax.random.PRNGKey(0)))
+    seconds = {case: [] for case in runs}
+    for _ in range(repeats):
+        for case, (step, state) in runs.items():
+            seconds[case].append(_median_seconds(step, state, 1, calls))
+    for case, times in seconds.items():
+        median = statistics.median(times)
+        yield _row(case, "utd_update_ms", median * 1000, "ms")
+        yield _row(case, "critic_updates_per_s", config.utd_ratio / median, "1/s")
+        if case != "pickcube_state":
+            ratio = statistics.median(t / s for t, s in zip(times, seconds["pickcube_state"], strict=True))
+            yield _row(case, "update_time_vs_state", ratio, "x")
 
 
 def hidden_matmuls_seconds(config: SACConfig, repeats: int, calls: int) -> float:
