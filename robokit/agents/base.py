@@ -83,8 +83,11 @@ class AgentKind:
     chunk: Callable[[Any], int | None] = lambda config: None
     """Env steps per action (an action chunk), or None for one step and no ActionChunk wrapper."""
     finetunes: bool = False
-    """Starts from a saved run's policy (`--init RUN`, OGPO): its config and state are the run's,
-    not a preset's."""
+    """Starts from a saved run's policy (`--init RUN`, OGPO, FamO2O): its config and state are the
+    run's, not a preset's. With learns_from_demos too, the datasets the --init run trained on
+    ("data" in its config.json) stay in the mixer as its demos."""
+    online: Callable[[Any], Any] = lambda config: config
+    """The config a finetuned run's agent takes online, from its --init run's (FamO2O: online=True)."""
     tune: Callable[[Any, dict], Any] = lambda config, options: dataclasses.replace(config, **options)
     """How options given on the command line change a preset."""
 
@@ -150,8 +153,9 @@ class AgentChoice:
     """The algorithm and its options, as `robokit train`, `learner` and `actor` all take them."""
 
     algo: str = "sac"
-    """Agent: sac (SAC/RLPD from demos) or ogpo (finetune the flow policy of --init with OGPO; no
-    demos online); or an outside agent as package.module:KIND."""
+    """Agent: sac (SAC/RLPD from demos), ogpo (finetune the flow policy of --init with OGPO; no
+    demos online) or famo2o (finetune the offline FamO2O run of --init, its data kept in the mixer);
+    or an outside agent as package.module:KIND."""
     preset: str = "cpu"
     """Agent preset: sac: 'cpu' (2 critics, UTD 4) or 'serl' (SERL's RLPD: 10 critics, UTD 8)."""
     critic_ensemble: int | None = None
@@ -161,7 +165,7 @@ class AgentChoice:
     bc_weight: float | None = None
     """Add a behaviour-cloning term on the demo rows to the actor loss, with this weight (default 0)."""
     init: Path | None = None
-    """--algo ogpo: the run `robokit pretrain --algo flow-bc` wrote (its policy is finetuned)."""
+    """--algo ogpo / famo2o: the run `robokit pretrain --algo flow-bc / famo2o` wrote (finetuned)."""
 
     def options(self) -> dict:
         """The preset overrides given (None: not given)."""
@@ -174,8 +178,9 @@ class AgentChoice:
     def init_run(self) -> Path:
         """The run a finetuning agent starts from; one sentence when none was given."""
         if self.init is None:
+            start = "flow-bc" if self.algo == "ogpo" else self.algo
             raise ValueError(
                 f"--algo {self.algo} finetunes a saved policy: pass --init RUN (e.g. from "
-                "`robokit pretrain --algo flow-bc`)."
+                f"`robokit pretrain --algo {start}`)."
             )
         return Path(self.init)

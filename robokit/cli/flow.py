@@ -1,4 +1,6 @@
-"""`robokit pretrain --algo flow-bc`: a flow policy cloned from demos (the start OGPO finetunes)."""
+"""`robokit pretrain`: a flow policy cloned from demos (--algo flow-bc, the start OGPO finetunes), or
+FamO2O trained offline on any dataset (--algo famo2o, the start `robokit train --algo famo2o`
+finetunes online)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class Pretrain:
-    """Behaviour-clone a flow policy on demonstrations (the start that OGPO finetunes)."""
+    """Pretrain offline: behaviour-clone a flow policy on demonstrations (--algo flow-bc, the start
+    OGPO finetunes), or train FamO2O on a dataset of any quality (--algo famo2o)."""
 
-    algo: Literal["flow-bc"] = "flow-bc"
+    algo: Literal["flow-bc", "famo2o"] = "flow-bc"
     env: str = "PickCube-v0"
     data: Path | None = None
-    """Minari demos; default: record `num_demos` scripted-expert demos into RUN_DIR/demos."""
+    """Minari dataset; flow-bc's default: record `num_demos` scripted-expert demos into
+    RUN_DIR/demos. famo2o needs one (e.g. `robokit record --mixed-quality`)."""
     num_demos: int = 20
     run_dir: Path | None = None
     steps: int = 20_000
@@ -38,6 +42,13 @@ class Pretrain:
     """Instruction-annotated demos (`robokit record --instructed`): evaluate under this saved
     instructor (`robokit train-instructor --out`) instead of the task's own plan."""
     seed: int = 0
+    beta_lo: float | None = None
+    beta_hi: float | None = None
+    """famo2o: the balance coefficient's range (default [1, 10])."""
+    fixed_beta: float | None = None
+    """famo2o: a constant beta instead of the balance model (the fixed-beta IQL / AWAC baseline)."""
+    base: Literal["iql", "awac"] | None = None
+    """famo2o: the critic base (default iql)."""
 
 
 def instructed_factory(env_id: str, data: Path | None, instructor: Path | None):
@@ -67,6 +78,8 @@ def _observation_keys(data: Path) -> set[str]:
 
 
 def pretrain(args: Pretrain) -> None:
+    if args.algo == "famo2o":
+        return pretrain_famo2o(args)
     from rich.console import Console
 
     from robokit.agents.chunking import chunked
@@ -102,3 +115,33 @@ def pretrain(args: Pretrain) -> None:
         f"[bold]{env_id}[/bold] flow BC: kept step {result.kept_step} with {result.kept_success:.0%} success "
         f"({result.steps} steps run); run: {result.run_dir}"
     )
+
+
+def pretrain_famo2o(args: Pretrain) -> None:
+    from rich.console import Console
+
+    from robokit.agents.base import agent_kind
+    from robokit.envs.registration import check_env_id, make
+    from robokit.recipes.famo2o_offline import pretrain_famo2o as run
+
+    console = Console()
+    env_id = check_env_id(args.env)
+    if args.data is None:
+        raise ValueError(
+            "--algo famo2o learns from a dataset: pass --data DIR (e.g. from `robokit record "
+            "--mixed-quality`)."
+        )
+    options = {
+        "beta_lo": args.beta_lo,
+        "beta_hi": args.beta_hi,
+        "fixed_beta": args.fixed_beta,
+        "base": args.base,
+    }
+    config = agent_kind("famo2o").configure("cpu", options)  # a bad range: one sentence, before any work
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = args.run_dir or Path("runs") / f"{env_id.split('/')[1]}-famo2o-{stamp}"
+    run_dir = run(
+        env_id, lambda: make(env_id), [args.data], run_dir, config, steps=args.steps,
+        eval_every=args.eval_every, eval_episodes=args.eval_episodes, seed=args.seed, say=console.print,
+    )  # fmt: skip
+    console.print(f"[bold]{env_id}[/bold] FamO2O offline: run {run_dir} (finetune it with --init)")

@@ -166,6 +166,11 @@ def run(config: TrainConfig) -> None:
     finally:
         bar.close()
     _report(config, env_id, result, console, "learner" if serve else "train")
+    if config.algo == "famo2o" and config.robot_config is None and not result.final_eval.get("interrupted"):
+        from robokit.recipes.balance_map import balance_map_of_run
+        from robokit.recipes.famo2o_offline import balance_line
+
+        console.print(balance_line(balance_map_of_run(result.run_dir)))
 
 
 def resume_command(config: TrainConfig, verb: str, run_dir: Path) -> str:

@@ -87,14 +87,18 @@ def new_agent(config: TrainConfig, kind: AgentKind, spec: EnvSpec, run_dir: Path
     """(agent, state, buffers) of a new run; writes config.json."""
     capacity = max(config.max_env_steps, 1000)
     demo_path = None
-    if kind.finetunes:  # the policy of --init, no demos in any buffer
+    if kind.finetunes:  # the policy of --init; its offline data as demos, for an agent that keeps them
         _, agent, saved, latest = saved_agent(config.init_run())
         if agent.spec != spec:
             raise ValueError(
                 f"the policy in {config.init} was trained on {saved['train']['env']}, not {config.env}: "
                 "pass the same --env."
             )
-        state, buffers = restore_agent_state(agent, latest), {"online": ReplayBuffer(spec, capacity)}
+        state = restore_agent_state(agent, latest)
+        agent = kind.build(kind.online(agent.config), spec)
+        if kind.learns_from_demos:
+            demo_path = [Path(p) for p in saved["train"].get("data", [])] or None
+        buffers, _ = demo_and_online_buffers(spec, capacity, demo_path)
     else:
         agent = kind.build(kind.configure(config.preset, config.options()), spec)
         if kind.learns_from_demos:
@@ -106,7 +110,8 @@ def new_agent(config: TrainConfig, kind: AgentKind, spec: EnvSpec, run_dir: Path
         state = agent.init(jax.random.PRNGKey(config.seed), **statistics)
     for extra in kind.buffers:
         buffers[extra.name] = ReplayBuffer(spec, capacity)
-    write_config(run_dir, spec, agent.config, algo=config.algo, train=config, demos=str(demo_path or ""))
+    demos = [str(p) for p in demo_path] if isinstance(demo_path, list) else str(demo_path or "")
+    write_config(run_dir, spec, agent.config, algo=config.algo, train=config, demos=demos)
     return agent, state, buffers
 
 

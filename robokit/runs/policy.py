@@ -134,4 +134,5 @@ def choose_agent(choice, resume: Path | None = None) -> tuple[AgentKind, Any]:
             )
     else:
         return kind, kind.configure(choice.preset, choice.options())
-    return kind, kind.config_from_json(saved["agent"])
+    config = kind.config_from_json(saved["agent"])
+    return kind, config if resume is not None else kind.online(config)

@@ -20,4 +20,13 @@ def _tune(preset: FamO2OConfig, options: dict) -> FamO2OConfig:
     return config
 
 
-KIND = AgentKind("famo2o", FamO2OConfig, PRESETS, _build, learns_from_demos=True, tune=_tune)
+KIND = AgentKind(
+    "famo2o",
+    FamO2OConfig,
+    PRESETS,
+    _build,
+    learns_from_demos=True,
+    finetunes=True,
+    tune=_tune,
+    online=lambda config: dataclasses.replace(config, online=True),
+)

@@ -1,0 +1,90 @@
+"""The picture of a FamO2O run a user looks at: the beta its balance model chooses over the object's
+start positions (a heat map, balance.png in the run folder), and the mean beta on each half of the
+start area (balance.json), where mixed-quality data are good and where they are poor
+(robokit.envs.mixed_quality)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from robokit.envs.mixed_quality import half_of
+
+GRID = 25
+
+
+def start_area(task) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(x range, y range) the task's object starts in."""
+    from robokit.envs.tasks.pick_cube import CUBE_X, CUBE_Y, PickCube
+    from robokit.envs.tasks.relocate import DIRECTIONS, REGIONS, START_SPREAD
+
+    if isinstance(task, PickCube):
+        return CUBE_X, CUBE_Y
+    centre = REGIONS[DIRECTIONS[task.direction][0]]
+    return (centre[0] - START_SPREAD, centre[0] + START_SPREAD), (
+        centre[1] - START_SPREAD,
+        centre[1] + START_SPREAD,
+    )
+
+
+def beta_grid(agent, params, env, grid: int = GRID, seed: int = 0):
+    """(xs, ys, betas[y, x]): the balance model's beta with the arm at its reset pose and the object
+    at each point of the start area (the object's x, y in the state's object features)."""
+    obs, _ = env.reset(seed=seed)
+    task = env.unwrapped.task
+    (x0, x1), (y0, y1) = start_area(task)
+    xs, ys = np.linspace(x0, x1, grid), np.linspace(y0, y1, grid)
+    first = obs["state"].shape[0] - task.object_state_dim  # the object's x, y come first
+    states = np.repeat(obs["state"][None], grid * grid, axis=0)
+    gx, gy = np.meshgrid(xs, ys)
+    states[:, first], states[:, first + 1] = gx.ravel(), gy.ravel()
+    batch = {**{k: np.repeat(v[None], grid * grid, axis=0) for k, v in obs.items()}, "state": states}
+    return xs, ys, np.asarray(agent.beta(params, batch)).reshape(grid, grid)
+
+
+def write_balance_map(run_dir: Path, agent, params, env, title: str) -> dict:
+    """balance.png and balance.json in `run_dir`; returns the summary (mean and spread per half)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs, ys, betas = beta_grid(agent, params, env)
+    task, c = env.unwrapped.task, agent.config
+    halves = {"good": [], "poor": []}
+    for j, y in enumerate(ys):  # which half a point is on, as the recorder decides it
+        halves[half_of(task, y)].extend(betas[j].tolist())
+    summary = {
+        h: {"mean": float(np.mean(v)), "std": float(np.std(v)), "points": len(v)} for h, v in halves.items()
+    }
+    summary["range"] = [c.beta_lo, c.beta_hi]
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    extent = (xs[0], xs[-1], ys[0], ys[-1])
+    image = ax.imshow(betas, origin="lower", extent=extent, aspect="auto", vmin=c.beta_lo, vmax=c.beta_hi)
+    fig.colorbar(image, ax=ax, label="beta chosen (higher: greedier)")
+    ax.set_xlabel("object start x (m)")
+    ax.set_ylabel("object start y (m)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    tmp = Path(run_dir) / "balance.partial.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(Path(run_dir) / "balance.png")
+    (Path(run_dir) / "balance.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def balance_map_of_run(run_dir: Path) -> dict:
+    """write_balance_map for a FamO2O run folder's newest checkpoint (its own task)."""
+    from robokit.envs.registration import make
+    from robokit.runs.policy import load_policy
+
+    policy = load_policy(run_dir)
+    env = make(policy.env_id)
+    try:
+        title = f"{policy.env_id}: beta chosen per object start ({Path(run_dir).name})"
+        return write_balance_map(run_dir, policy.agent, policy.params, env, title)
+    finally:
+        env.close()
