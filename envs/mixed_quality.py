@@ -52,14 +52,14 @@ class MixedBehaviour:
     """Draws, at each episode's start, one source for the whole episode from the mix of the half
     the object starts in; then acts as it (run_episode resets it after the env)."""
 
-    def __init__(self, env, seed: int):
-        self.env, self.rng = env, np.random.default_rng(seed)
+    def __init__(self, env, seed: int, mixes: dict | None = None):
+        self.env, self.rng, self.mixes = env, np.random.default_rng(seed), mixes or MIXES
         self.expert = make_expert(env, seed=seed)
         self.source, self.half, self.counts = "expert", "good", {}
 
     def reset(self) -> None:
         self.half = start_half(self.env.unwrapped.task)
-        self.source = SOURCES[self.rng.choice(len(SOURCES), p=MIXES[self.half])]
+        self.source = SOURCES[self.rng.choice(len(SOURCES), p=self.mixes[self.half])]
         self.expert.noise = NOISY if self.source == "noisy" else 0.0
         self.expert.reset()
         key = (self.half, self.source)
@@ -82,8 +82,11 @@ class MixedSummary:
     counts: dict[str, int]
 
 
-def record_mixed_quality(env_id: str, episodes: int, out: Path, seed: int = 0) -> MixedSummary:
-    """Record `episodes` mixed-quality episodes (episode i from seed + i) as a Minari dataset."""
+def record_mixed_quality(
+    env_id: str, episodes: int, out: Path, seed: int = 0, mixes: dict | None = None
+) -> MixedSummary:
+    """Record `episodes` mixed-quality episodes (episode i from seed + i) as a Minari dataset;
+    `mixes` ({"good": probabilities of SOURCES, "poor": ...}) replaces MIXES."""
     if episodes < 1:
         raise ValueError(f"--episodes {episodes} records nothing: ask for at least 1 episode.")
     if "Vision" in env_id:
@@ -91,7 +94,8 @@ def record_mixed_quality(env_id: str, episodes: int, out: Path, seed: int = 0) -
     out = check_output_dir(out)
     env = make(env_id)
     try:
-        behaviour = MixedBehaviour(env, seed)
+        behaviour = MixedBehaviour(env, seed, mixes)
+        mixes = behaviour.mixes
         kept, outcomes = [], {"good": [], "poor": []}
         for i in range(episodes):
             episode = record_episode(env, behaviour, seed + i)
@@ -99,8 +103,8 @@ def record_mixed_quality(env_id: str, episodes: int, out: Path, seed: int = 0) -
             outcomes[behaviour.half].append(episode.success)
         description = (
             f"{episodes} mixed-quality episodes of {env_id}: per episode a behaviour drawn from "
-            f"{dict(zip(SOURCES, MIXES['good'], strict=True))} when the object starts on the good half, "
-            f"{dict(zip(SOURCES, MIXES['poor'], strict=True))} on the poor half"
+            f"{dict(zip(SOURCES, mixes['good'], strict=True))} when the object starts on the good half, "
+            f"{dict(zip(SOURCES, mixes['poor'], strict=True))} on the poor half"
         )
         spaces = (env.observation_space, env.action_space)
         who = "robokit mixed-quality behaviour"

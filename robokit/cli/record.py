@@ -58,6 +58,11 @@ class Record(ConsoleFlags):
     ...) is said too, so that the demos teach each of them in the task's states."""
     mixed_order: bool = False
     """With --instructed, PackCubes: each episode packs the cubes in an order drawn at random."""
+    mixed_quality: bool = False
+    """PickCube, Relocate: offline data of state-dependent quality, for `robokit pretrain --algo
+    famo2o`: per episode the scripted expert, a noisy or wrong-way expert or random actions, drawn
+    from a good mix when the object starts on the left half of its start area, a poor mix on the
+    right (robokit/envs/mixed_quality.py)."""
     alternate: bool = False
     """With --frames and a reset-free run as --policy: its forward and backward agents take turns,
     objects placed once (the states reset-free training visits, where a classifier's false successes
@@ -204,6 +209,23 @@ def _record_real(args: Record, console) -> None:
     console.print(f"dataset: {path}" if path else "nothing was recorded, so no dataset was written")
 
 
+def _record_mixed_quality(args: Record, env_id: str, console) -> None:
+    from robokit.envs.mixed_quality import record_mixed_quality
+
+    if args.successes_only or args.frames or args.policy or args.noise or args.direction:
+        raise ValueError(
+            "--mixed-quality draws its own behaviours per episode: drop --successes-only, --frames, "
+            "--policy, --noise and --direction."
+        )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.out or new_folder(Path("data") / f"{env_id.split('/')[1]}-mixed-{stamp}")
+    console.print(f"recording {args.episodes} mixed-quality episodes of {env_id}")
+    summary = record_mixed_quality(env_id, args.episodes, out, seed=args.seed)
+    success = ", ".join(f"{half} half {rate:.0%}" for half, rate in summary.success_by_half.items())
+    console.print(f"success by start half: {success}; behaviours: {summary.counts}")
+    console.print(f"dataset: {summary.path} ({summary.episodes} episodes)")
+
+
 def run(args: Record) -> None:
     from rich.console import Console
 
@@ -223,6 +245,8 @@ def run(args: Record) -> None:
         return _record_alternating(args, env_id, console)
     if args.instructed or args.aim_error or args.practice or args.mixed_order:
         return _record_instructed(args, env_id, console)
+    if args.mixed_quality:
+        return _record_mixed_quality(args, env_id, console)
     out = args.out or new_folder(Path("data") / f"{env_id.split('/')[1]}-{time.strftime('%Y%m%d-%H%M%S')}")
     done = []
     policy, policy_env = _policy_driver(args)

@@ -54,11 +54,11 @@ def pretrain_famo2o(
 ) -> Path:
     """`steps` offline FamO2O updates; every `eval_every` an evaluation on fresh episodes and a
     checkpoint. Returns the run folder."""
-    run_dir = fresh_run_dir(run_dir)
     env = make_env()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     try:
-        buffer, statistics = offline_buffer(spec, data)
+        buffer, statistics = offline_buffer(spec, data)  # bad data: one sentence, no run folder made
+        run_dir = fresh_run_dir(run_dir)
         agent = FamO2O(config, spec)
         state = agent.init(jax.random.PRNGKey(seed), **statistics)
         extra = {
