@@ -182,6 +182,37 @@ def bench_ogpo(repeats: int = 3, calls: int = 3) -> Iterator[dict]:
         yield _row(f"ogpo_{preset}", "updates_per_s", 1.0 / seconds, "1/s")
 
 
+def bench_famo2o(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
+    """FamO2O steps per second (IQL and AWAC bases, and fixed-beta IQL) beside SAC's CPU preset, on
+    PickCube's state spec, alternated case by case in each repeat; each one's median time ratio to
+    SAC's UTD update (FamO2O runs one whole step per env step, SAC four critic steps and an actor's)."""
+    from robokit.agents.famo2o.agent import FamO2O
+    from robokit.agents.famo2o.config import FamO2OConfig
+
+    rng, spec = np.random.default_rng(0), PIXEL_CASES["pickcube_state"]
+    agents = {
+        "sac_cpu_preset": SAC(CPU_PRESET, spec),
+        "famo2o_iql": FamO2O(FamO2OConfig(online=True), spec),
+        "famo2o_awac": FamO2O(FamO2OConfig(base="awac", online=True), spec),
+        "iql_fixed_beta": FamO2O(FamO2OConfig(fixed_beta=3.0), spec),
+    }
+    runs = {}
+    for case, agent in agents.items():
+        c = agent.config
+        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, c.utd_ratio * c.batch_size, rng))
+        runs[case] = (lambda s, a=agent, b=batch: a.update(s, b)[0], agent.init(jax.random.PRNGKey(0)))
+    seconds = {case: [] for case in runs}
+    for _ in range(repeats):
+        for case, (step, state) in runs.items():
+            seconds[case].append(_median_seconds(step, state, 1, calls))
+    for case, times in seconds.items():
+        yield _row(case, "update_ms", statistics.median(times) * 1000, "ms")
+        yield _row(case, "updates_per_s", 1.0 / statistics.median(times), "1/s")
+        if case != "sac_cpu_preset":
+            ratio = statistics.median(t / s for t, s in zip(times, seconds["sac_cpu_preset"], strict=True))
+            yield _row(case, "update_time_vs_sac", ratio, "x")
+
+
 def _median_seconds(step, value, repeats: int, calls: int) -> float:
     """Median wall seconds of one `value = step(value)` call, over `repeats` runs of `calls` calls
     each, after one call that compiles."""

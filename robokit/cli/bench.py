@@ -33,8 +33,9 @@ class Bench:
     """Use every core (default: pin the process to one core, as the targets are stated)."""
     json: bool = False
     """Print one JSON object per measurement instead of a table."""
-    algo: Literal["sac", "ogpo"] = "sac"
-    """bench learner: SAC/RLPD cases, or OGPO's (the authors' sizes and the CPU preset)."""
+    algo: Literal["sac", "ogpo", "famo2o"] = "sac"
+    """bench learner: SAC/RLPD cases, OGPO's (the authors' sizes and the CPU preset), or FamO2O's
+    (IQL and AWAC bases, fixed beta) side by side with SAC's CPU preset."""
     config: Path | None = None
     """bench robot: the robot config YAML (`robokit robot-check` takes the same file)."""
 
@@ -78,12 +79,11 @@ def run(args: Bench) -> None:
         note = "learner, actors and log on this machine"
         rows = bench_link(repeats=args.repeats)
     else:
-        from robokit.bench.learner import bench_learner, bench_ogpo
+        from robokit.bench.learner import bench_famo2o, bench_learner, bench_ogpo
 
         note = "all cores"
-        rows = (
-            bench_ogpo(repeats=args.repeats) if args.algo == "ogpo" else bench_learner(repeats=args.repeats)
-        )
+        bench = {"ogpo": bench_ogpo, "famo2o": bench_famo2o}.get(args.algo, bench_learner)
+        rows = bench(repeats=args.repeats)
     if args.json:
         for row in rows:
             print(json.dumps(row), flush=True)

@@ -121,6 +121,7 @@ def pretrain_famo2o(args: Pretrain) -> None:
     from rich.console import Console
 
     from robokit.agents.base import agent_kind
+    from robokit.cli.balance_map import balance_line, write_balance_map
     from robokit.envs.registration import check_env_id, make
     from robokit.recipes.famo2o_offline import pretrain_famo2o as run
 
@@ -140,8 +141,14 @@ def pretrain_famo2o(args: Pretrain) -> None:
     config = agent_kind("famo2o").configure("cpu", options)  # a bad range: one sentence, before any work
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.run_dir or Path("runs") / f"{env_id.split('/')[1]}-famo2o-{stamp}"
+
+    def balance_map(run_dir: Path, agent, params, env) -> None:
+        if config.fixed_beta is None:
+            console.print(balance_line(write_balance_map(run_dir, agent, params, env, f"{env_id} offline")))
+
     run_dir = run(
         env_id, lambda: make(env_id), [args.data], run_dir, config, steps=args.steps,
         eval_every=args.eval_every, eval_episodes=args.eval_episodes, seed=args.seed, say=console.print,
+        after=balance_map,
     )  # fmt: skip
     console.print(f"[bold]{env_id}[/bold] FamO2O offline: run {run_dir} (finetune it with --init)")

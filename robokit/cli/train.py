@@ -14,11 +14,12 @@ from robokit.cli.common import (
     sim_env_factory,
     sim_options,
 )
+from robokit.launch.flags import LaunchFlags
 from robokit.recipes.online_config import TrainConfig
 
 
 @dataclass(frozen=True)
-class TrainCommand(TrainConfig):
+class TrainCommand(TrainConfig, LaunchFlags):
     """Train a policy in simulation: record demos, run the learner and its actors, evaluate, save."""
 
 
@@ -78,11 +79,19 @@ def _envs(config: TrainConfig, console):
 
 def actor_fleet(config: TrainConfig, env_id: str, address: str, console):
     """Actor processes on this machine for the run `config` describes (each `robokit actor`)."""
-    from robokit.agents.base import AgentChoice
-    from robokit.loop.build import ActorOptions
     from robokit.loop.fleet import ActorProcesses
 
     run_dir = Path(config.resume or config.run_dir)
+    console.print(f"starting {config.actors} actor processes (logs in {run_dir / 'actors'})")
+    return ActorProcesses(actor_options(config, env_id, address), run_dir / "actors")
+
+
+def actor_options(config: TrainConfig, env_id: str, address: str) -> list:
+    """The ActorOptions of each of the run's actors (robokit.loop.build)."""
+    from robokit.agents.base import AgentChoice
+    from robokit.loop.build import ActorOptions
+
+    run_dir = Path(config.resume or config.run_dir).absolute()
     choice = {f.name: getattr(config, f.name) for f in dataclasses.fields(AgentChoice)}
     actors = [
         ActorOptions(
@@ -104,8 +113,7 @@ def actor_fleet(config: TrainConfig, env_id: str, address: str, console):
         )
         for i in range(config.actors)
     ]
-    console.print(f"starting {config.actors} actor processes (logs in {run_dir / 'actors'})")
-    return ActorProcesses(actors, run_dir / "actors")
+    return actors
 
 
 class ProgressBar:
@@ -145,30 +153,45 @@ class ProgressBar:
 def run(config: TrainConfig) -> None:
     from rich.console import Console
 
+    if getattr(config, "launcher", "local") == "ray":
+        from robokit.launch.ray_learner import run_under_ray
+
+        return run_under_ray(config, Console())
+    console = Console()
+    _report(*train_here(config, console, actor_fleet))
+
+
+def train_here(config: TrainConfig, console, fleet, stop=None, progress: bool = True):
+    """Train in this process, its actors started by `fleet(config, env_id, address, console)`;
+    (config, env id, result, console, verb) for _report."""
     from robokit.recipes.online import train
 
-    console = Console()
     config, env_id, spec, make_env, record = _envs(config, console)
     if config.run_dir is None and config.resume is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         config = dataclasses.replace(
             config, run_dir=new_folder(Path("runs") / f"{env_id.split('/')[-1]}-{stamp}")
         )
-    bar = ProgressBar(config.max_env_steps, console)
+    bar = ProgressBar(config.max_env_steps, console) if progress else None
 
     def start_actors(address: str, run_config: TrainConfig):
-        return actor_fleet(run_config, env_id, address, console)
+        return fleet(run_config, env_id, address, console)
 
     serve = isinstance(config, LearnerCommand)
     reward = reward_source(config.robot_config, config.reward_classifier)
+    say = bar.say if bar is not None else console.print
     try:
-        result = train(config, make_env, record, bar, start_actors, serve, bar.say, spec, reward)
+        result = train(config, make_env, record, bar, start_actors, serve, say, spec, reward, stop)
     finally:
-        bar.close()
-    _report(config, env_id, result, console, "learner" if serve else "train")
+        if bar is not None:
+            bar.close()
+    return config, env_id, result, console, "learner" if serve else "train"
+
+
+def _report(config: TrainConfig, env_id: str, result, console, verb: str) -> None:
+    _final_lines(config, env_id, result, console, verb)
     if config.algo == "famo2o" and config.robot_config is None and not result.final_eval.get("interrupted"):
-        from robokit.recipes.balance_map import balance_map_of_run
-        from robokit.recipes.famo2o_offline import balance_line
+        from robokit.cli.balance_map import balance_line, balance_map_of_run
 
         console.print(balance_line(balance_map_of_run(result.run_dir)))
 
@@ -181,7 +204,13 @@ def resume_command(config: TrainConfig, verb: str, run_dir: Path) -> str:
     words = [f"robokit {verb}"]
     for f in dataclasses.fields(command):
         value = getattr(config, f.name)
-        repeat = f.name not in BUDGET_FIELDS or f.name in ("listen", "keys", "actors")
+        repeat = f.name not in BUDGET_FIELDS or f.name in (
+            "listen",
+            "keys",
+            "actors",
+            "launcher",
+            "ray_address",
+        )
         if not repeat or value == f.default or value is None or (f.name == "env" and value == "real"):
             continue
         flag = "--" + f.name.replace("_", "-")
@@ -191,7 +220,7 @@ def resume_command(config: TrainConfig, verb: str, run_dir: Path) -> str:
     return " ".join([*words, f"--resume {run_dir}"])
 
 
-def _report(config: TrainConfig, env_id: str, result, console, verb: str) -> None:
+def _final_lines(config: TrainConfig, env_id: str, result, console, verb: str) -> None:
     final = result.final_eval
     algo = "" if config.algo == "sac" else f" --algo {config.algo}"
     if final.get("interrupted"):

@@ -55,7 +55,7 @@ class ZmqActorLink:
         spec: EnvSpec,
         agent_config: Any,
         spool_dir: Path,
-        keys: Path | None = None,
+        keys: Path | tuple[bytes, bytes, bytes] | None = None,
         paced: bool = False,
         dead_after_s: float = 2.0,
         spool_bytes: int = 4 * 2**30,
@@ -64,7 +64,8 @@ class ZmqActorLink:
     ):
         host, port = split_address(address)
         self.endpoint, self.keys = f"tcp://{host}:{port}", keys
-        self._curve = actor_keys(keys) if keys is not None else None  # bad keys: one sentence, here
+        # a keys folder (bad keys: one sentence, here), or the keys themselves, handed over in memory
+        self._curve = keys if isinstance(keys, tuple) else actor_keys(keys) if keys is not None else None
         self.actor_id, self.spec, self.paced, self.reward = actor_id, spec, paced, reward
         self.config_hash, self.config_fields = wire.agent_identity(agent_config)
         self.dead_after_s = dead_after_s

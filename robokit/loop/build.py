@@ -131,11 +131,17 @@ def corrections_logged(env, options: ActorOptions):
     return CorrectionsLog(env, options.corrections_dir or Path("corrections") / f"actor_{options.actor_id}")
 
 
-def build_actor(options: ActorOptions, make_env: Callable[[], object], reward: str = "simulator") -> ActorRun:
+def build_actor(
+    options: ActorOptions,
+    make_env: Callable[[], object],
+    reward: str = "simulator",
+    curve: tuple | None = None,
+) -> ActorRun:
     """The actor `options` describe, acting in `make_env()` (wrapped as its agent acts: in action
     chunks for a flow policy), linked to its learner over zmq; `reward` names how the env rewards
-    episodes (the learner refuses an actor that differs). Bad options are one sentence before the
-    env (a robot) is opened."""
+    episodes (the learner refuses an actor that differs). `curve` hands the actor its CURVE keys in
+    memory (public, secret, learner's public) in place of a --keys folder (robokit.launch). Bad
+    options are one sentence before the env (a robot) is opened."""
     from robokit.link.zmq_actor import ZmqActorLink
     from robokit.loop.actor import Actor
     from robokit.rewards.labels_log import LabelsLog
@@ -150,8 +156,9 @@ def build_actor(options: ActorOptions, make_env: Callable[[], object], reward: s
         agent = kind.build(agent_config, spec)
         spool = options.spool_dir or Path("spool") / f"actor_{options.actor_id}"
         paced = options.paced and not options.real  # the link never slows a real arm
+        keys = curve if curve is not None else options.keys
         link = ZmqActorLink(
-            options.learner, options.actor_id, spec, agent_config, spool, options.keys, paced, reward=reward
+            options.learner, options.actor_id, spec, agent_config, spool, keys, paced, reward=reward
         )
     except BaseException:
         env.close()

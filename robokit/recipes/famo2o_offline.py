@@ -6,7 +6,7 @@ the offline data kept in the mixer (--demo-ratio of each batch).
 
 The run folder looks like every run's (config.json with "algo": "famo2o", checkpoints, evals.jsonl,
 curve.png, tb/) plus balance.png, the beta the balance model chooses over the object's start
-positions (robokit.recipes.balance_map).
+positions (robokit.cli.balance_map).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import numpy as np
 
 from robokit.agents.famo2o.agent import FamO2O, FamO2OConfig
 from robokit.loop.evaluation import evaluate
-from robokit.recipes.balance_map import write_balance_map
 from robokit.recipes.online_setup import demo_and_online_buffers
 from robokit.runs import checkpoint
 from robokit.runs.folder import fresh_run_dir, write_config
@@ -51,9 +50,11 @@ def pretrain_famo2o(
     eval_episodes: int = 20,
     seed: int = 0,
     say: Callable[[str], None] = print,
+    after: Callable[[Path, FamO2O, dict, object], None] | None = None,
 ) -> Path:
     """`steps` offline FamO2O updates; every `eval_every` an evaluation on fresh episodes and a
-    checkpoint. Returns the run folder."""
+    checkpoint; then `after(run_dir, agent, policy params, env)` (the CLI's balance map). Returns
+    the run folder."""
     env = make_env()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
     try:
@@ -82,16 +83,8 @@ def pretrain_famo2o(
                 checkpoint.save(run_dir / "checkpoints", step, state, {}, counters)
         log.plot_curve(f"{env_id} FamO2O offline (x: offline updates)")
         log.close()
-        if config.fixed_beta is None:
-            summary = write_balance_map(run_dir, agent, agent.policy_params(state), env, f"{env_id} offline")
-            say(balance_line(summary))
+        if after is not None:
+            after(run_dir, agent, agent.policy_params(state), env)
     finally:
         env.close()
     return run_dir
-
-
-def balance_line(summary: dict) -> str:
-    halves = ", ".join(
-        f"{h} half {summary[h]['mean']:.2f} +- {summary[h]['std']:.2f}" for h in ("good", "poor")
-    )
-    return f"beta chosen over the object's start positions: {halves} (balance.png)"

@@ -13,6 +13,7 @@ factory, so this core module never imports robokit.envs.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -296,8 +297,10 @@ def train(
     say: Callable[[str], None] = print,
     spec: EnvSpec | None = None,
     reward: str = "simulator",
+    stop: threading.Event | None = None,
 ) -> TrainResult:
-    """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT) checkpoints and stops cleanly.
+    """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT, in the main thread) or `stop`
+    being set checkpoints and stops cleanly.
 
     With `config.actors` > 0 (or `serve`) the learner listens on `config.listen` and takes data from
     actor processes; `start_actors(address, config)` starts them for the run's config (its --init
@@ -306,7 +309,10 @@ def train(
     console_options = config.console_options()  # a missing extra or token: one sentence, before any work
     run = open_run(config, make_env, record_demos, serve, spec, loop, reward)
     console = None
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: setattr(loop, "stop_requested", True))
+    in_main = threading.current_thread() is threading.main_thread()
+    previous_handler = (
+        signal.signal(signal.SIGINT, lambda *_: setattr(loop, "stop_requested", True)) if in_main else None
+    )
     try:
         from robokit.console.server import start_console, watch_hub
 
@@ -323,6 +329,8 @@ def train(
         try:
             while not run.finished:
                 run.step()
+                if stop is not None and stop.is_set():
+                    loop.stop_requested = True
         except LinkFailed as err:  # loud, with what the buffers hold saved (the log holds the rest)
             folder = run.save()
             raise LinkFailed(
@@ -330,7 +338,8 @@ def train(
             ) from err
         return run.close()
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        if in_main:
+            signal.signal(signal.SIGINT, previous_handler)
         if console is not None:
             console.close()
         run.stop_actors()

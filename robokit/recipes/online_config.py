@@ -8,8 +8,11 @@ from typing import Literal
 
 from robokit.agents.base import AgentChoice
 from robokit.console.flags import ConsoleFlags
+from robokit.launch.flags import FIELDS as LAUNCH_FIELDS
 
+#: options a resumed run may change (its budget, where it runs)
 BUDGET_FIELDS = (
+    *LAUNCH_FIELDS,
     "max_env_steps",
     "stop_at_success",
     "resume",

@@ -88,3 +88,10 @@ def balance_map_of_run(run_dir: Path) -> dict:
         return write_balance_map(run_dir, policy.agent, policy.params, env, title)
     finally:
         env.close()
+
+
+def balance_line(summary: dict) -> str:
+    halves = ", ".join(
+        f"{h} half {summary[h]['mean']:.2f} +- {summary[h]['std']:.2f}" for h in ("good", "poor")
+    )
+    return f"beta chosen over the object's start positions: {halves} (balance.png)"
