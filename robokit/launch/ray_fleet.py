@@ -16,12 +16,16 @@ from robokit.loop.build import ActorOptions
 RAY_MISSING = "pip install 'robokit[ray]'"
 
 
+class RayMissing(RuntimeError):
+    """The ray extra is not installed; the message says how to install it."""
+
+
 def require_ray():
     """The ray module, or one sentence naming the extra to install."""
     try:
         import ray
     except ImportError:
-        raise ImportError(f"--launcher ray needs Ray: {RAY_MISSING}.") from None
+        raise RayMissing(f"--launcher ray needs Ray, which is not installed: {RAY_MISSING}.") from None
     return ray
 
 
