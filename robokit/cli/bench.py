@@ -1,4 +1,5 @@
-"""`robokit bench env|learner|link|robot|language|console`: robokit's speed as a table, or JSON lines."""
+"""`robokit bench env|learner|link|robot|language|console|fleet`: robokit's speed as a table, or JSON
+lines."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import tyro
 class Bench:
     """Measure robokit's speed and print a table (or JSON lines with --json)."""
 
-    what: Annotated[Literal["env", "learner", "link", "robot", "language", "console"], tyro.conf.Positional]
+    what: Annotated[
+        Literal["env", "learner", "link", "robot", "language", "console", "fleet"], tyro.conf.Positional
+    ]
     """env: env steps/s, simulated s per wall s, camera frames/s.
     learner: critic updates/s, time of one UTD update, FLOPs against the CPU's matmul peak.
     link: transitions/s from actor send to learner buffer (durable log included), params publish time.
@@ -22,7 +25,9 @@ class Bench:
     speed and acceleration against the limits, control-loop ticks.
     language: the latency from `robokit say` to an actor acting on it, the encoder's cost per phrase.
     console: camera frames/s and frame age in a browser (Chromium), the actor's env steps/s with the
-    console beside without it, a pause's round trip (needs the console extra and Chromium)."""
+    console beside without it, a pause's round trip (needs the console extra and Chromium).
+    fleet: env steps/s of 1, 2, 4 actors as local processes and as Ray actors, each actor's start
+    time and memory (needs the ray extra)."""
     envs: tuple[str, ...] = field(default_factory=tuple)
     """Env ids to measure (default: all)."""
     steps: int = 300
@@ -73,6 +78,11 @@ def run(args: Bench) -> None:
 
         note = "learner, one PickCubeVision actor and Chromium on this machine"
         rows = list(bench_console(pick_cube_vision, repeats=args.repeats))
+    elif args.what == "fleet":
+        from robokit.launch.fleet_bench import bench_fleet
+
+        note = "1, 2, 4 PickCube actors, local processes and Ray actors, no learner updates"
+        rows = list(bench_fleet(repeats=args.repeats))
     elif args.what == "link":
         from robokit.bench.link import bench_link
 
