@@ -218,12 +218,19 @@ def test_a_learner_killed_mid_run_resumes_with_every_transition_its_actors_took(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "actors",
-    [[], pytest.param(["--actors", "2"], marks=[pytest.mark.extended, pytest.mark.timeout(1800)])],
-    ids=["defaults", "two_actor_processes"],
+    [
+        [],
+        pytest.param(["--actors", "2"], marks=[pytest.mark.extended, pytest.mark.timeout(1800)]),
+        pytest.param(
+            ["--actors", "2", "--launcher", "ray"], marks=[pytest.mark.extended, pytest.mark.timeout(1800)]
+        ),
+    ],
+    ids=["defaults", "two_actor_processes", "two_ray_actors"],
 )
 def test_default_training_reaches_90_percent_on_pickcube(tmp_path, actors):
     """The README's main job: `robokit train` with its defaults (one actor process), and the same
-    with two actor processes, judged on 50 fresh episodes."""
+    with two actor processes, and with two Ray actors on a local Ray cluster, judged on 50 fresh
+    episodes."""
     start = time.time()
     result = robokit("train", "--run-dir", str(tmp_path / "run"), *actors, timeout=1800)
     print(f"robokit train took {time.time() - start:.0f} s")
