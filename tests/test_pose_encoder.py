@@ -4,6 +4,8 @@ saves and loads whole; frames it was not made for are one sentence."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -109,3 +111,36 @@ def test_a_policy_on_the_frozen_encoding_tells_apart_scenes_only_the_cameras_sho
     )
     right = np.mean(np.sign(greedy[:, 0]) == sides[pick])
     assert right >= 0.9, f"the policy picked the paying side in {right:.0%} of the scenes"
+
+
+def test_a_frozen_encoder_run_from_the_command_line_under_visual_randomisation(tmp_path):
+    """pretrain-encoder, then train with it under --looks train through an actor process, then eval
+    on held-out looks with a video showing the policy's camera inputs beside the render (tiny
+    budgets: the path is judged here, not the learning)."""
+    import imageio.v3 as iio
+    from cli_run import robokit
+
+    encoder, run, video = tmp_path / "encoder", tmp_path / "run", tmp_path / "eval.mp4"
+    result = robokit(
+        "pretrain-encoder", "--episodes", "5", "--steps", "20", "--every", "4", "--out", str(encoder)
+    )
+    assert result.returncode == 0 and "object position error on test episodes" in result.stdout, result.stderr
+    result = robokit(
+        "train", "--env", "PickCubeVision-v0", "--encoder", str(encoder), "--looks", "train", "--run-dir",
+        str(run), "--num-demos", "1", "--max-env-steps", "120", "--start-after", "60", "--eval-every",
+        "100000", "--final-eval-episodes", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["train"]["looks"] == "train" and {k for k, _, _ in saved["spec"]["observations"]} == {
+        "state",
+        "embedding",
+    }
+    result = robokit(
+        "eval", "--run", str(run), "--episodes", "1", "--looks", "held_out", "--video", str(video)
+    )
+    assert result.returncode == 0 and "success rate" in result.stdout, result.stderr[-2000:]
+    frames = iio.imread(video)
+    assert frames.shape[1:] == (480, 640 + 240, 3)  # the render, and a column of two 240 px inputs
+    column = frames[:, :, 640:]
+    assert column[:, :480].std() > 5 and np.abs(column[1:] - column[:-1].astype(int)).max() > 0

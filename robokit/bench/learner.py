@@ -117,23 +117,30 @@ def bench_learner(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
 def bench_pixel_inputs(repeats: int, calls: int) -> Iterator[dict]:
     """PIXEL_CASES' UTD update times, alternated case by case in each repeat (side by side on a
     noisy machine), and each pixel case's median ratio to the state case's."""
-    rng, config = np.random.default_rng(0), CPU_PRESET
-    runs = {}
-    for case, spec in PIXEL_CASES.items():
-        agent = SAC(config, spec)
-        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, config.utd_ratio * config.batch_size, rng))
+    agents = {case: SAC(CPU_PRESET, spec) for case, spec in PIXEL_CASES.items()}
+    for case, times, ratio in _side_by_side(agents, "pickcube_state", repeats, calls):
+        yield _row(case, "utd_update_ms", statistics.median(times) * 1000, "ms")
+        yield _row(case, "critic_updates_per_s", CPU_PRESET.utd_ratio / statistics.median(times), "1/s")
+        if ratio is not None:
+            yield _row(case, "update_time_vs_state", ratio, "x")
+
+
+def _side_by_side(agents: dict, base: str, repeats: int, calls: int):
+    """(case, seconds per update call in each repeat, median ratio to `base`'s or None) of each
+    agent, on synthetic batches of its size, the cases alternated in each repeat (side by side on a
+    noisy machine)."""
+    rng, runs = np.random.default_rng(0), {}
+    for case, agent in agents.items():
+        c, spec = agent.config, agent.spec
+        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, c.utd_ratio * c.batch_size, rng))
         runs[case] = (lambda s, a=agent, b=batch: a.update(s, b)[0], agent.init(jax.random.PRNGKey(0)))
     seconds = {case: [] for case in runs}
     for _ in range(repeats):
         for case, (step, state) in runs.items():
             seconds[case].append(_median_seconds(step, state, 1, calls))
     for case, times in seconds.items():
-        median = statistics.median(times)
-        yield _row(case, "utd_update_ms", median * 1000, "ms")
-        yield _row(case, "critic_updates_per_s", config.utd_ratio / median, "1/s")
-        if case != "pickcube_state":
-            ratio = statistics.median(t / s for t, s in zip(times, seconds["pickcube_state"], strict=True))
-            yield _row(case, "update_time_vs_state", ratio, "x")
+        pairs = zip(times, seconds[base], strict=True)
+        yield case, times, None if case == base else statistics.median(t / b for t, b in pairs)
 
 
 def hidden_matmuls_seconds(config: SACConfig, repeats: int, calls: int) -> float:
@@ -189,27 +196,17 @@ def bench_famo2o(repeats: int = 3, calls: int = 10) -> Iterator[dict]:
     from robokit.agents.famo2o.agent import FamO2O
     from robokit.agents.famo2o.config import FamO2OConfig
 
-    rng, spec = np.random.default_rng(0), PIXEL_CASES["pickcube_state"]
+    spec = PIXEL_CASES["pickcube_state"]
     agents = {
         "sac_cpu_preset": SAC(CPU_PRESET, spec),
         "famo2o_iql": FamO2O(FamO2OConfig(online=True), spec),
         "famo2o_awac": FamO2O(FamO2OConfig(base="awac", online=True), spec),
         "iql_fixed_beta": FamO2O(FamO2OConfig(fixed_beta=3.0), spec),
     }
-    runs = {}
-    for case, agent in agents.items():
-        c = agent.config
-        batch = jax.tree.map(jnp.asarray, synthetic_batch(spec, c.utd_ratio * c.batch_size, rng))
-        runs[case] = (lambda s, a=agent, b=batch: a.update(s, b)[0], agent.init(jax.random.PRNGKey(0)))
-    seconds = {case: [] for case in runs}
-    for _ in range(repeats):
-        for case, (step, state) in runs.items():
-            seconds[case].append(_median_seconds(step, state, 1, calls))
-    for case, times in seconds.items():
+    for case, times, ratio in _side_by_side(agents, "sac_cpu_preset", repeats, calls):
         yield _row(case, "update_ms", statistics.median(times) * 1000, "ms")
         yield _row(case, "updates_per_s", 1.0 / statistics.median(times), "1/s")
-        if case != "sac_cpu_preset":
-            ratio = statistics.median(t / s for t, s in zip(times, seconds["sac_cpu_preset"], strict=True))
+        if ratio is not None:
             yield _row(case, "update_time_vs_sac", ratio, "x")
 
 
