@@ -10,6 +10,7 @@ data go over robokit's zmq link, as with local actor processes.
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -98,7 +99,13 @@ def run_under_ray(config, console) -> None:
 
 
 def _wait(ray, learner, ref, console):
-    """The learner's (config, env id, result), relaying Ctrl-C to it; one sentence if it died."""
+    """The learner's (config, env id, result), relaying Ctrl-C (or SIGTERM) to it; one sentence if
+    it died."""
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         try:
             while True:
@@ -114,6 +121,8 @@ def _wait(ray, learner, ref, console):
             f"the learner's process died ({type(err).__name__}): its last checkpoint and write-ahead log "
             "are in the run folder; go on with --resume RUN (and --launcher ray)."
         ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = ["LearnerHost", "run_under_ray"]
