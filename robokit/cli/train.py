@@ -161,17 +161,21 @@ def run(config: TrainConfig) -> None:
     _report(*train_here(config, console, actor_fleet))
 
 
+def with_run_dir(config: TrainConfig, env_id: str) -> TrainConfig:
+    """`config` with its run folder: the one given, resumed, or runs/<env>-<date>-<time>."""
+    if config.run_dir is not None or config.resume is not None:
+        return config
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return dataclasses.replace(config, run_dir=new_folder(Path("runs") / f"{env_id.split('/')[-1]}-{stamp}"))
+
+
 def train_here(config: TrainConfig, console, fleet, stop=None, progress: bool = True):
     """Train in this process, its actors started by `fleet(config, env_id, address, console)`;
     (config, env id, result, console, verb) for _report."""
     from robokit.recipes.online import train
 
     config, env_id, spec, make_env, record = _envs(config, console)
-    if config.run_dir is None and config.resume is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        config = dataclasses.replace(
-            config, run_dir=new_folder(Path("runs") / f"{env_id.split('/')[-1]}-{stamp}")
-        )
+    config = with_run_dir(config, env_id)
     bar = ProgressBar(config.max_env_steps, console) if progress else None
 
     def start_actors(address: str, run_config: TrainConfig):

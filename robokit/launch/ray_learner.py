@@ -10,6 +10,7 @@ data go over robokit's zmq link, as with local actor processes.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 from pathlib import Path
@@ -78,7 +79,12 @@ def run_under_ray(config, console) -> None:
         )
     if config.actors < 1:
         raise ValueError("--launcher ray places actor processes: pass --actors 1 or more.")
+    from robokit.cli.train import with_run_dir
+    from robokit.envs.registration import check_env_id
+
     ray = require_ray()
+    config = with_run_dir(config, check_env_id(config.env))
+    config = dataclasses.replace(config, run_dir=config.run_dir and Path(config.run_dir).absolute())
     started = not ray.is_initialized()
     if started:
         ray.init(address=config.ray_address, log_to_driver=True, include_dashboard=False)
@@ -89,7 +95,7 @@ def run_under_ray(config, console) -> None:
             num_cpus=config.learner_cpus, num_gpus=config.learner_gpus, max_concurrency=2, max_restarts=0
         )
         learner = host.remote()
-        report = _wait(ray, learner, learner.run.remote(config), console)
+        report = _wait(ray, learner, learner.run.remote(config), console, config.resume or config.run_dir)
         _report(*report, console, "train")
     finally:
         if learner is not None:
@@ -98,7 +104,7 @@ def run_under_ray(config, console) -> None:
             ray.shutdown()
 
 
-def _wait(ray, learner, ref, console):
+def _wait(ray, learner, ref, console, run_dir: Path):
     """The learner's (config, env id, result), relaying Ctrl-C (or SIGTERM) to it; one sentence if
     it died."""
 
@@ -119,7 +125,7 @@ def _wait(ray, learner, ref, console):
     except ray.exceptions.RayActorError as err:
         raise RuntimeError(
             f"the learner's process died ({type(err).__name__}): its last checkpoint and write-ahead log "
-            "are in the run folder; go on with --resume RUN (and --launcher ray)."
+            f"are in {run_dir}; go on with --resume {run_dir} --launcher ray."
         ) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
