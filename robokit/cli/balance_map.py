@@ -76,12 +76,15 @@ def write_balance_map(run_dir: Path, agent, params, env, title: str) -> dict:
     return summary
 
 
-def balance_map_of_run(run_dir: Path) -> dict:
-    """write_balance_map for a FamO2O run folder's newest checkpoint (its own task)."""
+def balance_map_of_run(run_dir: Path) -> dict | None:
+    """write_balance_map for a FamO2O run folder's newest checkpoint (its own task); None for a
+    fixed-beta run (no balance model)."""
     from robokit.envs.registration import make
     from robokit.runs.policy import load_policy
 
     policy = load_policy(run_dir)
+    if policy.agent.config.fixed_beta is not None:
+        return None
     env = make(policy.env_id)
     try:
         title = f"{policy.env_id}: beta chosen per object start ({Path(run_dir).name})"

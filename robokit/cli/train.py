@@ -197,7 +197,9 @@ def _report(config: TrainConfig, env_id: str, result, console, verb: str) -> Non
     if config.algo == "famo2o" and config.robot_config is None and not result.final_eval.get("interrupted"):
         from robokit.cli.balance_map import balance_line, balance_map_of_run
 
-        console.print(balance_line(balance_map_of_run(result.run_dir)))
+        summary = balance_map_of_run(result.run_dir)
+        if summary is not None:
+            console.print(balance_line(summary))
 
 
 def resume_command(config: TrainConfig, verb: str, run_dir: Path) -> str:
