@@ -83,7 +83,8 @@ def plot(per_seed: dict, out: Path, title: str) -> None:
         xs, ys = (steps, mean) if offline[0] is None else ([0, *steps], [np.mean(offline), *mean])
         ax.plot(xs, ys, marker="o", label=name, linewidth=2.5 if name == "famo2o" else 1.2)
     ax.set_xlabel("online env steps (0: end of offline training)")
-    ax.set_ylabel(f"success, 50 fresh episodes (mean of {len(per_seed)} seeds)")
+    seeds = f"{len(per_seed)} seed{'s' if len(per_seed) > 1 else ''}"
+    ax.set_ylabel(f"success, 50 fresh episodes (mean of {seeds})")
     ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
