@@ -161,10 +161,15 @@ def run(config: TrainConfig) -> None:
     _report(*train_here(config, console, actor_fleet))
 
 
-def with_run_dir(config: TrainConfig, env_id: str) -> TrainConfig:
-    """`config` with its run folder: the one given, resumed, or runs/<env>-<date>-<time>."""
+def with_run_dir(config: TrainConfig, env_id: str | None = None) -> TrainConfig:
+    """`config` with its run folder: the one given, resumed, or runs/<env>-<date>-<time> (the env
+    id checked here when not given)."""
     if config.run_dir is not None or config.resume is not None:
         return config
+    if env_id is None:
+        from robokit.envs.registration import check_env_id
+
+        env_id = check_env_id(config.env)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return dataclasses.replace(config, run_dir=new_folder(Path("runs") / f"{env_id.split('/')[-1]}-{stamp}"))
 

@@ -80,10 +80,9 @@ def run_under_ray(config, console) -> None:
     if config.actors < 1:
         raise ValueError("--launcher ray places actor processes: pass --actors 1 or more.")
     from robokit.cli.train import with_run_dir
-    from robokit.envs.registration import check_env_id
 
     ray = require_ray()
-    config = with_run_dir(config, check_env_id(config.env))
+    config = with_run_dir(config)
     config = dataclasses.replace(config, run_dir=config.run_dir and Path(config.run_dir).absolute())
     started = not ray.is_initialized()
     if started:
