@@ -26,16 +26,22 @@ NOISY = 0.6
 """The noisy expert's action noise (std, in action units)."""
 
 
-def centre_y(task) -> float:
-    """The y of the centre of the area the task's object starts in."""
-    from robokit.envs.tasks.pick_cube import CUBE_Y, PickCube
-    from robokit.envs.tasks.relocate import DIRECTIONS, REGIONS, Relocate
+def start_area(task) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(x range, y range) the task's object starts in."""
+    from robokit.envs.tasks.pick_cube import CUBE_X, CUBE_Y, PickCube
+    from robokit.envs.tasks.relocate import DIRECTIONS, REGIONS, START_SPREAD, Relocate
 
     if isinstance(task, PickCube):
-        return sum(CUBE_Y) / 2
+        return CUBE_X, CUBE_Y
     if isinstance(task, Relocate):
-        return float(REGIONS[DIRECTIONS[task.direction][0]][1])
+        x, y = (float(v) for v in REGIONS[DIRECTIONS[task.direction][0]])
+        return (x - START_SPREAD, x + START_SPREAD), (y - START_SPREAD, y + START_SPREAD)
     raise ValueError(f"mixed-quality data are made for PickCube and Relocate, not {type(task).__name__}.")
+
+
+def centre_y(task) -> float:
+    """The y of the centre of the area the task's object starts in."""
+    return sum(start_area(task)[1]) / 2
 
 
 def half_of(task, y: float) -> str:

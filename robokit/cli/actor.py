@@ -30,13 +30,20 @@ def env_factory(options: ActorOptions):
     )
 
 
-def run(options: ActorOptions) -> None:
-    from robokit.link.zmq_actor import LinkRefused
+def built_actor(options: ActorOptions, curve: tuple | None = None):
+    """The actor `options` describe, built in this process (robokit.loop.build.build_actor) with its
+    env and reward; `curve` hands it CURVE keys in memory instead of --keys (robokit.launch)."""
     from robokit.loop.build import build_actor
-    from robokit.loop.fleet import exit_with_parent
 
     reward = reward_source(options.config, options.reward_classifier)
-    actor_run = build_actor(options, env_factory(options), reward)
+    return build_actor(options, env_factory(options), reward, curve)
+
+
+def run(options: ActorOptions) -> None:
+    from robokit.link.zmq_actor import LinkRefused
+    from robokit.loop.fleet import exit_with_parent
+
+    actor_run = built_actor(options)
     stopping = []
 
     def request_stop(*_) -> None:

@@ -10,23 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from robokit.envs.mixed_quality import half_of
+from robokit.envs.mixed_quality import half_of, start_area
 
 GRID = 25
-
-
-def start_area(task) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(x range, y range) the task's object starts in."""
-    from robokit.envs.tasks.pick_cube import CUBE_X, CUBE_Y, PickCube
-    from robokit.envs.tasks.relocate import DIRECTIONS, REGIONS, START_SPREAD
-
-    if isinstance(task, PickCube):
-        return CUBE_X, CUBE_Y
-    centre = REGIONS[DIRECTIONS[task.direction][0]]
-    return (centre[0] - START_SPREAD, centre[0] + START_SPREAD), (
-        centre[1] - START_SPREAD,
-        centre[1] + START_SPREAD,
-    )
 
 
 def beta_grid(agent, params, env, grid: int = GRID, seed: int = 0):

@@ -40,13 +40,10 @@ class ActorHost:
         self.thread.start()
 
     def _act(self, curve) -> None:
-        from robokit.cli.actor import env_factory
-        from robokit.cli.common import reward_source
-        from robokit.loop.build import build_actor
+        from robokit.cli.actor import built_actor
 
-        o = self.options
         try:
-            self.run = build_actor(o, env_factory(o), reward_source(o.config, o.reward_classifier), curve)
+            self.run = built_actor(self.options, curve)
             try:
                 self.steps = self.run.run(self.stopping.is_set)
             finally:
