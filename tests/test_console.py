@@ -386,6 +386,14 @@ def test_robokit_console_in_its_own_process_shows_the_learner_and_controls_its_a
     assert [row["command"]["command"] for row in logged] == ["failure", "pause"] and "refused" in logged[1]
 
 
+def labelled_success(folder, before) -> list:
+    """The episodes written to `folder` since `before` that carry a success label."""
+    from robokit.data.datasets import read_episodes
+
+    new = [episode for path in sorted(set(folder.glob("episode_*")) - before) for episode in read_episodes(path)]
+    return [episode for episode in new if episode.infos["success"].any()]
+
+
 def actor_steps(page) -> int:
     return int(re.search(r"(\d+) env steps", page.inner_text(".stats")).group(1))
 
@@ -395,8 +403,6 @@ def test_the_page_pauses_resumes_labels_and_stops_the_actor(console_run, tmp_pat
     label lands in the run's labelled frames from the step the actor took it, in the episode it was
     given in; stop ends the actor process cleanly. A screenshot is kept in the test's folder."""
     import time
-
-    from robokit.data.datasets import read_episodes
 
     url, run = console_run
     with browser_page(url) as page:
@@ -421,7 +427,7 @@ def test_the_page_pauses_resumes_labels_and_stops_the_actor(console_run, tmp_pat
         time.sleep(1.5)  # the rates' window (1 s) past the pause
         page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
         deadline = time.time() + 120
-        while not set(folder.glob("episode_*")) - before and time.time() < deadline:
+        while not labelled_success(folder, before) and time.time() < deadline:
             time.sleep(0.5)  # written when the labelled episode ends
         page.click("#actor-0 button.stop")
         page.wait_for_function("document.querySelector('#actor-0 .mode').innerText === 'stopping'")
@@ -429,8 +435,7 @@ def test_the_page_pauses_resumes_labels_and_stops_the_actor(console_run, tmp_pat
     logged = [json.loads(line) for line in (run / "console" / "interventions.jsonl").read_text().splitlines()]
     acted = {r["acted_on"]["control"]: r["acted_on"] for r in logged if "control" in r.get("acted_on", {})}
     assert {"pause", "resume", "success"} <= set(acted), logged
-    (written,) = set(folder.glob("episode_*")) - before
-    (episode,) = read_episodes(written)
+    (episode,) = labelled_success(folder, before)  # an earlier test's failure label may end first
     labels, step = episode.infos["success"], acted["success"]["step"]
     assert not labels[:step].any() and labels[step:].all(), (step, labels)
     assert 0 < step <= len(episode) and episode.infos["sim_success"].shape == labels.shape
