@@ -390,8 +390,8 @@ def labelled_success(folder, before) -> list:
     """The episodes written to `folder` since `before` that carry a success label."""
     from robokit.data.datasets import read_episodes
 
-    new = [episode for path in sorted(set(folder.glob("episode_*")) - before) for episode in read_episodes(path)]
-    return [episode for episode in new if episode.infos["success"].any()]
+    new = sorted(set(folder.glob("episode_*")) - before)
+    return [episode for path in new for episode in read_episodes(path) if episode.infos["success"].any()]
 
 
 def actor_steps(page) -> int:

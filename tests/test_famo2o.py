@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from robokit.agents.famo2o.agent import FamO2O, beta_of, encode_beta
+from robokit.agents.famo2o.agent import FamO2O, advantage_weights, beta_of, encode_beta
 from robokit.agents.famo2o.config import FamO2OConfig
 from robokit.bench.learner import synthetic_batch
 from robokit.types import EnvSpec
@@ -116,6 +116,56 @@ def test_a_fixed_beta_is_the_baseline_with_no_balance_model_trained():
     assert not _changed(state.balance, new_state.balance) and float(metrics["beta_mean"]) == 3.0
     assert np.all(np.asarray(agent.beta(agent.policy_params(new_state), batch["observations"])) == 3.0)
     assert _changed(state.universal, new_state.universal) and _changed(state.critic, new_state.critic)
+
+
+def test_the_code_of_a_greedier_beta_is_always_further_along():
+    agent, _, _ = _agent(beta_lo=1.0, beta_hi=10.0)
+    code = np.asarray(agent._code(jnp.linspace(1.0, 10.0, 50)))
+    assert np.all(np.diff(code[:, 0]) > 0) and np.all(np.diff(code[:, 3]) < 0)  # the fastest pair: monotone
+    paper, _, _ = _agent(monotone_beta_code=False)  # the paper's code of beta itself
+    twins = np.asarray(paper._code(jnp.array([1.0, 1.0 + 2 * np.pi])))
+    np.testing.assert_allclose(twins[0, [0, 3]], twins[1, [0, 3]], atol=1e-5)  # beta 1 and 7.3 share it
+
+
+def test_normalised_advantages_weigh_alike_at_any_reward_scale():
+    advantage = jnp.asarray(np.random.default_rng(0).normal(0.0, 0.02, 256))  # PickCube's scale
+    beta = jnp.full(256, 3.0)
+    small = np.asarray(advantage_weights(beta, advantage, 100.0, normalize=True))
+    np.testing.assert_allclose(
+        small, advantage_weights(beta, 50 * advantage, 100.0, normalize=True), rtol=1e-3
+    )
+    assert small.max() / small.min() > 100  # 3 standard deviations per e-fold: weighed apart
+    raw = np.asarray(advantage_weights(beta, advantage, 100.0, normalize=False))
+    assert raw.max() / raw.min() < 2  # the paper's raw weight at this scale: about 1 for every action
+
+
+class _Fixed:
+    """A network stand-in: apply(params, *inputs) is `fn(*inputs)`."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def apply(self, params, *inputs):
+        return self.fn(*inputs)
+
+
+def test_the_balance_model_picks_a_greedier_beta_where_greed_pays():
+    """A universal model whose action grows with beta, and a critic paying action x state[0]: the
+    balance model learns a high beta where state[0] = +1 and a low one where it is -1."""
+    agent, state, _ = _agent(beta_lo=1.0, beta_hi=10.0)
+    universal = _Fixed(
+        lambda f, code: (jnp.broadcast_to(2 * code[:, :1] - 1, (len(f), 3)), jnp.full((len(f), 3), -5.0))
+    )
+    agent.networks.update(universal=universal, critic=_Fixed(lambda f, a: jnp.stack([f[:, 0] * a[:, 0]] * 2)))
+    sign = np.repeat([1.0, -1.0], 32)
+    features = jnp.asarray(
+        np.column_stack([sign, np.random.default_rng(0).normal(size=(64, 4))]), jnp.float32
+    )
+    step = jax.jit(lambda s, k: agent._balance_step(s, features, k))
+    for key in jax.random.split(jax.random.PRNGKey(0), 1500):
+        state, _ = step(state, key)
+    beta = np.asarray(agent._greedy_beta(state.balance, features))
+    assert beta[:32].min() > 7.0 and beta[32:].max() < 4.0, (beta[:32].mean(), beta[32:].mean())
 
 
 def test_updates_are_finite_for_both_bases_offline_and_online():

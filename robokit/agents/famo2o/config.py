@@ -33,12 +33,27 @@ class FamO2OConfig:
     expectile: float = 0.7
     advantage_clip: float = 100.0
     """The exp-advantage weight's ceiling."""
+    normalize_advantage: bool = True
+    """Divide each batch's advantages by their standard deviation before the weight exp(beta A):
+    beta then counts standard deviations, whatever the task's reward scale. The paper's ranges
+    assume D4RL's reward scales; on robokit's 0-1 rewards the raw advantages have a standard
+    deviation of ~0.025 (PickCube, mixed data), so beta * A stays below ~0.3 for every beta in
+    [1, 10], the universal model barely depends on beta and the balance model has nothing to
+    choose (measured: Q changed by 0.001 across the range). False: the paper's raw advantage."""
     beta_encoding_dim: int = 6
     beta_encoding_base: float = 1e4
+    monotone_beta_code: bool = True
+    """Encode beta * (pi / 2) / beta_hi rather than beta: the code's fastest sin-cos pair then turns
+    less than a quarter period over the range, so a greedier beta is always further along it. The
+    paper's code of beta itself turns once every 2 pi in beta (beta 1 and 7.3 nearly share it)."""
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     balance_lr: float = 3e-4
-    temperature_lr: float = 3e-4
+    temperature_lr: float = 3e-3
+    """The balance temperature's learning rate: 10x the authors' 3e-4, so that alpha falls from
+    its start within the first ~2k steps to where Q's small differences across beta (~0.005 on
+    PickCube's 0-1 rewards) steer the balance model (at 3e-4 it chose ~5.5 everywhere after 10k)."""
+    balance_init_temperature: float = 1.0
     balance_target_entropy: float = -0.5
     awac_samples: int = 4
     """AWAC: policy actions per state that estimate V(s) = E_a Q(s, a)."""
