@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from cli_run import robokit
 
 from robokit.data.datasets import read_episodes
@@ -56,6 +57,23 @@ def test_offline_famo2o_beats_its_data_on_fresh_episodes(tmp_path):
     final = json.loads((run / "evals.jsonl").read_text().splitlines()[-1])
     print(f"data {in_data:.0%}, offline policy {final['success_rate']:.0%} on 50 fresh episodes")
     assert final["episodes"] == 50 and final["success_rate"] >= in_data + 0.3, (in_data, final)
+
+
+@pytest.mark.extended
+@pytest.mark.timeout(1800)
+def test_the_balance_model_is_greedier_where_the_data_are_good(tmp_path):
+    """100 mixed-quality PickCube episodes, 10,000 offline updates: the balance model's mean beta
+    over the good half of the start area is at least 2 above its mean over the poor half."""
+    data, offline = tmp_path / "mixed", tmp_path / "offline"
+    assert robokit("record", "--mixed-quality", "--episodes", "100", "--out", str(data)).returncode == 0
+    result = robokit(
+        "pretrain", "--algo", "famo2o", "--data", str(data), "--steps", "10000", "--eval-every", "10000",
+        "--eval-episodes", "50", "--run-dir", str(offline), timeout=1700,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    balance = json.loads((offline / "balance.json").read_text())
+    print(balance)
+    assert balance["good"]["mean"] >= balance["poor"]["mean"] + 2.0, balance
 
 
 def test_pretrain_offline_then_finetune_online_through_the_link(tmp_path):
