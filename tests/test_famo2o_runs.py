@@ -76,6 +76,28 @@ def test_the_balance_model_is_greedier_where_the_data_are_good(tmp_path):
     assert balance["good"]["mean"] >= balance["poor"]["mean"] + 2.0, balance
 
 
+@pytest.mark.extended
+@pytest.mark.timeout(3600)
+def test_the_headline_comparison_on_one_seed(tmp_path):
+    """examples/famo2o_compare.py on PickCube, seed 0 (~25 min on 2 cores): FamO2O, fixed-beta IQL
+    at 1 / 3 / 10 and RLPD, every figure on 50 fresh episodes. FamO2O drops at most 10 points into
+    online training, ends within 10 points (two standard errors at 50 episodes) of the best fixed
+    beta, above RLPD, and its balance model is greedier on the good half."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "famo2o_compare.py"
+    command = [sys.executable, str(example), "--env", "PickCube-v0", "--seeds", "0", "--out", str(tmp_path)]
+    assert subprocess.run(command, timeout=3500).returncode == 0
+    results = json.loads((tmp_path / "summary.json").read_text())["per_seed"]["0"]
+    print({name: (r["offline"], r["online"], r["dip"]) for name, r in results.items()})
+    famo2o, fixed = results["famo2o"], [r for name, r in results.items() if name.startswith("iql_beta")]
+    assert famo2o["dip"] <= 0.10 and famo2o["online"] >= results["rlpd"]["online"], famo2o
+    assert famo2o["online"] >= max(r["online"] for r in fixed) - 0.10, results
+    assert famo2o["balance"]["good"]["mean"] > famo2o["balance"]["poor"]["mean"], famo2o["balance"]
+
+
 def test_pretrain_offline_then_finetune_online_through_the_link(tmp_path):
     data, offline, online = tmp_path / "mixed", tmp_path / "offline", tmp_path / "online"
     result = robokit("record", "--mixed-quality", "--episodes", "6", "--out", str(data))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robokit.envs.mixed_quality import half_of, start_area
+from robokit.envs.mixed_quality import centre_y, half_of, start_area
 
 GRID = 25
 
@@ -50,6 +50,11 @@ def write_balance_map(run_dir: Path, agent, params, env, title: str) -> dict:
     extent = (xs[0], xs[-1], ys[0], ys[-1])
     image = ax.imshow(betas, origin="lower", extent=extent, aspect="auto", vmin=c.beta_lo, vmax=c.beta_hi)
     fig.colorbar(image, ax=ax, label="beta chosen (higher: greedier)")
+    middle = centre_y(task)  # where mixed-quality recordings switch from good data to poor
+    ax.axhline(middle, color="white", linestyle="--", linewidth=1)
+    for y, label in ((ys[-1], "good data above (mixed-quality)"), (ys[0], "poor data below")):
+        ax.text(xs[0], y, f" {label}", color="white", fontsize=8, va="top" if y > middle else "bottom",
+                bbox={"facecolor": "black", "alpha": 0.35, "linewidth": 0})  # fmt: skip
     ax.set_xlabel("object start x (m)")
     ax.set_ylabel("object start y (m)")
     ax.set_title(title, fontsize=9)
