@@ -11,13 +11,13 @@ likelihood of the data's actions, the weight min(exp(beta A), clip); beta unifor
 balance model's with its gradient stopped online) -> Q (IQL: r + gamma V(s'); AWAC: the policy's
 next action) -> target critics. A fixed beta replaces the balance model for the baselines.
 
-Two departures from the paper, each a config switch (FamO2OConfig), both measured on PickCube's
-mixed data, where without them the balance model chose the middle of the range everywhere:
-the advantage is divided by its batch standard deviation (robokit's rewards are 0-1, D4RL's are
-not), and beta is scaled onto a quarter turn of the code's fastest sin-cos pair before encoding
-(the paper's code turns once every 2 pi in beta, so a greedier beta is not always further along
-it). The balance temperature also learns 10x faster than the authors' (3e-3): it must fall from
-1 to where Q's differences across beta (~0.005 here) outweigh the entropy term.
+Three departures from the authors' settings, each a FamO2OConfig field, measured on PickCube's
+mixed data, where with the paper's settings the balance model chose the middle of the range
+everywhere: the advantage is divided by its batch standard deviation (robokit's rewards are 0-1,
+D4RL's are not); beta is scaled onto a quarter turn of the code's fastest sin-cos pair before
+encoding (the paper's code turns once every 2 pi in beta, so a greedier beta is not always
+further along it); the balance temperature learns 10x faster (3e-3): it must fall from 1 to
+where Q's differences across beta (~0.005 here) outweigh the entropy term.
 """
 
 from __future__ import annotations

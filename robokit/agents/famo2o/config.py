@@ -54,6 +54,7 @@ class FamO2OConfig:
     its start within the first ~2k steps to where Q's small differences across beta (~0.005 on
     PickCube's 0-1 rewards) steer the balance model (at 3e-4 it chose ~5.5 everywhere after 10k)."""
     balance_init_temperature: float = 1.0
+    """The balance temperature alpha's start (the authors': 1)."""
     balance_target_entropy: float = -0.5
     awac_samples: int = 4
     """AWAC: policy actions per state that estimate V(s) = E_a Q(s, a)."""
