@@ -16,14 +16,16 @@ class PretrainEncoder:
 
     env: str = "PickCubeVision-v0"
     """A Vision task (its cameras are the encoder's)."""
-    episodes: int = 200
-    """Expert episodes to take frames from (the noise varies episode by episode)."""
+    episodes: int = 750
+    """Expert episodes to take frames from (the noise varies episode by episode). Each is one cube
+    start and one draw of the looks, so more episodes generalise better: 150 episodes and 3,000 steps
+    left 1.4 cm of x error on test episodes, 750 and 6,000 left 0.5 cm (~18,000 frames, ~1.8 GB)."""
     looks: Literal["train", "held_out", "none"] = "train"
     """Visual randomisation of the frames (none: the plain cell)."""
     camera_size: int = 128
     every: int = 2
     """Keep every n-th frame of an episode."""
-    steps: int = 3000
+    steps: int = 6000
     embedding_dim: int = 32
     seed: int = 0
     out: Path | None = None
