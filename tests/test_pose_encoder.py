@@ -62,7 +62,7 @@ def test_an_encoded_env_gives_the_policy_vectors_and_a_mismatched_camera_is_one_
         frames, _ = plain.reset(seed=0)
         plain.close()
         estimate = obs[EMBEDDING_KEY][-3:] * model.target_std + model.target_mean
-        seen = model.estimate({k: frames[k][None] for k in ("front", "wrist")})[0]
+        seen = model.estimate({k: frames[k][None] for k in model.config.image_keys})[0]
         np.testing.assert_allclose(estimate, seen, atol=1e-4)
         cube = env.unwrapped.task.world.body_pos("cube")
         assert np.linalg.norm(estimate[:2] - cube[:2]) < 0.15  # on the table, near the cube
