@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tiny_task import PointGoal
 
-from robokit.agents.preprocessing import random_shift
+from robokit.agents.preprocessing import colour_jitter, random_shift
 from robokit.agents.sac.agent import SAC, SACConfig
 from robokit.bench.learner import synthetic_batch
 from robokit.data.replay import ReplayBuffer
@@ -116,6 +116,22 @@ def test_random_shift_moves_images_by_at_most_the_pad():
     for img in shifted:
         y, x = np.argwhere(img[..., 0] == 255)[0]
         assert abs(y - 8) <= 2 and abs(x - 8) <= 2
+
+
+def test_colour_jitter_recolours_each_image_within_its_bounds_and_keeps_the_picture():
+    flat = np.full((16, 8, 8, 3), 100, np.uint8)
+    out = np.asarray(colour_jitter(flat, jax.random.PRNGKey(0), 0.3))
+    assert out.shape == flat.shape and out.dtype == np.float32
+    # a flat image is only scaled: brightness x channel gain, each in [0.7, 1.3]
+    ratio = out[:, 0, 0] / 100
+    assert (ratio >= 0.7**2 - 1e-5).all() and (ratio <= 1.3**2 + 1e-5).all()
+    assert np.ptp(ratio, axis=0).min() > 0.1  # differs image to image
+    assert np.ptp(ratio, axis=1).max() > 0.05  # a colour cast: channels scaled apart
+    spot = flat.copy()
+    spot[:, 2, 5] = 200
+    out = np.asarray(colour_jitter(spot, jax.random.PRNGKey(1), 0.3))
+    assert (out[:, 2, 5] > out[:, 0, 0]).all()  # what was brighter stays brighter
+    assert np.allclose(colour_jitter(spot, jax.random.PRNGKey(1), 0.0), spot, atol=1e-3)
 
 
 def test_bad_subsample_is_refused():

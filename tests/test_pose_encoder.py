@@ -4,6 +4,7 @@ saves and loads whole; frames it was not made for are one sentence."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -29,12 +30,39 @@ def test_the_encoder_finds_the_cube_in_episodes_it_never_saw(encoder):
     assert error[:2].sum() < 0.6 * baseline[:2].sum(), model.scores
 
 
+def test_the_targets_are_the_cube_and_the_cube_relative_to_the_gripper():
+    from robokit.envs.experts import make_expert, run_episode
+    from robokit.envs.pose_frames import NOISES
+    from robokit.envs.registration import make
+
+    _, targets, _ = collect_pose_frames("robokit/PickCubeVision-v0", 1, looks=None, camera_size=32, every=1)
+    env = make("robokit/PickCube-v0", privileged_state=True)  # the same episode again, read from the sim
+    try:
+        expert, task = make_expert(env, noise=NOISES[0], seed=0), env.unwrapped.task
+        truth = [
+            np.concatenate([task.cube_pos(), task.cube_pos() - task.tcp_pos()])
+            for _ in run_episode(env, expert, seed=0)
+        ]
+    finally:
+        env.close()
+    assert targets.shape == (len(truth), 6) and len(truth) > 10
+    np.testing.assert_allclose(targets, np.asarray(truth), atol=1e-4)
+    assert np.abs(targets[:, 3:]).max() > 0.1  # the gripper starts far from the cube
+
+
 def test_an_encoder_saves_and_loads_whole_and_refuses_other_frames(encoder, tmp_path):
     model, frames = encoder
     loaded = PoseEncoder.load(model.save(tmp_path / "encoder"))
     images = {k: v[:5] for k, v in frames.images.items()}
     np.testing.assert_allclose(loaded.encode(images), model.encode(images), atol=1e-5)
-    assert loaded.encode(images).shape == (5, model.config.embedding_dim + 3) == (5, loaded.dim)
+    # the cube's position and its position relative to the gripper
+    assert loaded.encode(images).shape == (5, model.config.embedding_dim + 6) == (5, loaded.dim)
+    alone = PoseEncoder.load(model.save(tmp_path / "estimate"))
+    alone.config = dataclasses.replace(alone.config, policy_input="estimate")
+    assert alone.dim == 6 and alone.encode(images).shape == (5, 6)
+    np.testing.assert_allclose(alone.encode(images), model.encode(images)[:, -6:], atol=1e-5)
+    with pytest.raises(ValueError, match="use embedding\\+estimate or estimate"):
+        EncoderConfig(policy_input="pixels")
     with pytest.raises(ValueError, match="pretrain one on them"):
         loaded.encode({k: np.zeros((1, 128, 128, 3), np.uint8) for k in images})
     with pytest.raises(ValueError, match="which these observations lack"):
@@ -61,7 +89,7 @@ def test_an_encoded_env_gives_the_policy_vectors_and_a_mismatched_camera_is_one_
         plain = make("robokit/PickCubeVision-v0", camera_size=64)
         frames, _ = plain.reset(seed=0)
         plain.close()
-        estimate = obs[EMBEDDING_KEY][-3:] * model.target_std + model.target_mean
+        estimate = obs[EMBEDDING_KEY][-6:] * model.target_std + model.target_mean
         seen = model.estimate({k: frames[k][None] for k in model.config.image_keys})[0]
         np.testing.assert_allclose(estimate, seen, atol=1e-4)
         cube = env.unwrapped.task.world.body_pos("cube")
@@ -131,7 +159,8 @@ def test_a_frozen_encoder_run_from_the_command_line_under_visual_randomisation(t
     result = robokit(
         "pretrain-encoder", "--episodes", "5", "--steps", "20", "--every", "4", "--out", str(encoder)
     )
-    assert result.returncode == 0 and "object position error on test episodes" in result.stdout, result.stderr
+    for line in ("object position, error on test episodes", "relative to the gripper, error on test"):
+        assert result.returncode == 0 and line in result.stdout, result.stdout + result.stderr
     result = robokit(
         "train", "--env", "PickCubeVision-v0", "--encoder", str(encoder), "--looks", "train", "--run-dir",
         str(run), "--num-demos", "1", "--max-env-steps", "120", "--start-after", "60", "--eval-every",

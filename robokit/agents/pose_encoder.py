@@ -30,7 +30,7 @@ from flax import serialization
 
 from robokit.agents.camera_nets import camera_embeddings, check_frames, write_folder
 from robokit.agents.networks import MLP
-from robokit.agents.preprocessing import random_shift
+from robokit.agents.preprocessing import colour_jitter, random_shift
 
 WEIGHTS, CARD = "encoder.msgpack", "encoder.json"
 
@@ -46,8 +46,24 @@ class EncoderConfig:
     learning_rate: float = 3e-4
     image_pad: int = 4
     """DrQ random-shift padding (pooled pixels) while pretraining."""
+    colour_jitter: float = 0.3
+    """Brightness, contrast and per-channel gain drawn in [1 - j, 1 + j] per frame while pretraining
+    (0: none), so the estimate survives lights and tints it was not shown."""
     test_fraction: float = 0.2
     seed: int = 0
+    policy_input: str = "embedding+estimate"
+    """What a policy reads from the frozen encoder: "embedding+estimate" (the embedding, then the
+    standardised object estimate) or "estimate" (the estimate alone: on looks no training frame
+    showed, the estimate relative to the gripper stays right where the embedding drifts)."""
+
+    def __post_init__(self) -> None:
+        if self.policy_input not in POLICY_INPUTS:
+            raise ValueError(
+                f"policy_input {self.policy_input!r} is unknown: use {' or '.join(POLICY_INPUTS)}."
+            )
+
+
+POLICY_INPUTS = ("embedding+estimate", "estimate")
 
 
 @dataclass
@@ -95,7 +111,9 @@ class PoseEncoder:
 
     @property
     def dim(self) -> int:
-        return self.config.embedding_dim + len(self.target_mean)
+        """The length of what a policy reads (encode's rows)."""
+        estimate = len(self.target_mean)
+        return estimate if self.config.policy_input == "estimate" else self.config.embedding_dim + estimate
 
     def check_frames(self, images: dict[str, np.ndarray]) -> None:
         check_frames(
@@ -105,18 +123,23 @@ class PoseEncoder:
             "pretrain one on them (robokit pretrain-encoder --camera-size)",
         )
 
-    def encode(self, images: dict[str, np.ndarray]) -> np.ndarray:
-        """[embedding, standardised object estimate] of each frame (a batch per camera)."""
+    def _outputs(self, images: dict[str, np.ndarray]) -> tuple[jax.Array, jax.Array]:
         self.check_frames(images)
-        embedding, estimate = self._apply(
-            {"params": self.params}, {k: jnp.asarray(images[k]) for k in self.config.image_keys}
-        )
+        frames = {k: jnp.asarray(images[k]) for k in self.config.image_keys}
+        return self._apply({"params": self.params}, frames)
+
+    def encode(self, images: dict[str, np.ndarray]) -> np.ndarray:
+        """What a policy reads of each frame (a batch per camera): [embedding, standardised object
+        estimate], or the standardised estimate alone (config.policy_input)."""
+        embedding, estimate = self._outputs(images)
+        if self.config.policy_input == "estimate":
+            return np.asarray(estimate, np.float32)
         return np.asarray(jnp.concatenate([embedding, estimate], axis=-1), np.float32)
 
     def estimate(self, images: dict[str, np.ndarray]) -> np.ndarray:
-        """The object features each frame shows, in the simulator's units."""
-        standardised = self.encode(images)[:, self.config.embedding_dim :]
-        return standardised * self.target_std + self.target_mean
+        """The targets each frame shows, in the simulator's units (envs/pose_frames: the object
+        features, then the object's position relative to the gripper)."""
+        return np.asarray(self._outputs(images)[1]) * self.target_std + self.target_mean
 
     def save(self, out: Path) -> Path:
         """Write the folder `out` all at once (a reader never sees half an encoder)."""
@@ -189,6 +212,9 @@ def _fit(net: PoseNet, params, frames: PoseFrames, targets: np.ndarray, config: 
         for image_key in config.image_keys:
             key, sub = jax.random.split(key)
             images[image_key] = random_shift(images[image_key], sub, config.image_pad * config.downsample)
+            if config.colour_jitter > 0:
+                key, sub = jax.random.split(key)
+                images[image_key] = colour_jitter(images[image_key], sub, config.colour_jitter)
         loss, grads = jax.value_and_grad(loss_fn)(params, images, targets)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
@@ -229,7 +255,7 @@ def encoded(env, folder: Path):
 
 
 class Encoded(gym.ObservationWrapper):
-    """The encoder's cameras replaced by obs["embedding"] ([embedding, object estimate]), computed
+    """The encoder's cameras replaced by obs["embedding"] (PoseEncoder.encode's row), computed
     once per frame here, where the frame is made (the actor): the replay buffer and every update
     then hold vectors only, and an image update costs what a state update does."""
 

@@ -81,3 +81,18 @@ def random_shift(images: jax.Array, key: jax.Array, pad: int) -> jax.Array:
         return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (h, w, image.shape[-1]))
 
     return jax.vmap(crop)(padded, offsets)
+
+
+def colour_jitter(images: jax.Array, key: jax.Array, strength: float) -> jax.Array:
+    """Per image a random brightness, contrast and colour cast (a gain per channel), each a factor
+    in [1 - strength, 1 + strength]: a net trained on jittered frames reads shapes and places, not
+    one lighting's exact colours. Returns float32 frames in [0, 255]."""
+    n = images.shape[0]
+    keys = jax.random.split(key, 3)
+    brightness, contrast = (
+        jax.random.uniform(k, (n, 1, 1, 1), minval=1 - strength, maxval=1 + strength) for k in keys[:2]
+    )
+    cast = jax.random.uniform(keys[2], (n, 1, 1, images.shape[-1]), minval=1 - strength, maxval=1 + strength)
+    x = images.astype(jnp.float32)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    return jnp.clip(((x - mean) * contrast + mean) * brightness * cast, 0.0, 255.0)
