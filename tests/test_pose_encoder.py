@@ -180,3 +180,29 @@ def test_a_frozen_encoder_run_from_the_command_line_under_visual_randomisation(t
     assert frames.shape[1:] == (480, 640 + 240, 3)  # the render, and a column of two 240 px inputs
     column = frames[:, :, 640:]
     assert column[:, :480].std() > 5 and np.abs(column[1:] - column[:-1].astype(int)).max() > 0
+
+
+@pytest.mark.extended
+@pytest.mark.timeout(7200)
+def test_a_frozen_encoder_policy_reaches_90_percent_and_80_on_held_out_looks(tmp_path):
+    """The README's pixel figure, one seed: `pretrain-encoder` with its defaults (750 episodes), then
+    `train` on the frozen encoder under training looks with the BC term, judged on 50 fresh episodes
+    under training looks and 50 under held-out looks."""
+    import re
+
+    from cli_run import robokit
+
+    encoder, run = tmp_path / "encoder", tmp_path / "run"
+    result = robokit("pretrain-encoder", "--out", str(encoder), timeout=5400)
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = robokit(
+        "train", "--env", "PickCubeVision-v0", "--encoder", str(encoder), "--looks", "train",
+        "--bc-weight", "0.5", "--run-dir", str(run), timeout=3600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    final = [json.loads(x) for x in (run / "evals.jsonl").read_text().splitlines()][-1]
+    assert final["final"] and final["episodes"] == 50 and final["success_rate"] >= 0.9, final
+    result = robokit("eval", "--run", str(run), "--episodes", "50", "--looks", "held_out", timeout=1800)
+    rate = re.search(r"success rate (\d+)%", " ".join(result.stdout.split()))
+    assert result.returncode == 0 and rate, result.stdout + result.stderr[-2000:]
+    assert int(rate.group(1)) >= 80, result.stdout
