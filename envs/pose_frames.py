@@ -17,7 +17,6 @@ from robokit.envs.experts import make_expert, run_episode
 from robokit.envs.registration import make
 
 NOISES = (0.0, 0.3, 0.6, 1.0)
-TCP = 3  # the state vector starts with the TCP's position (envs/franka_env.py)
 
 
 def collect_pose_frames(
@@ -39,7 +38,8 @@ def collect_pose_frames(
         )
     env = make(env_id, camera_size=camera_size, privileged_state=True, **({"looks": looks} if looks else {}))
     try:
-        objects = env.unwrapped.task.object_state_dim
+        task = env.unwrapped.task
+        objects = task.object_state_dim
         images: dict[str, list] = {k: [] for k in image_keys}
         targets, episode = [], []
         for i in range(episodes):
@@ -50,7 +50,7 @@ def collect_pose_frames(
                 for key in image_keys:
                     images[key].append(obs[key])
                 features = obs["state"][-objects:]
-                targets.append(np.concatenate([features, features[:3] - obs["state"][:TCP]]))
+                targets.append(np.concatenate([features, features[:3] - task.tcp_pos()]))
                 episode.append(i)
     finally:
         env.close()
