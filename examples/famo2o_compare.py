@@ -39,7 +39,8 @@ def one_seed(args, seed: int, out: Path) -> dict:
     online = ("--max-env-steps", str(args.online_steps), "--eval-every", str(args.online_steps // 4),
               "--eval-episodes", "50", "--final-eval-episodes", "50", "--stop-at-success", "None",
               "--demo-ratio", str(args.demo_ratio), "--seed", str(seed), "--actors", "1")  # fmt: skip
-    methods = {"famo2o": ()} | {f"iql_beta_{b:g}": ("--fixed-beta", str(b)) for b in args.betas}
+    balance_range = ("--beta-lo", str(args.beta_range[0]), "--beta-hi", str(args.beta_range[1]))
+    methods = {"famo2o": balance_range} | {f"iql_beta_{b:g}": ("--fixed-beta", str(b)) for b in args.betas}
     results = {}
     for name, options in methods.items():
         offline, finetuned = out / f"{name}_{seed}_offline", out / f"{name}_{seed}_online"
@@ -60,6 +61,8 @@ def one_seed(args, seed: int, out: Path) -> dict:
         if name == "famo2o":
             results[name]["balance"] = json.loads((finetuned / "balance.json").read_text())
     rlpd = out / f"rlpd_{seed}"
+    if not args.rlpd:
+        return results
     if not rlpd.exists():
         robokit("train", "--env", args.env, "--demos", str(data), "--run-dir", str(rlpd), *online)
     rows = evals(rlpd)
@@ -101,6 +104,8 @@ def main() -> None:
     parser.add_argument("--offline-steps", type=int, default=10_000)
     parser.add_argument("--online-steps", type=int, default=4_000)
     parser.add_argument("--betas", type=float, nargs="+", default=[1.0, 3.0, 10.0])
+    parser.add_argument("--beta-range", type=float, nargs=2, default=[1.0, 10.0], help="FamO2O's [lo, hi]")
+    parser.add_argument("--rlpd", action=argparse.BooleanOptionalAction, default=True, help="run RLPD too")
     parser.add_argument("--demo-ratio", type=float, default=0.5, help="offline data's share of each batch")
     parser.add_argument("--out", type=Path, default=Path("runs/famo2o-compare"))
     args = parser.parse_args()

@@ -305,21 +305,29 @@ def test_the_link_refuses_a_mismatched_actor_naming_what_differs_on_both_sides(t
     from robokit.types import EnvSpec
 
     config = {"utd_ratio": 1, "actor_lr": 3e-4}
-    learner = ZmqLearnerLink("127.0.0.1:0", SPEC, config, tmp_path / "log", reward="classifier abc")
+    same = {"reward": "classifier abc", "frames": "encoder 123"}
+    learner = ZmqLearnerLink("127.0.0.1:0", SPEC, config, tmp_path / "log", **same)
     other_spec = EnvSpec(observations=(("state", (4,), "float32"),), action_dim=2)
     cases = {
-        "spec": ((other_spec, config, "classifier abc"), "shape [4]"),
-        "config": ((SPEC, {**config, "utd_ratio": 2}, "classifier abc"), "utd_ratio is 2 on the actor, 1 on"),
+        "spec": ((other_spec, config, same), "shape [4]"),
+        "config": ((SPEC, {**config, "utd_ratio": 2}, same), "utd_ratio is 2 on the actor, 1 on"),
         "reward": (
-            (SPEC, config, "simulator"),
+            (SPEC, config, {**same, "reward": "simulator"}),
             "rewards episodes by 'simulator', the learner by classifier abc",
+        ),
+        "frames": (  # same embedding size, another encoder: the policy would read nonsense
+            (SPEC, config, {**same, "frames": "encoder 456"}),
+            "reads 'encoder 456', the learner's encoder 123: start the actor with the learner's --encoder",
+        ),
+        "raw frames": (
+            (SPEC, config, {"reward": "classifier abc"}),
+            "policy reads 'raw frames', the learner's encoder 123",
         ),
     }
     try:
-        for i, (name, ((spec, agent_config, reward), words)) in enumerate(cases.items()):
-            actor = ZmqActorLink(
-                f"127.0.0.1:{learner.port}", i, spec, agent_config, tmp_path / name, reward=reward
-            )
+        for i, (name, ((spec, agent_config, sources), words)) in enumerate(cases.items()):
+            address = f"127.0.0.1:{learner.port}"
+            actor = ZmqActorLink(address, i, spec, agent_config, tmp_path / name, **sources)
             try:
                 with pytest.raises(LinkRefused) as refused:
                     actor.wait_connected(10)
@@ -327,13 +335,11 @@ def test_the_link_refuses_a_mismatched_actor_naming_what_differs_on_both_sides(t
                 assert any(words in line for line in learner.events())
             finally:
                 actor.close()
-        same = ZmqActorLink(
-            f"127.0.0.1:{learner.port}", 9, SPEC, dict(config), tmp_path / "same", reward="classifier abc"
-        )
+        matching = ZmqActorLink(f"127.0.0.1:{learner.port}", 9, SPEC, dict(config), tmp_path / "same", **same)
         try:
-            assert same.wait_connected(10)
+            assert matching.wait_connected(10)
         finally:
-            same.close()
+            matching.close()
     finally:
         learner.close()
 

@@ -500,3 +500,74 @@ def dataclasses_replace(batch, **changes):
     import dataclasses
 
     return dataclasses.replace(batch, **changes)
+
+
+def view(frames: dict | None = None) -> dict:
+    return wire.encode_view(frames or {"front": np.full((6, 8, 3), 7, np.uint8)})
+
+
+@pytest.mark.parametrize(
+    ("poison", "words"),
+    [
+        ({"t": "view", "frames": []}, "1 to 8 cameras"),
+        ({"t": "view", "frames": {f"c{i}": view()["frames"]["front"] for i in range(9)}}, "1 to 8 cameras"),
+        ({"t": "view", "frames": {"front": ["|u1", [1, 6, 8, 4], bytes(192)]}}, "shape [1, 6, 8, 4]"),
+        ({"t": "view", "frames": {"front": ["<f4", [1, 6, 8, 3], bytes(576)]}}, "dtype '<f4'"),
+        ({"t": "view", "frames": {"front": ["|u1", [2, 6, 8, 3], bytes(288)]}}, "not one (H, W, 3) frame"),
+        ({"t": "view", "frames": {"front": ["|u1", [1, 4096, 8, 3], bytes(4096 * 24)]}}, "sides up to 2048"),
+        ({"t": "view", "frames": {"front": ["|u1", [1, 6, 8, 3], bytes(10)]}}, "wrong number of bytes"),
+        ({"t": "view", "frames": {"x" * 65: view()["frames"]["front"]}}, "not a short string"),
+    ],
+)
+def test_a_malformed_camera_view_is_an_error_reply_and_shows_nothing(learner, tmp_path, poison, words):
+    shown = []
+    learner.view_sink = lambda actor, frames: shown.append((actor, frames))
+    raw = RawActor(learner.port)
+    try:
+        raw.send(HELLO)
+        raw.reply("welcome")
+        raw.send(poison)
+        assert words in raw.reply("error")["reason"]
+        raw.send(view())  # the same actor's next, well-formed view is shown
+        deadline = time.monotonic() + 5
+        while not shown and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(shown) == 1 and shown[0][0] == 0 and shown[0][1]["front"].shape == (6, 8, 3)
+        raw.send(batch(0))
+        assert raw.reply("ack")["acked"] == 0  # a view is no batch: it took no sequence number
+    finally:
+        raw.close()
+    still_serves(learner, tmp_path)
+
+
+def test_an_actor_sends_camera_views_only_while_the_learner_says_a_console_watches(learner, tmp_path):
+    """Views carry an encoded actor's frames to the console alone: sent when the pong says someone
+    watches, never spooled, and they stop when nobody does."""
+    shown, watching = [], [False]
+    learner.view_sink = lambda actor, frames: shown.append((actor, frames))
+    learner.views_wanted = lambda: watching[0]
+    actor = ZmqActorLink(f"127.0.0.1:{learner.port}", 3, SPEC, "h", tmp_path / "spool")
+    frame = np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)
+
+    def views_for(seconds: float) -> int:
+        before, deadline = len(shown), time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            learner.drain()
+            actor.view({"front": frame, "wrist": frame[::-1]})
+            time.sleep(0.05)
+        return len(shown) - before
+
+    try:
+        assert actor.wait_connected(10)
+        assert views_for(1.5) == 0 and not actor.views_wanted
+        watching[0] = True
+        assert views_for(2.0) > 0 and actor.views_wanted
+        who, frames = shown[-1]
+        assert who == 3 and set(frames) == {"front", "wrist"}
+        assert np.array_equal(frames["front"], frame) and np.array_equal(frames["wrist"], frame[::-1])
+        assert len(actor.spool) == 0  # never spooled
+        watching[0] = False
+        time.sleep(1.2)  # the next pongs say nobody watches
+        assert views_for(1.5) == 0
+    finally:
+        actor.close()

@@ -69,6 +69,14 @@ def test_an_encoder_saves_and_loads_whole_and_refuses_other_frames(encoder, tmp_
         loaded.encode({"front": images["front"]})
     with pytest.raises(FileNotFoundError, match="pretrain-encoder --out"):
         PoseEncoder.load(tmp_path / "nothing")
+    # what the link compares: the same files agree, an encoder differing in one number does not
+    fingerprint = PoseEncoder.fingerprint(tmp_path / "encoder")
+    assert fingerprint.startswith("encoder ")
+    assert fingerprint == PoseEncoder.fingerprint(tmp_path / "estimate")
+    other = dataclasses.replace(model, target_mean=model.target_mean + 0.01).save(tmp_path / "other")
+    assert PoseEncoder.fingerprint(other) != fingerprint
+    with pytest.raises(FileNotFoundError, match="pretrain-encoder --out"):
+        PoseEncoder.fingerprint(tmp_path / "nothing")
 
 
 def test_an_encoded_env_gives_the_policy_vectors_and_a_mismatched_camera_is_one_sentence(encoder):
@@ -98,6 +106,37 @@ def test_an_encoded_env_gives_the_policy_vectors_and_a_mismatched_camera_is_one_
         env.close()
     with pytest.raises(ValueError, match="pretrain one on them"):
         Encoded(make("robokit/PickCubeVision-v0", camera_size=96), model)
+
+
+def test_the_console_shows_an_encoded_actors_cameras_while_a_page_watches(encoder):
+    """An encoded env's transitions carry embeddings only; the actor hands its raw frames to the
+    link as views, which reach the console's hub only while a page looks."""
+    from robokit.agents.pose_encoder import Encoded
+    from robokit.console.hub import ConsoleHub
+    from robokit.envs.registration import make
+    from robokit.link import InProcessLink
+    from robokit.loop import actor as actor_loop
+
+    model, _ = encoder
+    env = Encoded(make("robokit/PickCubeVision-v0", camera_size=64), model)
+    link, hub = InProcessLink(), ConsoleHub(frames_unwatched=False)
+    link.view_sink, link.views_wanted = hub.take_view, hub.wants_frames
+    actor = actor_loop.Actor(env, None, link, seed=0)  # no params yet: it explores
+    try:
+        actor.collect(1)
+        assert hub.frames == {}  # nobody watches: nothing kept
+        assert not hub.snapshot()["cameras"]  # a page looks (and sees no camera yet)
+        actor._viewed_at = -actor_loop.VIEW_EVERY_S
+        actor.collect(1)
+        shown = hub.snapshot()["cameras"]
+        assert sorted(camera for _, camera, _ in shown) == sorted(model.config.image_keys)
+        for camera, pixels in env.camera_frames().items():
+            frame = hub.frame(0, camera)
+            assert frame.pixels.shape == (64, 64, 3) and np.array_equal(frame.pixels, pixels)
+            assert frame.jpeg[:2] == b"\xff\xd8"  # what the page is sent
+        assert link.drain()["transitions"][0].frames.keys() == {"state", "embedding"}
+    finally:
+        env.close()
 
 
 def test_a_policy_on_the_frozen_encoding_tells_apart_scenes_only_the_cameras_show(encoder):

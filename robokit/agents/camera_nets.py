@@ -4,6 +4,7 @@ and card written all at once."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -51,6 +52,15 @@ def check_frames(
                 f"camera {key!r} gives {got[0]}x{got[1]} frames but {what} was trained on "
                 f"{shape[0]}x{shape[1]}: set the camera size to {shape[0]}x{shape[1]} or {retrain}."
             )
+
+
+def folder_digest(folder: Path, names: tuple[str, ...]) -> str:
+    """The first 12 hex digits of the SHA-256 of the files `names` in `folder`, in that order: what a
+    learner and its actors compare to know they load the same saved network."""
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update((Path(folder) / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def write_folder(out: Path, files: dict[str, bytes]) -> Path:

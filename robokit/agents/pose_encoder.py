@@ -28,7 +28,7 @@ import numpy as np
 import optax
 from flax import serialization
 
-from robokit.agents.camera_nets import camera_embeddings, check_frames, write_folder
+from robokit.agents.camera_nets import camera_embeddings, check_frames, folder_digest, write_folder
 from robokit.agents.networks import MLP
 from robokit.agents.preprocessing import colour_jitter, random_shift
 
@@ -154,13 +154,16 @@ class PoseEncoder:
         weights = serialization.msgpack_serialize(jax.device_get(self.params))
         return write_folder(out, {WEIGHTS: weights, CARD: json.dumps(card, indent=2).encode()})
 
+    @staticmethod
+    def fingerprint(folder: Path) -> str:
+        """'encoder <hash of its files>': what a learner and its actors compare, so that no actor
+        feeds the policy another encoder's embeddings (same size, different meaning)."""
+        folder = _checked_folder(folder)
+        return f"encoder {folder_digest(folder, (WEIGHTS, CARD))}"
+
     @classmethod
     def load(cls, folder: Path) -> PoseEncoder:
-        folder = Path(folder).expanduser()
-        if not (folder / WEIGHTS).is_file() or not (folder / CARD).is_file():
-            raise FileNotFoundError(
-                f"no image encoder at {folder}: pass the folder that `robokit pretrain-encoder --out` wrote."
-            )
+        folder = _checked_folder(folder)
         card = json.loads((folder / CARD).read_text())
         fields = {**card["config"], "image_keys": tuple(card["config"]["image_keys"])}
         params = serialization.msgpack_restore((folder / WEIGHTS).read_bytes())
@@ -175,6 +178,15 @@ class PoseEncoder:
             card.get("scores", {}),
             tuple(card.get("data", ())),
         )
+
+
+def _checked_folder(folder: Path) -> Path:
+    folder = Path(folder).expanduser()
+    if not (folder / WEIGHTS).is_file() or not (folder / CARD).is_file():
+        raise FileNotFoundError(
+            f"no image encoder at {folder}: pass the folder that `robokit pretrain-encoder --out` wrote."
+        )
+    return folder
 
 
 def train_pose_encoder(frames: PoseFrames, config: EncoderConfig, log=None) -> PoseEncoder:
@@ -267,7 +279,14 @@ class Encoded(gym.ObservationWrapper):
         kept = {k: v for k, v in spaces.items() if k not in self.keys}
         kept[EMBEDDING_KEY] = gym.spaces.Box(-np.inf, np.inf, (encoder.dim,), np.float32)
         self.observation_space = gym.spaces.Dict(kept)
+        self._frames: dict[str, np.ndarray] = {}
+
+    def camera_frames(self) -> dict[str, np.ndarray]:
+        """The newest frames the encoder read, {camera: (H, W, 3) uint8}: the observation carries
+        only their embedding, so the actor sends these to the console (robokit.loop.actor)."""
+        return self._frames
 
     def observation(self, obs: dict) -> dict:
+        self._frames = {k: np.asarray(obs[k]) for k in self.keys}
         embedding = self.encoder.encode({k: np.asarray(obs[k])[None] for k in self.keys})[0]
         return {**{k: v for k, v in obs.items() if k not in self.keys}, EMBEDDING_KEY: embedding}

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import signal
 
-from robokit.cli.common import check_reward_classifier, reward_source, sim_env_factory, sim_options
+from robokit.cli.common import (
+    check_reward_classifier,
+    frames_source,
+    reward_source,
+    sim_env_factory,
+    sim_options,
+)
 from robokit.loop.build import ActorOptions
 
 
@@ -36,7 +42,8 @@ def built_actor(options: ActorOptions, curve: tuple | None = None):
     from robokit.loop.build import build_actor
 
     reward = reward_source(options.config, options.reward_classifier)
-    return build_actor(options, env_factory(options), reward, curve)
+    make_env = env_factory(options)  # a real robot with --encoder: one sentence, here
+    return build_actor(options, make_env, reward, curve, frames_source(options.encoder))
 
 
 def run(options: ActorOptions) -> None:

@@ -27,6 +27,16 @@ def reward_source(robot_config: Path | None, reward_classifier: Path | None) -> 
     return "simulator" if reward_classifier is None else RewardClassifier.fingerprint(reward_classifier)
 
 
+def frames_source(encoder: Path | None) -> str:
+    """What the policy reads of the cameras, as the link's handshake compares it: "raw frames", or
+    the fingerprint of the pretrained encoder (--encoder) that turns them into embeddings."""
+    if encoder is None:
+        return "raw frames"
+    from robokit.agents.pose_encoder import PoseEncoder
+
+    return PoseEncoder.fingerprint(encoder)
+
+
 def new_folder(base: Path) -> Path:
     """`base`, or `base-2`, `base-3`... whichever does not exist yet."""
     candidate, n = base, 1

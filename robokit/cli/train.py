@@ -9,6 +9,7 @@ from pathlib import Path
 
 from robokit.cli.common import (
     check_reward_classifier,
+    frames_source,
     new_folder,
     reward_source,
     sim_env_factory,
@@ -188,9 +189,10 @@ def train_here(config: TrainConfig, console, fleet, stop=None, progress: bool = 
 
     serve = isinstance(config, LearnerCommand)
     reward = reward_source(config.robot_config, config.reward_classifier)
+    frames = frames_source(config.encoder)
     say = bar.say if bar is not None else console.print
     try:
-        result = train(config, make_env, record, bar, start_actors, serve, say, spec, reward, stop)
+        result = train(config, make_env, record, bar, start_actors, serve, say, spec, reward, stop, frames)
     finally:
         if bar is not None:
             bar.close()

@@ -98,6 +98,25 @@ class ConsoleHub:
         except Exception:
             log.warning("the console could not show a batch", exc_info=True)
 
+    def take_view(self, actor: int, frames: dict[str, np.ndarray]) -> None:
+        """An actor's camera frames sent for the console alone ({camera: (H, W, 3) uint8}; an
+        encoded env's transitions carry only their embedding); never raises, as take_transitions."""
+        try:
+            with self.lock:
+                status = self._status(int(actor))
+                status.last_seen = time.time()
+                for camera, pixels in frames.items():
+                    previous = self.frames.get((status.actor, camera))
+                    seq = previous.seq + 1 if previous else 0
+                    self.frames[(status.actor, camera)] = Frame(np.array(pixels), seq, status.last_seen)
+        except Exception:
+            log.warning("the console could not show an actor's cameras", exc_info=True)
+
+    def wants_frames(self) -> bool:
+        """Whether frames are worth keeping (and actors' views worth sending): a page looked within
+        WATCHED_WITHIN_S, or the run serves its own page."""
+        return self.frames_unwatched or time.monotonic() - self.watched_at <= WATCHED_WITHIN_S
+
     def take_metrics(self, rows: list[dict]) -> None:
         """Finished episodes (the metrics stream's rows); never raises, as take_transitions."""
         try:
@@ -132,7 +151,7 @@ class ConsoleHub:
                 if end:
                     status.episode_return, status.episode_steps = 0.0, 0
             newest = int(batch.next_index[-1]) if len(batch) else None
-            if not self.frames_unwatched and time.monotonic() - self.watched_at > WATCHED_WITHIN_S:
+            if not self.wants_frames():
                 newest = None  # nobody watches: the arm's state and frames are not copied
             state = batch.frames.get("state")
             if newest is not None and state is not None and state.ndim == 2 and state.shape[1] >= 7:

@@ -80,6 +80,7 @@ def watch_hub(run, frames_unwatched: bool = False):
         learner.on(stream, hub.take_actions)
         learner.on(stream, lambda rows: log_acted(log_path, rows))
     hub.quick = list(_instruction_table(run).texts)[:12]
+    run.link.view_sink, run.link.views_wanted = hub.take_view, hub.wants_frames  # encoded actors' cameras
     if run.remote:
         run.link.watch_source = hub.watch
     return hub

@@ -24,6 +24,8 @@ class InProcessLink:
         self.said: list[Correction] = []
         self._controls: list[str] = []
         self.status: dict = {}
+        self.view_sink = None  # as ZmqLearnerLink's: view_sink(actor, frames) while views_wanted()
+        self.views_wanted = lambda: False
 
     def send(self, stream: str, items: Any) -> None:
         check_stream(stream)
@@ -74,6 +76,10 @@ class InProcessLink:
 
     def report(self, status: dict, urgent: bool = False) -> None:
         self.status = status
+
+    def view(self, frames: dict) -> None:
+        if self.view_sink is not None and self.views_wanted():
+            self.view_sink(0, frames)
 
     def actor_statuses(self) -> dict[int, dict]:
         return {0: {**self.status, "seen_s_ago": 0.0}} if self.status else {}

@@ -28,6 +28,8 @@ MAX_TEXT = 4096
 MAX_CHUNK_STEPS = 1024  # env steps one transition (an action chunk) may stand for
 MAX_HANDSHAKE_BYTES = 64 * 2**10  # any message from a peer that has not completed a hello
 MAX_ID = 2**62  # actor ids and spool sources are non-negative and below this
+MAX_VIEW_CAMERAS = 8  # cameras in one "view" message (an encoded actor's frames for the console)
+MAX_VIEW_SIDE = 2048  # pixels on a view frame's side
 
 
 class MessageError(ValueError):
@@ -107,6 +109,38 @@ def decode_array(value: Any, name: str, dtype: str, trailing: tuple[int, ...]) -
     if not isinstance(data, bytes) or len(data) != math.prod(shape) * np.dtype(dtype).itemsize:
         raise MessageError(f"{name} holds the wrong number of bytes for shape {tuple(shape)}")
     return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+# -- views: camera frames for the console alone ---------------------------------------------------
+def encode_view(frames: dict[str, np.ndarray]) -> dict:
+    """A "view" message: the newest frame of each camera, each (H, W, 3) uint8."""
+    return {
+        "t": "view",
+        "frames": {name: encode_array(np.asarray(f, np.uint8)[None]) for name, f in frames.items()},
+    }
+
+
+def decode_view(message: dict) -> dict[str, np.ndarray]:
+    """{camera: (H, W, 3) uint8 frame} of a "view" message, checked: 1 to MAX_VIEW_CAMERAS cameras
+    with short names, each one frame with sides up to MAX_VIEW_SIDE."""
+    frames = message.get("frames")
+    if not isinstance(frames, dict) or not 0 < len(frames) <= MAX_VIEW_CAMERAS:
+        raise MessageError(f"a view holds 1 to {MAX_VIEW_CAMERAS} cameras' frames")
+    views = {}
+    for name, value in frames.items():
+        if not (isinstance(name, str) and 0 < len(name) <= 64):
+            raise MessageError(f"camera name {short(name, 30)} is not a short string")
+        shape = value[1] if isinstance(value, list) and len(value) == 3 else None
+        sides = shape[1:3] if isinstance(shape, list) and len(shape) == 4 and shape[0] == 1 else []
+        if not (
+            sides
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_VIEW_SIDE for n in sides)
+        ):
+            raise MessageError(
+                f"the view of {name!r} is not one (H, W, 3) frame with sides up to {MAX_VIEW_SIDE}"
+            )
+        views[name] = decode_array(value, f"the view of {name!r}", "uint8", (*sides, 3))[0]
+    return views
 
 
 # -- transitions ------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class LinkRefused(RuntimeError):
 class ZmqActorLink:
     """ActorLink over zmq. `agent_config`: the agent config (or only its hash) the learner must
     share; `reward`: how this actor's episodes are rewarded ("simulator", or a classifier's
+    fingerprint); `frames`: what the policy reads of the cameras ("raw frames", or an encoder's
     fingerprint); `paced`: honour the learner's requests to wait (simulation only); `durable`:
     fsync each spooled batch (False trades what a power cut keeps for speed)."""
 
@@ -61,12 +62,14 @@ class ZmqActorLink:
         spool_bytes: int = 4 * 2**30,
         reward: str = "simulator",
         durable: bool = True,
+        frames: str = "raw frames",
     ):
         host, port = split_address(address)
         self.endpoint, self.keys = f"tcp://{host}:{port}", keys
         # a keys folder (bad keys: one sentence, here), or the keys themselves, handed over in memory
         self._curve = keys if isinstance(keys, tuple) else actor_keys(keys) if keys is not None else None
         self.actor_id, self.spec, self.paced, self.reward = actor_id, spec, paced, reward
+        self.frames = frames
         self.config_hash, self.config_fields = wire.agent_identity(agent_config)
         self.dead_after_s = dead_after_s
         self.spool = Spool(spool_dir, max_bytes=spool_bytes, durable=durable)
@@ -87,6 +90,8 @@ class ZmqActorLink:
         self._ping_now = False
         self.connected = False
         self.hold = False
+        self.views_wanted = False  # the learner says a console watches: send camera views
+        self._view: bytes | None = None  # the newest view not yet sent
         self.released = False
         self.refused: str | None = None
         self.handshake_failure: str | None = None  # the transport refused us (keys), if it said so
@@ -141,6 +146,15 @@ class ZmqActorLink:
         every heartbeat, and at once when `urgent`."""
         self._status = status
         self._ping_now = self._ping_now or urgent
+
+    def view(self, frames: dict) -> None:
+        """The cameras' newest frames ({camera: (H, W, 3) uint8}), for the learner's console alone:
+        sent only while the learner says a console watches, never spooled; a newer view replaces
+        one not yet sent."""
+        if self.views_wanted and self.connected:
+            packed = wire.pack(wire.encode_view(frames))
+            with self._lock:
+                self._view = packed
 
     # -- for actor processes ---------------------------------------------------------------------
     def wait_while_held(self, timeout_s: float = 60.0) -> None:
@@ -241,6 +255,7 @@ class ZmqActorLink:
             "config_hash": self.config_hash,
             "config": self.config_fields,
             "reward": self.reward,
+            "frames": self.frames,
             "paced": self.paced,
             "acked": self.acked,
         }
@@ -272,6 +287,10 @@ class ZmqActorLink:
             now = time.monotonic()
             if self.connected:
                 self._send_outgoing()
+                with self._lock:
+                    view, self._view = self._view, None
+                if view is not None:
+                    self._try_send(view)
                 if now - last_ping > 0.5 or self._ping_now:
                     self._ping_now = False
                     self._ping()
@@ -312,6 +331,8 @@ class ZmqActorLink:
             return True
         if kind in ("ack", "pong"):
             self.hold = bool(message.get("hold"))
+            if "view" in message:
+                self.views_wanted = message["view"] is True
             return self._acknowledge(message.get("acked", -1))
         if kind == "params":
             from flax import serialization

@@ -97,9 +97,11 @@ class ZmqLearnerLink:
         reward: str = "simulator",
         ledger: dict[int, dict] | None = None,
         said_log: Path | None = None,
+        frames: str = "raw frames",
     ):
         host, port = check_listen_address(address, keys)
         self.spec, self.silent_after_s, self.reward = spec, silent_after_s, reward
+        self.frames = frames
         self.config_hash, self.config_fields = wire.agent_identity(agent_config)
         self.spec_wire = wire.spec_to_wire(spec)
         self._lock = threading.Lock()
@@ -127,6 +129,10 @@ class ZmqLearnerLink:
         #: what a console in its own process is shown: watch({(actor, camera): seq seen}) -> {"state",
         #: "frames"} (robokit.console.hub.ConsoleHub.watch); None: this learner shows no console
         self.watch_source: Callable[[dict], dict] | None = None
+        #: where actors' camera views go (view_sink(actor, {camera: frame}); an encoded actor's
+        #: transitions carry no frames), and whether anyone looks at them now (told to actors)
+        self.view_sink: Callable[[int, dict], None] | None = None
+        self.views_wanted: Callable[[], bool] = lambda: False
         self._local_calls: queue.SimpleQueue = queue.SimpleQueue()  # (call, reply queue): console
         self._replay()
         self.context = zmq.Context()
@@ -343,11 +349,17 @@ class ZmqLearnerLink:
             said = message.get("said", -1)
             if isinstance(said, int) and not isinstance(said, bool):
                 session.said_has = said
-            self._send(identity, {"t": "pong", "hold": self._hold(), "acked": self._acked(session)})
+            pong = {"t": "pong", "hold": self._hold(), "acked": self._acked(session)}
+            self._send(identity, {**pong, "view": self.view_sink is not None and bool(self.views_wanted())})
             if "status" in message:  # checked after the pong: a bad status is no missed heartbeat
                 session.status = read_status(message["status"])
                 if "control" in session.status:
                     self.controls.acknowledged(session.actor, session.status["control"])
+            return False
+        if kind == "view":  # camera frames for the console alone: never logged, never acknowledged
+            views = wire.decode_view(message)
+            if self.view_sink is not None:
+                self.view_sink(session.actor, views)
             return False
         if kind != "batch":
             raise wire.MessageError(f"unknown message type {wire.short(kind, 20)}")
@@ -429,6 +441,11 @@ class ZmqLearnerLink:
             return (
                 f"the actor rewards episodes by {wire.short(message.get('reward'), 60)}, the learner by "
                 f"{self.reward}: start the actor with the learner's --reward-classifier (or task classifier)"
+            )
+        if message.get("frames", "raw frames") != self.frames:
+            return (
+                f"the actor's policy reads {wire.short(message.get('frames'), 60)}, the learner's "
+                f"{self.frames}: start the actor with the learner's --encoder"
             )
         now = time.monotonic()
         for other_identity, other in self.sessions.items():

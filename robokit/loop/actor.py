@@ -26,6 +26,8 @@ from robokit.types import Transition, TransitionBatch
 
 log = logging.getLogger("robokit.actor")
 
+VIEW_EVERY_S = 0.2  # an encoded env's camera frames go to the console at most 5 times a second
+
 
 class Actor:
     def __init__(self, env, agent, link: ActorLink, seed: int = 0, actor_id: int = 0):
@@ -41,6 +43,8 @@ class Actor:
         self.paused = self.stop_requested = False
         self.label: str | None = None  # the operator's label for the episode under way
         self.instruction: str | None = info.get("instruction")  # an instructed env's, in force
+        self._camera_frames = _camera_frames_of(env)
+        self._viewed_at = -VIEW_EVERY_S
 
     def refresh_params(self) -> None:
         latest = self.link.latest_params()
@@ -85,7 +89,21 @@ class Actor:
         if rows:
             self.link.send("transitions", TransitionBatch.from_rows(rows, self.keys, self.actor_id))
         self.report()
+        self.show_cameras()
         return len(rows)
+
+    def show_cameras(self) -> None:
+        """Hand the link an encoded env's newest camera frames for the console (its transitions
+        carry only their embedding), at most every VIEW_EVERY_S; the link sends them only while a
+        console watches."""
+        view = getattr(self.link, "view", None)
+        now = time.monotonic()
+        if self._camera_frames is None or view is None or now - self._viewed_at < VIEW_EVERY_S:
+            return
+        self._viewed_at = now
+        frames = self._camera_frames()
+        if frames:
+            view(frames)
 
     def take_controls(self) -> None:
         """Act on the operator's controls that arrived (none: at once)."""
@@ -191,3 +209,11 @@ def run_actor(
             continue
         steps += actor.collect(send_every)
     return steps
+
+
+def _camera_frames_of(env):
+    """The env's camera_frames() (robokit.agents.pose_encoder.Encoded), if it has one."""
+    try:
+        return env.get_wrapper_attr("camera_frames")
+    except AttributeError:
+        return None

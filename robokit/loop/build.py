@@ -136,10 +136,12 @@ def build_actor(
     make_env: Callable[[], object],
     reward: str = "simulator",
     curve: tuple | None = None,
+    frames: str = "raw frames",
 ) -> ActorRun:
     """The actor `options` describe, acting in `make_env()` (wrapped as its agent acts: in action
     chunks for a flow policy), linked to its learner over zmq; `reward` names how the env rewards
-    episodes (the learner refuses an actor that differs). `curve` hands the actor its CURVE keys in
+    episodes and `frames` what its policy reads of the cameras (the learner refuses an actor that
+    differs in either). `curve` hands the actor its CURVE keys in
     memory (public, secret, learner's public) in place of a --keys folder (robokit.launch). Bad
     options are one sentence before the env (a robot) is opened."""
     from robokit.link.zmq_actor import ZmqActorLink
@@ -158,8 +160,9 @@ def build_actor(
         paced = options.paced and not options.real  # the link never slows a real arm
         keys = curve if curve is not None else options.keys
         link = ZmqActorLink(
-            options.learner, options.actor_id, spec, agent_config, spool, keys, paced, reward=reward
-        )
+            options.learner, options.actor_id, spec, agent_config, spool, keys, paced, reward=reward,
+            frames=frames,
+        )  # fmt: skip
     except BaseException:
         env.close()
         raise

@@ -236,10 +236,12 @@ def open_run(
     spec: EnvSpec | None = None,
     loop: LoopState | None = None,
     reward: str = "simulator",
+    frames: str = "raw frames",
 ) -> OnlineRun:
     """A new run, or the one `config.resume` names, ready to step. With `make_env` None (a real
     robot: the learner must not open it), `spec` gives the observations and no evaluation runs.
-    `reward` names how episodes are rewarded; remote actors must name the same."""
+    `reward` names how episodes are rewarded and `frames` what the policy reads of the cameras
+    (cli.common.frames_source); remote actors must name the same."""
     if serve or config.actors > 0:
         check_listen_address(config.listen, config.keys)  # before any time goes into demos
     run_dir, config = open_run_dir(config)
@@ -264,7 +266,7 @@ def open_run(
         ledger = {int(k): v for k, v in counters.link_ledger.items()}
         link = ZmqLearnerLink(
             config.listen, spec, agent.config, run_dir / "link_log", applied, config.keys, reward=reward,
-            ledger=ledger,
+            ledger=ledger, frames=frames,
         )  # fmt: skip
     else:
         link = InProcessLink()
@@ -298,6 +300,7 @@ def train(
     spec: EnvSpec | None = None,
     reward: str = "simulator",
     stop: threading.Event | None = None,
+    frames: str = "raw frames",
 ) -> TrainResult:
     """Train until the budget or `stop_at_success`; Ctrl-C (SIGINT, in the main thread) or `stop`
     being set checkpoints and stops cleanly.
@@ -307,7 +310,7 @@ def train(
     filled in on resume); None: they are started elsewhere, e.g. `robokit actor` on other machines."""
     loop = LoopState(progress=progress or (lambda row: None), say=say)
     console_options = config.console_options()  # a missing extra or token: one sentence, before any work
-    run = open_run(config, make_env, record_demos, serve, spec, loop, reward)
+    run = open_run(config, make_env, record_demos, serve, spec, loop, reward, frames)
     console = None
     in_main = threading.current_thread() is threading.main_thread()
     previous_handler = (

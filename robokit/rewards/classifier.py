@@ -11,7 +11,6 @@ played no role reports accuracy, precision and recall. The result is a folder wi
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -24,7 +23,7 @@ import numpy as np
 import optax
 from flax import serialization
 
-from robokit.agents.camera_nets import camera_embeddings, check_frames, write_folder
+from robokit.agents.camera_nets import camera_embeddings, check_frames, folder_digest, write_folder
 from robokit.agents.networks import MLP
 from robokit.agents.preprocessing import random_shift
 
@@ -201,16 +200,12 @@ class RewardClassifier:
         """'classifier <hash of its files>': what a learner and its actors compare, so that no actor
         rewards episodes by another classifier than the learner's."""
         folder = Path(folder).expanduser()
-        digest = hashlib.sha256()
-        for name in (WEIGHTS, CARD):
-            path = folder / name
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"no reward classifier at {folder}: pass the folder that `robokit train-classifier "
-                    "--out` wrote."
-                )
-            digest.update(path.read_bytes())
-        return f"classifier {digest.hexdigest()[:12]}"
+        if not all((folder / name).is_file() for name in (WEIGHTS, CARD)):
+            raise FileNotFoundError(
+                f"no reward classifier at {folder}: pass the folder that `robokit train-classifier "
+                "--out` wrote."
+            )
+        return f"classifier {folder_digest(folder, (WEIGHTS, CARD))}"
 
     @classmethod
     def load(cls, folder: Path) -> RewardClassifier:
