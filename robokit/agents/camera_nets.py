@@ -54,6 +54,15 @@ def check_frames(
             )
 
 
+def saved_folder(folder: Path, names: tuple[str, ...], what: str, command: str) -> Path:
+    """`folder` (user-expanded) if it holds every file of `names`; else one sentence naming the
+    `command` that writes such a folder."""
+    folder = Path(folder).expanduser()
+    if not all((folder / name).is_file() for name in names):
+        raise FileNotFoundError(f"no {what} at {folder}: pass the folder that `{command}` wrote.")
+    return folder
+
+
 def folder_digest(folder: Path, names: tuple[str, ...]) -> str:
     """The first 12 hex digits of the SHA-256 of the files `names` in `folder`, in that order: what a
     learner and its actors compare to know they load the same saved network."""

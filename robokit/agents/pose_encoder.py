@@ -28,7 +28,13 @@ import numpy as np
 import optax
 from flax import serialization
 
-from robokit.agents.camera_nets import camera_embeddings, check_frames, folder_digest, write_folder
+from robokit.agents.camera_nets import (
+    camera_embeddings,
+    check_frames,
+    folder_digest,
+    saved_folder,
+    write_folder,
+)
 from robokit.agents.networks import MLP
 from robokit.agents.preprocessing import colour_jitter, random_shift
 
@@ -181,12 +187,7 @@ class PoseEncoder:
 
 
 def _checked_folder(folder: Path) -> Path:
-    folder = Path(folder).expanduser()
-    if not (folder / WEIGHTS).is_file() or not (folder / CARD).is_file():
-        raise FileNotFoundError(
-            f"no image encoder at {folder}: pass the folder that `robokit pretrain-encoder --out` wrote."
-        )
-    return folder
+    return saved_folder(folder, (WEIGHTS, CARD), "image encoder", "robokit pretrain-encoder --out")
 
 
 def train_pose_encoder(frames: PoseFrames, config: EncoderConfig, log=None) -> PoseEncoder:
@@ -288,5 +289,5 @@ class Encoded(gym.ObservationWrapper):
 
     def observation(self, obs: dict) -> dict:
         self._frames = {k: np.asarray(obs[k]) for k in self.keys}
-        embedding = self.encoder.encode({k: np.asarray(obs[k])[None] for k in self.keys})[0]
+        embedding = self.encoder.encode({k: frame[None] for k, frame in self._frames.items()})[0]
         return {**{k: v for k, v in obs.items() if k not in self.keys}, EMBEDDING_KEY: embedding}

@@ -23,7 +23,13 @@ import numpy as np
 import optax
 from flax import serialization
 
-from robokit.agents.camera_nets import camera_embeddings, check_frames, folder_digest, write_folder
+from robokit.agents.camera_nets import (
+    camera_embeddings,
+    check_frames,
+    folder_digest,
+    saved_folder,
+    write_folder,
+)
 from robokit.agents.networks import MLP
 from robokit.agents.preprocessing import random_shift
 
@@ -199,22 +205,11 @@ class RewardClassifier:
     def fingerprint(folder: Path) -> str:
         """'classifier <hash of its files>': what a learner and its actors compare, so that no actor
         rewards episodes by another classifier than the learner's."""
-        folder = Path(folder).expanduser()
-        if not all((folder / name).is_file() for name in (WEIGHTS, CARD)):
-            raise FileNotFoundError(
-                f"no reward classifier at {folder}: pass the folder that `robokit train-classifier "
-                "--out` wrote."
-            )
-        return f"classifier {folder_digest(folder, (WEIGHTS, CARD))}"
+        return f"classifier {folder_digest(_checked_folder(folder), (WEIGHTS, CARD))}"
 
     @classmethod
     def load(cls, folder: Path) -> RewardClassifier:
-        folder = Path(folder).expanduser()
-        if not (folder / WEIGHTS).is_file() or not (folder / CARD).is_file():
-            raise FileNotFoundError(
-                f"no reward classifier at {folder}: pass the folder that `robokit train-classifier "
-                "--out` wrote."
-            )
+        folder = _checked_folder(folder)
         card = json.loads((folder / CARD).read_text())
         fields = dict(card["config"])
         fields["image_keys"] = tuple(fields["image_keys"])
@@ -367,3 +362,7 @@ def _batched_probability(
 def evaluate_classifier(classifier: RewardClassifier, frames: LabelledFrames) -> Scores:
     """Agreement of the classifier (at its threshold) with the frames' labels."""
     return Scores.of(_batched_probability(classifier, frames), frames.labels, classifier.threshold)
+
+
+def _checked_folder(folder: Path) -> Path:
+    return saved_folder(folder, (WEIGHTS, CARD), "reward classifier", "robokit train-classifier --out")
