@@ -139,6 +139,45 @@ def test_bad_subsample_is_refused():
         SAC(SACConfig(critic_ensemble=2, critic_subsample=3), spec_of())
 
 
+class _Recorded(gym.Wrapper):
+    """Keeps every (observation, action) pair the policy was given and chose."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.pairs = []
+
+    def reset(self, **kwargs):
+        self.obs, info = self.env.reset(**kwargs)
+        return self.obs, info
+
+    def step(self, action):
+        self.pairs.append((self.obs["state"], np.asarray(action)))
+        self.obs, *rest = self.env.step(action)
+        return (self.obs, *rest)
+
+
+def test_evaluation_acts_with_the_policys_mean_or_with_samples_drawn_from_it():
+    env = _Recorded(PointGoal(max_steps=10))
+    spec = EnvSpec.from_spaces(env.observation_space, env.action_space)
+    agent = SAC(SACConfig(critic_ensemble=2, hidden_dims=(16, 16)), spec)
+    params = agent.policy_params(agent.init(jax.random.PRNGKey(0)))
+    key = jax.random.PRNGKey(1)
+
+    def mean_actions(states):
+        return np.asarray(agent.act(params, {"state": np.stack(states)}, key, explore=False))
+
+    for sampled in (False, True):
+        env.pairs.clear()
+        result = evaluate(env, agent, params, 3, sampled=sampled)
+        assert result["actions"] == ("sampled" if sampled else "mean")
+        states, actions = zip(*env.pairs, strict=True)
+        gaps = np.abs(np.stack(actions) - mean_actions(states)).max(axis=-1)
+        if sampled:  # an untrained policy's spread is wide: every sample lands away from its mean
+            assert np.median(gaps) > 0.05 and len(set(map(bytes, actions))) == len(actions)
+        else:
+            assert gaps.max() < 1e-5
+
+
 def test_a_tiny_task_is_learned_in_seconds():
     env, eval_env = PointGoal(), PointGoal()
     spec = EnvSpec.from_spaces(env.observation_space, env.action_space)

@@ -31,17 +31,20 @@ TINY = [
 
 
 def test_a_short_run_leaves_what_a_user_expects(tmp_path):
-    """In-process (lock-step) mode, where step and update counts are exact."""
-    run = tmp_path / "run"
-    result = robokit("train", "--run-dir", str(run), *TINY, "--actors", "0")
+    """In-process (lock-step) mode, where step and update counts are exact; evaluated with sampled
+    actions, which the run records and `robokit eval` repeats unless told otherwise."""
+    run, sampled = tmp_path / "run", ("--eval-actions", "sampled")
+    result = robokit("train", "--run-dir", str(run), *TINY, *sampled, "--actors", "0")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "success rate" in result.stdout and "fresh episodes after 400 env steps" in result.stdout
+    assert "success rate" in result.stdout
+    assert "fresh episodes (sampled actions) after 400 env steps" in result.stdout
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["env"] == "robokit/PickCube-v0" and config["agent"]["utd_ratio"] == 1
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert (run / "curve.png").stat().st_size > 1000
     evals = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
     assert [e["env_steps"] for e in evals] == [200, 400, 400] and evals[-1]["final"]
+    assert {e["actions"] for e in evals} == {"sampled"}
     latest = checkpoint.latest(run / "checkpoints")
     assert latest.name == "step_000000400"
     assert {p.name for p in latest.iterdir()} >= {
@@ -53,7 +56,7 @@ def test_a_short_run_leaves_what_a_user_expects(tmp_path):
     assert not list(run.rglob("*.partial"))
 
     # resume: continues the counters, the buffers and the run folder
-    more = robokit("train", "--resume", str(run), "--max-env-steps", "600", *TINY[2:], "--actors", "0")
+    more = robokit("train", "--resume", str(run), "--max-env-steps", "600", *TINY[2:], *sampled, "--actors=0")
     assert more.returncode == 0, more.stderr[-2000:]
     assert checkpoint.latest(run / "checkpoints").name == "step_000000600"
     counters = json.loads((checkpoint.latest(run / "checkpoints") / "counters.json").read_text())
@@ -63,7 +66,9 @@ def test_a_short_run_leaves_what_a_user_expects(tmp_path):
     video = tmp_path / "episodes.mp4"
     shown = robokit("eval", "--run", str(run), "--episodes", "2", "--video", str(video))
     assert shown.returncode == 0, shown.stderr[-2000:]
-    assert "over 2 episodes" in shown.stdout and video.stat().st_size > 1000
+    assert "over 2 episodes (sampled actions)" in shown.stdout and video.stat().st_size > 1000
+    mean = robokit("eval", "--run", str(run), "--episodes", "1", "--actions", "mean")
+    assert mean.returncode == 0 and "over 1 episodes (mean actions)" in mean.stdout, mean.stderr[-2000:]
 
 
 def test_resume_repeats_the_uninterrupted_update_exactly(tmp_path):

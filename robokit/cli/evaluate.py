@@ -23,6 +23,9 @@ class Eval:
     looks: Literal["as_trained", "none", "train", "held_out"] = "as_trained"
     """Visual randomisation of the simulated task: the run's own (`robokit train --looks`), none,
     the training ranges, or held-out looks the policy never saw."""
+    actions: Literal["as_trained", "mean", "sampled"] = "as_trained"
+    """The policy's mean action, or actions sampled from it as in training; as_trained: as the run's
+    own evaluations acted (`robokit train --eval-actions`)."""
     config: Path | None = None
     """Run the policy on the real robot this YAML file describes (no learning) instead of in simulation."""
 
@@ -44,7 +47,7 @@ def run(args: Eval) -> None:
             video.close()
     Console().print(
         f"[bold]{env_id}[/bold] from {args.run}: success rate {result['success_rate']:.0%} over "
-        f"{args.episodes} episodes, mean return {result['return']:.2f}, "
+        f"{args.episodes} episodes ({result['actions']} actions), mean return {result['return']:.2f}, "
         f"mean length {result['episode_length']:.1f}" + (f"; video: {args.video}" if args.video else "")
     )
 
@@ -90,6 +93,10 @@ def _evaluate(args: Eval, video, cameras: tuple[str, ...]) -> tuple[str, dict]:
         on_frame = None
         if video is not None:
             on_frame = (lambda render: video.append(inputs.beside(render))) if cameras else video.append
-        return env_id, evaluate(env, agent, policy.params, args.episodes, seed=args.seed, on_frame=on_frame)
+        actions = policy.eval_actions if args.actions == "as_trained" else args.actions
+        result = evaluate(
+            env, agent, policy.params, args.episodes, args.seed, on_frame, sampled=actions == "sampled"
+        )
+        return env_id, result
     finally:
         env.close()

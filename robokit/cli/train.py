@@ -247,10 +247,11 @@ def _final_lines(config: TrainConfig, env_id: str, result, console, verb: str) -
             f"{result.wall_s / 60:.1f} min; evaluate with robokit eval --run {result.run_dir} --config FILE"
         )
     else:
+        sampled = " (sampled actions)" if final.get("actions") == "sampled" else ""
         console.print(
             f"[bold]{env_id}[/bold]{' ' + config.algo.upper() if algo else ''}: success rate "
-            f"{final['success_rate']:.0%} on {final['episodes']} fresh episodes after {result.env_steps} env "
-            f"steps, {result.updates} updates, {result.wall_s / 60:.1f} min"
+            f"{final['success_rate']:.0%} on {final['episodes']} fresh episodes{sampled} after "
+            f"{result.env_steps} env steps, {result.updates} updates, {result.wall_s / 60:.1f} min"
         )
     console.print(f"checkpoint: {result.checkpoint}")
     console.print(f"curve:      {result.curve}")

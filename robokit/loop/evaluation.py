@@ -15,9 +15,14 @@ def evaluate(
     episodes: int,
     seed: int = 10_000,
     on_frame: Callable[[np.ndarray], None] | None = None,
+    sampled: bool = False,
 ) -> dict[str, float]:
     """Success rate, mean return and mean length (in env steps) over `episodes` episodes with seeds
     seed, seed+1, ...
+
+    The policy acts with its mean action (SAC's tanh of the mean, a flow policy's ODE), or with
+    `sampled` actions drawn from it as in training: what SAC optimises is the sampled policy, and
+    on a contact-rich insertion its mean can jam at the rim where the samples' jitter slides in.
 
     Each step gets its own key (split from `seed`): a deterministic SAC policy ignores it, while a
     flow policy starts its ODE from fresh noise each time (one fixed noise for every step pins it to
@@ -32,7 +37,7 @@ def evaluate(
                 on_frame(env.render())
             key, sub = jax.random.split(key)
             batched = {k: v[None] for k, v in obs.items()}
-            action = np.asarray(agent.act(params, batched, sub, explore=False))[0]
+            action = np.asarray(agent.act(params, batched, sub, explore=sampled))[0]
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             length += int(info.get("chunk_steps", 1))  # in env steps, for action chunks too
@@ -47,4 +52,5 @@ def evaluate(
         "return": float(np.mean(returns)),
         "episode_length": float(np.mean(lengths)),
         "episodes": episodes,
+        "actions": "sampled" if sampled else "mean",
     }

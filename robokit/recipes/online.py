@@ -160,7 +160,8 @@ class OnlineRun:
 
     def _evaluate(self, episodes: int, seed: int) -> dict:
         agent = self.learner.agent
-        return evaluate(self.eval_env, agent, agent.policy_params(self.learner.state), episodes, seed=seed)
+        params, sampled = agent.policy_params(self.learner.state), self.config.eval_actions == "sampled"
+        return evaluate(self.eval_env, agent, params, episodes, seed=seed, sampled=sampled)
 
     def save(self) -> Path:
         learner = self.learner

@@ -45,6 +45,9 @@ class TrainConfig(AgentChoice, ConsoleFlags):
     eval_every: int = 1000
     eval_episodes: int = 20
     final_eval_episodes: int = 50
+    eval_actions: Literal["mean", "sampled"] = "mean"
+    """How evaluations act, and `robokit eval` after them: the policy's mean action, or actions sampled
+    from it as in training (as HIL-SERL evaluates; PegInsert's mean jams at the rim more often)."""
     stop_at_success: float | None = 0.95
     """End training once three periodic evaluations in a row reach this success rate (None: use the
     whole budget)."""

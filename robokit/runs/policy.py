@@ -73,6 +73,7 @@ class LoadedPolicy(NamedTuple):
     encoder: str | None = None  # the run's pretrained image encoder, if its policy reads one
     looks: str | None = None  # the visual randomisation it was trained under (robokit train --looks)
     cameras_like: str | None = None  # the robot.yaml its simulated cameras imitated
+    eval_actions: str = "mean"  # how its evaluations acted (robokit train --eval-actions)
 
     @property
     def chunk(self) -> int | None:
@@ -104,6 +105,7 @@ def load_policy(run_dir: Path, direction: str | None = None) -> LoadedPolicy:
         train.get("encoder"),
         train.get("looks"),
         train.get("cameras_like"),
+        train.get("eval_actions", "mean"),
     )
 
 
