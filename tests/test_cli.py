@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from cli_run import robokit
 
 from robokit.data.datasets import read_episodes
+
+
+def test_help_piped_into_a_reader_that_stops_early_ends_without_a_traceback():
+    """`robokit eval --help | head -3`: the reader has gone before robokit writes."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "robokit.cli", "eval", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # before the interpreter has even started: every write finds no reader
+    _, stderr = process.communicate(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr[-2000:]
+    assert process.returncode in (0, 1)
 
 
 def test_record_writes_a_dataset_and_prints_the_success_rate(tmp_path):

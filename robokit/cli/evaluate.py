@@ -10,7 +10,7 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class Eval:
-    """Evaluate a trained run's latest checkpoint deterministically on fresh episodes."""
+    """Evaluate a trained run's latest checkpoint on fresh episodes (its mean action, or sampled ones)."""
 
     run: Path
     """Run folder written by `robokit train`."""

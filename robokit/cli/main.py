@@ -3,6 +3,7 @@ is the only core place that imports robokit.envs and robokit.drivers."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import tyro
@@ -49,6 +50,14 @@ VERBS = {
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except BrokenPipeError:  # the reader of a pipe stopped early (`robokit eval --help | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to say
+        raise SystemExit(1) from None
+
+
+def _main(argv: list[str] | None) -> None:
     args = tyro.extras.subcommand_cli_from_dict(
         {name: options for name, (options, _) in VERBS.items()},
         args=argv,
@@ -58,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     command = next(name for name, (options, _) in VERBS.items() if options is type(args))
     try:
         VERBS[command][1](args)
+    except BrokenPipeError:
+        raise
     except (ValueError, OSError, RuntimeError) as err:
         # Errors a user can cause end in one sentence, not a traceback.
         print(f"robokit {command}: {err}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Evaluates a policy deterministically on fresh seeded episodes."""
+"""Evaluates a policy on fresh seeded episodes, acting with its mean action or with sampled ones."""
 
 from __future__ import annotations
 
