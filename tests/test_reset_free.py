@@ -58,6 +58,7 @@ class ExpertTurn:
         self.expert.reset()
 
     def act(self, obs, explore=True):
+        self.asked = getattr(self, "asked", set()) | {explore}
         return self.expert(obs)
 
 
@@ -165,9 +166,14 @@ def test_each_episode_starts_where_the_last_one_left_the_cube():
 
 def test_alternating_evaluation_scores_each_direction_on_its_own_episodes():
     env = make("Relocate-v0")
-    result = evaluate_alternating(env, {"forward": ExpertTurn(env), "backward": ExpertTurn(env)}, 6, seed=11)
+    turns = {"forward": ExpertTurn(env), "backward": ExpertTurn(env)}
+    result = evaluate_alternating(env, turns, 6, seed=11)
     assert result["forward"] >= 2 / 3 and result["backward"] >= 2 / 3 and result["episodes"] == 6
     assert result["success_rate"] == min(result["forward"], result["backward"])
+    assert result["actions"] == "mean" and all(t.asked == {False} for t in turns.values())
+    turns = {"forward": ExpertTurn(env), "backward": ExpertTurn(env)}
+    result = evaluate_alternating(env, turns, 2, seed=11, sampled=True)  # acting as in training
+    assert result["actions"] == "sampled" and all(t.asked == {True} for t in turns.values())
     env.close()
 
 
@@ -186,12 +192,14 @@ def test_reset_free_command_runs_and_refuses_bad_input(tmp_path):
     result = robokit(
         "train-reset-free", "--run-dir", str(run), "--num-demos", "1", "--max-env-steps", "300",
         "--eval-every", "300", "--stop-at-success", "1.1", "--final-eval-episodes", "4",
-        "--fallback-reset-after", "1",
+        "--fallback-reset-after", "1", "--eval-actions", "sampled",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     out = " ".join(result.stdout.split())
-    assert "over 4 alternating episodes (objects placed once)" in out and "scripted placements" in out
-    assert "interventions" in json.loads((run / "evals.jsonl").read_text().splitlines()[-1])
+    assert "over 4 alternating episodes (objects placed once, sampled actions)" in out
+    assert "scripted placements" in out
+    final = json.loads((run / "evals.jsonl").read_text().splitlines()[-1])
+    assert "interventions" in final and final["actions"] == "sampled"
     assert (run / "curve.png").exists() and (run / "checkpoints" / "backward").is_dir()
     saved = json.loads((run / "config.json").read_text())  # the defaults: one agent, BC on its demos
     assert saved["reset_free"]["shared_agent"] and saved["agent"]["bc_weight"] == 0.5

@@ -53,6 +53,9 @@ class TrainResetFree(ConsoleFlags):
     eval_every: int = 2_000
     final_eval_episodes: int = 50
     """Alternating episodes of the final evaluation (the objects are placed once, before the first)."""
+    eval_actions: Literal["mean", "sampled"] = "mean"
+    """Evaluations act with the policies' mean actions, or with actions sampled from them as in
+    training (`robokit train --eval-actions`)."""
     seed: int = 0
     run_dir: Path | None = None
     resume: Path | None = None
@@ -150,6 +153,7 @@ def _new_config(args: TrainResetFree, env_id: str):
         stop_at_success=args.stop_at_success,
         eval_every=args.eval_every,
         final_eval_episodes=args.final_eval_episodes,
+        eval_actions=args.eval_actions,
         shared_agent=args.shared_agent,
         bc_weight=args.bc_weight,
         fallback_reset_after=args.fallback_reset_after,
@@ -203,7 +207,8 @@ def _report(config, result, console) -> None:
     console.print(
         f"[bold]{config.env} reset-free[/bold]: forward {final['forward']:.0%}, "
         f"backward {final['backward']:.0%} "
-        f"over {final['episodes']} alternating episodes (objects placed once); "
+        f"over {final['episodes']} alternating episodes (objects placed once"
+        f"{', sampled actions' if final.get('actions') == 'sampled' else ''}); "
         f"{sum(result.env_steps.values())} env steps "
         f"({result.env_steps['forward']} forward, {result.env_steps['backward']} backward), "
         f"{result.interventions} scripted placements in training, {result.wall_s / 60:.1f} min"

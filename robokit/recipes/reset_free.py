@@ -61,6 +61,8 @@ class ResetFreeConfig:
     eval_episodes: int = 20
     """Alternating episodes per periodic evaluation (half of them forward)."""
     final_eval_episodes: int = 50
+    eval_actions: str = "mean"
+    """Evaluations act with the policies' mean actions, or "sampled" ones (as in training)."""
     stop_at_success: float | None = 0.9
     """Stop once two evaluations in a row reach this success in both directions."""
     fallback_reset_after: int | None = None
@@ -163,7 +165,8 @@ class ResetFreeRun:
             self.evaluate()
 
     def _evaluate(self, episodes: int, seed: int) -> dict:
-        result = evaluate_alternating(self.eval_env, self.turns, episodes, seed, self.classifiers)
+        sampled = self.config.eval_actions == "sampled"
+        result = evaluate_alternating(self.eval_env, self.turns, episodes, seed, self.classifiers, sampled)
         result["interventions"] = self.fallback.interventions
         if self.checks is not None:
             result["checks"] = self.checks.counts()

@@ -110,9 +110,12 @@ def use_direction(env, direction: str, classifiers: dict | None) -> None:
         env.set_wrapper_attr("classifier", classifiers[direction])
 
 
-def evaluate_alternating(env, turns: dict[str, Turn], episodes: int, seed: int, classifiers=None) -> dict:
-    """Deterministic policies on `episodes` alternating episodes; only the first places the objects.
-    Success is the env's own `success` info (the simulator's truth) at each episode's end."""
+def evaluate_alternating(
+    env, turns: dict[str, Turn], episodes: int, seed: int, classifiers=None, sampled: bool = False
+) -> dict:
+    """The policies' mean actions (or `sampled` ones, as in training) on `episodes` alternating
+    episodes; only the first places the objects. Success is the env's own `success` info (the
+    simulator's truth) at each episode's end."""
     alternation = Alternation()
     outcomes: dict[str, list[bool]] = {d: [] for d in DIRECTIONS}
     returns = []
@@ -123,7 +126,7 @@ def evaluate_alternating(env, turns: dict[str, Turn], episodes: int, seed: int, 
         turns[direction].start_episode()
         done, total = False, 0.0
         while not done:
-            obs, reward, terminated, truncated, info = env.step(turns[direction].act(obs, explore=False))
+            obs, reward, terminated, truncated, info = env.step(turns[direction].act(obs, explore=sampled))
             done, total = terminated or truncated, total + float(reward)
         outcomes[direction].append(bool(info.get("success", False)))
         returns.append(total)
@@ -133,6 +136,7 @@ def evaluate_alternating(env, turns: dict[str, Turn], episodes: int, seed: int, 
         "success_rate": min(rates.values()),
         "return": float(np.mean(returns)),
         "episodes": episodes,
+        "actions": "sampled" if sampled else "mean",
     }
 
 
