@@ -95,17 +95,16 @@ def load_policy(run_dir: Path, direction: str | None = None) -> LoadedPolicy:
     `direction` agent's (forward or backward)."""
     kind, agent, saved, latest = saved_agent(run_dir, direction)
     state = restore_agent_state(agent, latest)
-    env_id = saved["reset_free"]["env"] if "reset_free" in saved else saved.get("train", {}).get("env")
-    train = saved.get("train", {})
+    run = saved["reset_free"] if "reset_free" in saved else saved.get("train", {})  # how it was run
     return LoadedPolicy(
         agent,
         agent.policy_params(state),
-        env_id,
+        run.get("env"),
         kind,
-        train.get("encoder"),
-        train.get("looks"),
-        train.get("cameras_like"),
-        train.get("eval_actions", "mean"),
+        run.get("encoder"),
+        run.get("looks"),
+        run.get("cameras_like"),
+        run.get("eval_actions", "mean"),
     )
 
 
