@@ -8,6 +8,11 @@ import jax
 import numpy as np
 
 
+def action_mode(sampled: bool) -> str:
+    """How an evaluation acted, as its results record it: "sampled" or "mean"."""
+    return "sampled" if sampled else "mean"
+
+
 def evaluate(
     env,
     agent,
@@ -52,5 +57,5 @@ def evaluate(
         "return": float(np.mean(returns)),
         "episode_length": float(np.mean(lengths)),
         "episodes": episodes,
-        "actions": "sampled" if sampled else "mean",
+        "actions": action_mode(sampled),
     }

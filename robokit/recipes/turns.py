@@ -10,6 +10,7 @@ import numpy as np
 
 from robokit.agents.sac import KIND as SAC_KIND
 from robokit.link import InProcessLink
+from robokit.loop.evaluation import action_mode
 from robokit.loop.learner import Learner
 from robokit.recipes.alternation import DIRECTIONS, Alternation
 from robokit.recipes.online_setup import demo_and_online_buffers, learner_setup
@@ -136,7 +137,7 @@ def evaluate_alternating(
         "success_rate": min(rates.values()),
         "return": float(np.mean(returns)),
         "episodes": episodes,
-        "actions": "sampled" if sampled else "mean",
+        "actions": action_mode(sampled),
     }
 
 
