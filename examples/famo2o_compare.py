@@ -41,13 +41,14 @@ def one_seed(args, seed: int, out: Path) -> dict:
               "--demo-ratio", str(args.demo_ratio), "--seed", str(seed), "--actors", "1")  # fmt: skip
     balance_range = ("--beta-lo", str(args.beta_range[0]), "--beta-hi", str(args.beta_range[1]))
     methods = {"famo2o": balance_range} | {f"iql_beta_{b:g}": ("--fixed-beta", str(b)) for b in args.betas}
+    average = () if args.policy_average is None else ("--policy-average", str(args.policy_average))
     results = {}
     for name, options in methods.items():
         offline, finetuned = out / f"{name}_{seed}_offline", out / f"{name}_{seed}_online"
         if not offline.exists():
             robokit("pretrain", "--algo", "famo2o", "--env", args.env, "--data", str(data), "--steps",
                     str(args.offline_steps), "--eval-every", str(args.offline_steps), "--eval-episodes", "50",
-                    "--seed", str(seed), "--run-dir", str(offline), *options)  # fmt: skip
+                    "--seed", str(seed), "--run-dir", str(offline), *options, *average)  # fmt: skip
         if not finetuned.exists():
             robokit("train", "--algo", "famo2o", "--env", args.env, "--init", str(offline), "--run-dir",
                     str(finetuned), *online)  # fmt: skip
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--beta-range", type=float, nargs=2, default=[1.0, 10.0], help="FamO2O's [lo, hi]")
     parser.add_argument("--rlpd", action=argparse.BooleanOptionalAction, default=True, help="run RLPD too")
     parser.add_argument("--demo-ratio", type=float, default=0.5, help="offline data's share of each batch")
+    parser.add_argument("--policy-average", type=float, help="acting average rate (default 0.001; 0: none)")
     parser.add_argument("--out", type=Path, default=Path("runs/famo2o-compare"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -102,12 +102,38 @@ def test_one_step_runs_value_balance_alpha_universal_q_then_target_in_that_order
                 np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6, err_msg=f"{base}: {part}")
         for a, b in zip(jax.tree.leaves(target), jax.tree.leaves(stepped.target_critic), strict=True):
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+        latest = {"universal": s.universal, "balance": s.balance}  # then the acting average, last
+        rate = 1 / (int(state.step) + 1)  # (the mean so far, this early)
+        acting = jax.tree.map(lambda new, old, r=rate: r * new + (1 - r) * old, latest, state.acting)
+        for a, b in zip(jax.tree.leaves(acting), jax.tree.leaves(stepped.acting), strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
         if base == "iql":  # and the order shows: a universal step on the old V weighs otherwise
             early, _ = agent._balance_step(state, features, k_balance)
             early, _ = agent._universal_step(early, features, batch["actions"], k_beta, k_adv)
             assert _far(early.universal, stepped.universal)
             early, _ = agent._critic_step(state, features, next_features, batch, k_next)
             assert _far(early.critic, stepped.critic)  # so does a Q step on the old V
+
+
+def test_the_policy_acts_with_the_average_of_its_parameters_so_far_then_a_slow_polyak_average():
+    agent, state, batch = _agent(policy_average=0.01)
+    history = []
+    for _ in range(150):
+        state, _ = agent.update(state, batch)
+        history.append({"universal": state.universal, "balance": state.balance})
+    acting = agent.policy_params(state)
+    # 1 / (step + 1) until it falls under the rate at step 99: the plain mean of the first 100 ...
+    expected = jax.tree.map(lambda *xs: sum(xs) / len(xs), *history[:100])
+    for later in history[100:]:  # ... then 1% of each newer one
+        expected = jax.tree.map(lambda new, old: 0.01 * new + 0.99 * old, later, expected)
+    for part in ("universal", "balance"):
+        for a, b in zip(jax.tree.leaves(expected[part]), jax.tree.leaves(acting[part]), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5, err_msg=part)
+    assert _far(acting["universal"], state.universal, 1e-4)  # not the latest parameters
+    plain, _, _ = _agent(policy_average=0.0)  # 0: the latest parameters, as the authors act
+    latest = plain.policy_params(state)
+    assert not _changed(latest["universal"], state.universal)
+    assert not _changed(latest["balance"], state.balance)
 
 
 def test_a_fixed_beta_is_the_baseline_with_no_balance_model_trained():
@@ -185,6 +211,7 @@ def test_updates_are_finite_for_both_bases_offline_and_online():
         ({"beta_lo": 9.0, "beta_hi": 2.0}, "give beta_lo < beta_hi"),
         ({"fixed_beta": -1.0}, "must be positive"),
         ({"expectile": 0.3}, "IQL uses 0.7 to 0.9"),
+        ({"policy_average": 1.5}, "or 0 for none"),
     ],
 )
 def test_a_config_that_cannot_train_is_one_sentence(changes, fix):

@@ -104,7 +104,7 @@ def test_pretrain_offline_then_finetune_online_through_the_link(tmp_path):
     assert result.returncode == 0 and "success by start half" in result.stdout, result.stderr[-2000:]
     result = robokit(
         "pretrain", "--algo", "famo2o", "--data", str(data), "--steps", "100", "--eval-every", "100",
-        "--eval-episodes", "1", "--run-dir", str(offline),
+        "--eval-episodes", "1", "--run-dir", str(offline), "--policy-average", "0.01",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "beta chosen over the object's start positions: good half" in " ".join(result.stdout.split())
@@ -113,6 +113,7 @@ def test_pretrain_offline_then_finetune_online_through_the_link(tmp_path):
     assert (offline / "balance.png").exists() and (offline / "curve.png").exists()
     saved = json.loads((offline / "config.json").read_text())
     assert saved["algo"] == "famo2o" and not saved["agent"]["online"]
+    assert saved["agent"]["policy_average"] == 0.01
     result = robokit(
         "train", "--algo", "famo2o", "--init", str(offline), "--run-dir", str(online), "--actors", "1",
         "--max-env-steps", "200", "--start-after", "100", "--eval-every", "200", "--eval-episodes", "1",
@@ -123,6 +124,7 @@ def test_pretrain_offline_then_finetune_online_through_the_link(tmp_path):
     assert "FAMO2O: success rate" in out and "beta chosen" in out
     saved = json.loads((online / "config.json").read_text())
     assert saved["agent"]["online"] and saved["demos"] == [str(data)]
+    assert saved["agent"]["policy_average"] == 0.01  # the acting average carries into finetuning
     from robokit.runs import checkpoint
 
     latest = checkpoint.latest(online / "checkpoints")

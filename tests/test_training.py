@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -145,6 +146,18 @@ def test_a_full_disk_while_checkpointing_is_one_sentence_and_keeps_the_old_check
     with pytest.raises(checkpoint.CheckpointError, match=r"the disk is full.*previous checkpoint is intact"):
         checkpoint.save(tmp_path, 2, state, buffers, {})
     assert checkpoint.latest(tmp_path) == first and not list(tmp_path.glob("*.partial"))
+
+
+def test_a_checkpoint_another_agent_config_wrote_is_one_sentence(tmp_path):
+    """E.g. a FamO2O checkpoint from before the acting average was part of its state."""
+    spec = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
+    small = SACConfig(critic_ensemble=2, utd_ratio=1, batch_size=4, hidden_dims=(8,))
+    written = checkpoint.save(tmp_path, 1, SAC(small, spec).init(jax.random.PRNGKey(0)), {}, {})
+    wider = SAC(dataclasses.replace(small, hidden_dims=(16,)), spec).init(jax.random.PRNGKey(0))
+    with pytest.raises(checkpoint.CheckpointError, match=r"does not fit this agent config.*start a new run"):
+        checkpoint.restore(written, wider, spec)
+    restored, _, _ = checkpoint.restore(written, SAC(small, spec).init(jax.random.PRNGKey(1)), spec)
+    assert int(restored.step) == 0
 
 
 def test_demos_that_do_not_match_the_env_are_refused(tmp_path):

@@ -49,6 +49,9 @@ class Pretrain:
     """famo2o: a constant beta instead of the balance model (the fixed-beta IQL / AWAC baseline)."""
     base: Literal["iql", "awac"] | None = None
     """famo2o: the critic base (default iql)."""
+    policy_average: float | None = None
+    """famo2o: the acting policy is a Polyak average of the trained one, moved this far each step
+    (default 0.001; 0: the latest parameters, as the authors act). Online finetuning keeps it."""
 
 
 def instructed_factory(env_id: str, data: Path | None, instructor: Path | None):
@@ -137,6 +140,7 @@ def pretrain_famo2o(args: Pretrain) -> None:
         "beta_hi": args.beta_hi,
         "fixed_beta": args.fixed_beta,
         "base": args.base,
+        "policy_average": args.policy_average,
     }
     config = agent_kind("famo2o").configure("cpu", options)  # a bad range: one sentence, before any work
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -78,8 +78,9 @@ def restore(
             state = checkpointer.restore(folder / "agent", agent_template)
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(
-            f"the checkpoint in {folder} does not fit this agent config ({type(err).__name__}): resume with "
-            "the config the run was started with."
+            f"the checkpoint in {folder} does not fit this agent config ({type(err).__name__}): it was "
+            "written with another config or by an earlier robokit version; resume with the config the run "
+            "was started with, or start a new run."
         ) from err
     paths = sorted(folder.glob("buffer_*.npz")) if buffers else []
     loaded = {path.stem.removeprefix("buffer_"): ReplayBuffer.load(path, spec) for path in paths}

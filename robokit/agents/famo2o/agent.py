@@ -9,7 +9,8 @@ balance (alpha log pi_b(u|s) - min_i Q_i(s, a), a ~ pi_u(s, beta(u)) reparameter
 universal model held fixed) -> alpha (to a target entropy) -> universal (advantage-weighted
 likelihood of the data's actions, the weight min(exp(beta A), clip); beta uniform offline, the
 balance model's with its gradient stopped online) -> Q (IQL: r + gamma V(s'); AWAC: the policy's
-next action) -> target critics. A fixed beta replaces the balance model for the baselines.
+next action) -> target critics -> the acting policy, a Polyak average of the universal and
+balance models (`policy_average`). A fixed beta replaces the balance model for the baselines.
 
 Three departures from the authors' settings, each a FamO2OConfig field, measured on PickCube's
 mixed data, where with the paper's settings the balance model chose the middle of the range
@@ -100,6 +101,7 @@ class FamO2OState(struct.PyTreeNode):
     universal: Params
     balance: Params
     temperature: Params
+    acting: Params  # the Polyak average of {"universal", "balance"} the policy acts with
     opt: dict  # one optax state per part: critic, value, universal, balance, temperature
     rng: jax.Array
     step: jax.Array
@@ -153,13 +155,17 @@ class FamO2O:
             "temperature": n["temperature"].init(keys[4]),
         }
         opt = {name: tx.init(params[name]) for name, tx in self._optimizers().items()}
+        acting = {"universal": params["universal"], "balance": params["balance"]}
         return FamO2OState(
-            obs_norm=obs_norm, target_critic=params["critic"], opt=opt, rng=keys[5],
+            obs_norm=obs_norm, target_critic=params["critic"], acting=acting, opt=opt, rng=keys[5],
             step=jnp.zeros((), jnp.int32), **params,
         )  # fmt: skip
 
     def policy_params(self, state: FamO2OState) -> Params:
-        return {"obs_norm": state.obs_norm, "universal": state.universal, "balance": state.balance}
+        """What acts: the averaged universal and balance models (the latest with policy_average 0)."""
+        if self.config.policy_average == 0:
+            return {"obs_norm": state.obs_norm, "universal": state.universal, "balance": state.balance}
+        return {"obs_norm": state.obs_norm, **state.acting}
 
     @partial(jax.jit, static_argnames=("self", "explore"))
     def act(self, params: Params, obs: dict, key: jax.Array, explore: bool = True) -> jax.Array:
@@ -195,7 +201,10 @@ class FamO2O:
         state, universal_metrics = self._universal_step(state, features, batch["actions"], k_beta, k_adv)
         state, critic_metrics = self._critic_step(state, features, next_features, batch, k_next)
         target = optax.incremental_update(state.critic, state.target_critic, self.config.tau)
-        state = state.replace(target_critic=target, rng=rng)
+        latest = {"universal": state.universal, "balance": state.balance}
+        rate = jnp.maximum(self.config.policy_average, 1.0 / (state.step + 1.0))  # early: the mean so far
+        acting = optax.incremental_update(latest, state.acting, rate)
+        state = state.replace(target_critic=target, acting=acting, rng=rng)
         return state, metrics | balance_metrics | universal_metrics | critic_metrics
 
     def _value_step(self, state, features, actions):
