@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -151,11 +150,13 @@ def test_a_full_disk_while_checkpointing_is_one_sentence_and_keeps_the_old_check
 def test_a_checkpoint_another_agent_config_wrote_is_one_sentence(tmp_path):
     """E.g. a FamO2O checkpoint from before the acting average was part of its state."""
     spec = EnvSpec(observations=(("state", (3,), "float32"),), action_dim=2)
+    from robokit.agents.famo2o.agent import FamO2O, FamO2OConfig
+
     small = SACConfig(critic_ensemble=2, utd_ratio=1, batch_size=4, hidden_dims=(8,))
     written = checkpoint.save(tmp_path, 1, SAC(small, spec).init(jax.random.PRNGKey(0)), {}, {})
-    wider = SAC(dataclasses.replace(small, hidden_dims=(16,)), spec).init(jax.random.PRNGKey(0))
+    other = FamO2O(FamO2OConfig(hidden_dims=(8,)), spec).init(jax.random.PRNGKey(0))  # other parts
     with pytest.raises(checkpoint.CheckpointError, match=r"does not fit this agent config.*start a new run"):
-        checkpoint.restore(written, wider, spec)
+        checkpoint.restore(written, other, spec)
     restored, _, _ = checkpoint.restore(written, SAC(small, spec).init(jax.random.PRNGKey(1)), spec)
     assert int(restored.step) == 0
 
