@@ -93,6 +93,11 @@ def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
     return (weight * diff**2).mean()
 
 
+def _latest(state) -> Params:
+    """The universal and balance models as they stand: what the acting average follows."""
+    return {"universal": state.universal, "balance": state.balance}
+
+
 class FamO2OState(struct.PyTreeNode):
     obs_norm: Params
     critic: Params
@@ -163,9 +168,8 @@ class FamO2O:
 
     def policy_params(self, state: FamO2OState) -> Params:
         """What acts: the averaged universal and balance models (the latest with policy_average 0)."""
-        if self.config.policy_average == 0:
-            return {"obs_norm": state.obs_norm, "universal": state.universal, "balance": state.balance}
-        return {"obs_norm": state.obs_norm, **state.acting}
+        acting = state.acting if self.config.policy_average else _latest(state)
+        return {"obs_norm": state.obs_norm, **acting}
 
     @partial(jax.jit, static_argnames=("self", "explore"))
     def act(self, params: Params, obs: dict, key: jax.Array, explore: bool = True) -> jax.Array:
@@ -201,9 +205,10 @@ class FamO2O:
         state, universal_metrics = self._universal_step(state, features, batch["actions"], k_beta, k_adv)
         state, critic_metrics = self._critic_step(state, features, next_features, batch, k_next)
         target = optax.incremental_update(state.critic, state.target_critic, self.config.tau)
-        latest = {"universal": state.universal, "balance": state.balance}
-        rate = jnp.maximum(self.config.policy_average, 1.0 / (state.step + 1.0))  # early: the mean so far
-        acting = optax.incremental_update(latest, state.acting, rate)
+        acting = state.acting  # (unused with policy_average 0: not kept up)
+        if self.config.policy_average:
+            rate = jnp.maximum(self.config.policy_average, 1.0 / (state.step + 1.0))  # early: the mean so far
+            acting = optax.incremental_update(_latest(state), state.acting, rate)
         state = state.replace(target_critic=target, acting=acting, rng=rng)
         return state, metrics | balance_metrics | universal_metrics | critic_metrics
 
